@@ -1,0 +1,405 @@
+//! Socket contexts: groups of sockets sharing callbacks; connect, adopt and context close.
+
+use crate::config::Config;
+use crate::error::{ConnectError, ContextError};
+use crate::handle::{token, ContextId, Kind, SocketId};
+use crate::recv::RecvBuf;
+use crate::shim::{ConnectTarget, ErrorKind, Interest, OsError, OsShim, ShimError};
+use crate::socket::{SocketEntry, NEVER};
+use crate::{Cx, NIL};
+
+/// `on_open(socket, is_client, ip)`: `ip` is 4 or 16 raw bytes for accepted sockets, empty for
+/// connected ones.
+pub type OpenCb<C> = fn(&mut Cx<C>, SocketId, bool, &[u8]);
+/// `on_close(socket, code, reason)`: code and reason as given to `close`; `(0, None)` when the
+/// library closes.
+pub type CloseCb<C> = fn(&mut Cx<C>, SocketId, i32, Option<<C as Config>::Reason>);
+/// `on_data(socket, data)`: `data` is never empty and has writable padding around it.
+pub type DataCb<C> = fn(&mut Cx<C>, SocketId, &mut RecvBuf<'_>);
+/// A socket event without arguments: `on_writable`, `on_timeout`, `on_long_timeout`, `on_end`.
+pub type SocketCb<C> = fn(&mut Cx<C>, SocketId);
+/// `on_connect_error(socket, error)`: the socket is then released without `on_close`.
+pub type ConnectErrorCb<C> = fn(&mut Cx<C>, SocketId, OsError);
+/// `on_pre_open(context, fd, ip)`: return [`PreOpen::Adopt`] to let the library adopt the
+/// descriptor, [`PreOpen::Taken`] when the application took it.
+pub type PreOpenCb<C> = fn(&mut Cx<C>, ContextId, <<C as Config>::Shim as OsShim>::Fd, &[u8]) -> PreOpen;
+
+/// What `on_pre_open` decided about an accepted descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum PreOpen {
+    /// The library adopts it as usual.
+    Adopt,
+    /// The application owns it now; the library forgets it.
+    Taken,
+}
+
+/// The per-context callbacks (`us_socket_context_on_*`). Unset ones are skipped.
+pub struct ContextCallbacks<C: Config> {
+    /// `us_socket_context_on_pre_open`.
+    pub on_pre_open: Option<PreOpenCb<C>>,
+    /// `us_socket_context_on_open`.
+    pub on_open: Option<OpenCb<C>>,
+    /// `us_socket_context_on_close`.
+    pub on_close: Option<CloseCb<C>>,
+    /// `us_socket_context_on_data`.
+    pub on_data: Option<DataCb<C>>,
+    /// `us_socket_context_on_writable`.
+    pub on_writable: Option<SocketCb<C>>,
+    /// `us_socket_context_on_timeout`.
+    pub on_timeout: Option<SocketCb<C>>,
+    /// `us_socket_context_on_long_timeout`.
+    pub on_long_timeout: Option<SocketCb<C>>,
+    /// `us_socket_context_on_end`.
+    pub on_end: Option<SocketCb<C>>,
+    /// `us_socket_context_on_connect_error`.
+    pub on_connect_error: Option<ConnectErrorCb<C>>,
+}
+
+impl<C: Config> Default for ContextCallbacks<C> {
+    fn default() -> Self {
+        ContextCallbacks {
+            on_pre_open: None,
+            on_open: None,
+            on_close: None,
+            on_data: None,
+            on_writable: None,
+            on_timeout: None,
+            on_long_timeout: None,
+            on_end: None,
+            on_connect_error: None,
+        }
+    }
+}
+
+impl<C: Config> Clone for ContextCallbacks<C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<C: Config> Copy for ContextCallbacks<C> {}
+
+/// A context in its arena slot. Opaque; public only so storage can be typed.
+pub struct ContextEntry<C: Config> {
+    pub(crate) ext: C::ContextExt,
+    pub(crate) callbacks: ContextCallbacks<C>,
+    pub(crate) parent: Option<ContextId>,
+    pub(crate) sockets: u32,
+    pub(crate) listeners: u32,
+}
+
+impl<C: Config> Cx<C> {
+    pub(crate) fn callbacks_of(&self, s: SocketId) -> Option<ContextCallbacks<C>> {
+        let ctx = self.socket(s)?.context;
+        self.contexts.get(ctx.index, ctx.generation).map(|c| c.callbacks)
+    }
+
+    fn context_entry(&self, c: ContextId) -> Option<&ContextEntry<C>> {
+        self.contexts.get(c.index, c.generation)
+    }
+
+    /// Creates a socket context (`us_create_socket_context`).
+    pub fn context_create(
+        &mut self,
+        ext: C::ContextExt,
+        callbacks: ContextCallbacks<C>,
+    ) -> Result<ContextId, ContextError> {
+        self.new_context(ext, callbacks, None)
+    }
+
+    /// Creates a child context (`us_create_child_socket_context`): its own callbacks and ext,
+    /// meant as an adoption target. Its callbacks start unset.
+    pub fn context_create_child(
+        &mut self,
+        parent: ContextId,
+        ext: C::ContextExt,
+    ) -> Result<ContextId, ContextError> {
+        if self.context_entry(parent).is_none() {
+            return Err(ContextError::InvalidContext);
+        }
+        self.new_context(ext, ContextCallbacks::default(), Some(parent))
+    }
+
+    fn new_context(
+        &mut self,
+        ext: C::ContextExt,
+        callbacks: ContextCallbacks<C>,
+        parent: Option<ContextId>,
+    ) -> Result<ContextId, ContextError> {
+        let entry = ContextEntry { ext, callbacks, parent, sockets: NIL, listeners: NIL };
+        let (index, generation) = self.contexts.insert(entry).map_err(|_| ContextError::Capacity)?;
+        Ok(ContextId::new(index, generation))
+    }
+
+    /// Frees a context (`us_socket_context_free`). Its sockets and listen sockets must be gone
+    /// (closed) first; otherwise it is refused with [`ContextError::Busy`].
+    pub fn context_free(&mut self, c: ContextId) -> Result<C::ContextExt, ContextError> {
+        let e = self.context_entry(c).ok_or(ContextError::InvalidContext)?;
+        if e.sockets != NIL || e.listeners != NIL {
+            return Err(ContextError::Busy);
+        }
+        self.contexts
+            .remove(c.index, c.generation)
+            .map(|e| e.ext)
+            .ok_or(ContextError::InvalidContext)
+    }
+
+    /// Context user data (`us_socket_context_ext`).
+    pub fn context_ext(&self, c: ContextId) -> Option<&C::ContextExt> {
+        self.context_entry(c).map(|e| &e.ext)
+    }
+    /// Context user data, mutably.
+    pub fn context_ext_mut(&mut self, c: ContextId) -> Option<&mut C::ContextExt> {
+        self.contexts.get_mut(c.index, c.generation).map(|e| &mut e.ext)
+    }
+    /// The context's callbacks, to set them (`us_socket_context_on_*`).
+    pub fn context_callbacks_mut(&mut self, c: ContextId) -> Option<&mut ContextCallbacks<C>> {
+        self.contexts.get_mut(c.index, c.generation).map(|e| &mut e.callbacks)
+    }
+    /// The parent of a child context.
+    pub fn context_parent(&self, c: ContextId) -> Option<ContextId> {
+        self.context_entry(c).and_then(|e| e.parent)
+    }
+    /// The short-tick counter (0–239) the C library's timeouts count in
+    /// (`us_socket_context_timestamp`).
+    pub fn context_timestamp(&self, c: ContextId) -> Option<u16> {
+        self.context_entry(c).map(|_| (self.tick % 240) as u16)
+    }
+    /// The first socket of the context, if any; with [`next_socket`](Self::next_socket) it walks
+    /// the context's sockets.
+    pub fn first_socket(&self, c: ContextId) -> Option<SocketId> {
+        let head = self.context_entry(c)?.sockets;
+        self.socket_at(head)
+    }
+    /// The socket after `s` in its context.
+    pub fn next_socket(&self, s: SocketId) -> Option<SocketId> {
+        let e = self.socket(s).filter(|e| !e.closed)?;
+        self.socket_at(e.next)
+    }
+    fn socket_at(&self, index: u32) -> Option<SocketId> {
+        self.sockets.at(index).map(|(g, _)| SocketId::new(index, g))
+    }
+
+    /// Closes every listen socket of the context, then every socket, each exactly once, even
+    /// when an `on_close` closes others (`us_socket_context_close`). The context stays valid.
+    pub fn context_close(&mut self, c: ContextId) {
+        while let Some(l) = self.context_entry(c).map(|e| e.listeners).filter(|&h| h != NIL) {
+            match self.listeners.at(l) {
+                Some((g, _)) => self.listen_close(crate::ListenId::new(l, g)),
+                None => break,
+            }
+        }
+        // Take the head again after every close rather than walking a snapshot: on_close may
+        // close (or adopt away) any other socket.
+        while let Some(s) = self.first_socket(c) {
+            self.close(s, 0, None);
+        }
+    }
+
+    pub(crate) fn link_socket(&mut self, s: SocketId, c: ContextId) {
+        let Some(head) = self.context_entry(c).map(|e| e.sockets) else { return };
+        if let Some(e) = self.socket_mut(s) {
+            e.context = c;
+            e.prev = NIL;
+            e.next = head;
+        }
+        if let Some(h) = self.sockets_at_mut(head) {
+            h.prev = s.index;
+        }
+        if let Some(ctx) = self.contexts.get_mut(c.index, c.generation) {
+            ctx.sockets = s.index;
+        }
+    }
+
+    fn sockets_at_mut(&mut self, index: u32) -> Option<&mut SocketEntry<C>> {
+        let (g, _) = self.sockets.at(index)?;
+        self.sockets.get_mut(index, g)
+    }
+
+    pub(crate) fn unlink_socket(&mut self, s: SocketId) {
+        let Some(e) = self.socket(s) else { return };
+        let (prev, next, c) = (e.prev, e.next, e.context);
+        if let Some(p) = self.sockets_at_mut(prev) {
+            p.next = next;
+        } else if let Some(ctx) = self.contexts.get_mut(c.index, c.generation) {
+            if ctx.sockets == s.index {
+                ctx.sockets = next;
+            }
+        }
+        if let Some(n) = self.sockets_at_mut(next) {
+            n.prev = prev;
+        }
+        if let Some(e) = self.socket_mut(s) {
+            e.prev = NIL;
+            e.next = NIL;
+        }
+    }
+
+    /// Starts a non-blocking connect (`us_socket_context_connect` and `_connect_unix`).
+    ///
+    /// Fails only for a bad context or exhausted capacity. Every network or name failure, an
+    /// immediate refusal included, arrives later through `on_connect_error`; success through
+    /// `on_open(is_client = true)`.
+    pub fn connect(
+        &mut self,
+        c: ContextId,
+        target: ConnectTarget<'_>,
+        ext: C::SocketExt,
+    ) -> Result<SocketId, ConnectError> {
+        if self.context_entry(c).is_none() {
+            return Err(ConnectError::InvalidContext);
+        }
+        let entry = SocketEntry::new(None, c, ext);
+        let (index, generation) = self.sockets.insert(entry).map_err(|_| ConnectError::Capacity)?;
+        let s = SocketId::new(index, generation);
+        self.keepalive += 1;
+        self.link_socket(s, c);
+        let result = match self.shim.connect(target) {
+            Ok(fd) => {
+                let t = token(Kind::Socket, index, generation);
+                match self.shim.register(fd, t, Interest::WRITABLE) {
+                    Ok(()) => Ok(fd),
+                    Err(e) => {
+                        self.shim.close(fd);
+                        Err(OsError::from_shim(e))
+                    }
+                }
+            }
+            Err(e) => Err(OsError::from_shim(e)),
+        };
+        if let Some(e) = self.socket_mut(s) {
+            e.connecting = true;
+            e.interest = Interest::WRITABLE;
+            match result {
+                Ok(fd) => e.fd = Some(fd),
+                Err(err) => {
+                    e.connect_error = Some(err);
+                    self.pending_connect_errors += 1;
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// A connecting socket became writable or errored: read the outcome.
+    pub(crate) fn connect_event(&mut self, s: SocketId) {
+        let Some(fd) = self.socket(s).and_then(|e| e.fd) else { return };
+        match self.shim.connect_result(fd) {
+            Ok(()) => {
+                if let Some(e) = self.socket_mut(s) {
+                    e.connecting = false;
+                    e.timeout_tick = NEVER;
+                    e.long_timeout_tick = NEVER;
+                }
+                self.set_socket_interest(s, Interest::READABLE);
+                if self.is_closed(s) == Some(false) {
+                    if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_open) {
+                        cb(self, s, true, &[]);
+                    }
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => self.connect_failed(s, OsError::from_shim(e)),
+        }
+    }
+
+    /// Reports a failed connect, then releases the socket without `on_close`.
+    fn connect_failed(&mut self, s: SocketId, err: OsError) {
+        if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_connect_error) {
+            cb(self, s, err);
+        }
+        self.close_quietly(s);
+    }
+
+    /// Runs `on_connect_error` for connects that failed before reaching the OS poller.
+    pub(crate) fn report_failed_connects(&mut self) {
+        let mut index = 0;
+        while self.pending_connect_errors > 0 && index < self.sockets.slots() {
+            let found = self
+                .sockets
+                .at(index)
+                .and_then(|(g, e)| e.connect_error.filter(|_| !e.closed).map(|err| (g, err)));
+            if let Some((g, err)) = found {
+                let s = SocketId::new(index, g);
+                if let Some(e) = self.socket_mut(s) {
+                    e.connect_error = None;
+                }
+                self.pending_connect_errors -= 1;
+                self.connect_failed(s, err);
+            }
+            index += 1;
+        }
+    }
+
+    /// Moves an open socket to another context (`us_socket_context_adopt_socket`), keeping its
+    /// ext. Timeouts are reset. A closed socket is returned unchanged. The handle stays the same.
+    pub fn adopt(&mut self, s: SocketId, target: ContextId) -> Option<SocketId> {
+        self.adopt_with(s, target, |_| {})
+    }
+
+    /// Like [`adopt`](Self::adopt), transforming the ext on the way (e.g. from an HTTP state to
+    /// a WebSocket state).
+    pub fn adopt_with(
+        &mut self,
+        s: SocketId,
+        target: ContextId,
+        transform: impl FnOnce(&mut C::SocketExt),
+    ) -> Option<SocketId> {
+        let e = self.socket(s)?;
+        if e.closed {
+            return Some(s);
+        }
+        self.context_entry(target)?;
+        self.unlink_socket(s);
+        self.link_socket(s, target);
+        if let Some(e) = self.socket_mut(s) {
+            e.timeout_tick = NEVER;
+            e.long_timeout_tick = NEVER;
+            transform(&mut e.ext);
+        }
+        Some(s)
+    }
+
+    /// Wraps a descriptor accepted elsewhere (`us_adopt_accepted_socket`): prepares it, starts
+    /// reading and calls `on_open(is_client = false, ip)` synchronously.
+    pub fn adopt_accepted(
+        &mut self,
+        c: ContextId,
+        fd: <C::Shim as OsShim>::Fd,
+        ext: C::SocketExt,
+        ip: &[u8],
+    ) -> Result<SocketId, ConnectError> {
+        if self.context_entry(c).is_none() {
+            return Err(ConnectError::InvalidContext);
+        }
+        self.shim.adopt(fd).map_err(|e| ConnectError::Os(OsError::from_shim(e)))?;
+        self.open_accepted(c, fd, ext, None, ip)
+    }
+
+    /// Registers an accepted descriptor as a socket of `c` and calls `on_open`.
+    pub(crate) fn open_accepted(
+        &mut self,
+        c: ContextId,
+        fd: <C::Shim as OsShim>::Fd,
+        ext: C::SocketExt,
+        listener: Option<crate::ListenId>,
+        ip: &[u8],
+    ) -> Result<SocketId, ConnectError> {
+        let mut entry = SocketEntry::new(Some(fd), c, ext);
+        entry.listener = listener;
+        entry.interest = Interest::READABLE;
+        let (index, generation) = self.sockets.insert(entry).map_err(|_| ConnectError::Capacity)?;
+        let s = SocketId::new(index, generation);
+        let t = token(Kind::Socket, index, generation);
+        if let Err(e) = self.shim.register(fd, t, Interest::READABLE) {
+            self.sockets.remove(index, generation);
+            return Err(ConnectError::Os(OsError::from_shim(e)));
+        }
+        self.keepalive += 1;
+        self.link_socket(s, c);
+        if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_open) {
+            cb(self, s, false, ip);
+        }
+        Ok(s)
+    }
+}

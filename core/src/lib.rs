@@ -1,0 +1,136 @@
+//! # usockets-core
+//!
+//! The heart of a Rust re-implementation of uSockets: the event loop, timers, polls, socket
+//! contexts, listen sockets and socket state machines, as pure state machines over fixed arena
+//! storage. `no_std`, no allocation, no `unsafe`, no OS: everything the OS does comes through the
+//! [`OsShim`] trait (see [`shim`] for the readiness contract a shim author must meet).
+//!
+//! ## Shape
+//!
+//! * One type parameter, [`Config`], names the shim, the ext (user data) types and the storage.
+//! * [`Loop`] owns everything; it dereferences to [`Cx`], the API every callback receives.
+//!   Callbacks are plain `fn` pointers per context (as in C) and may call any API re-entrantly.
+//! * Objects are named by generational handles ([`SocketId`], [`ContextId`], ...). A handle to a
+//!   freed slot is rejected (`None`/error), never aliased. A closed socket stays readable
+//!   (`is_closed() == Some(true)`, ext intact) until the end of the iteration; then its slot is
+//!   released and [`LoopCallbacks::released`] reports it.
+//! * Memory is handed in once ([`Memory`]): fixed slices of [`Slot`]s sized by the embedder, a
+//!   receive buffer and an event buffer. A [`SlotStore`] may grow if it never moves slots.
+//!
+//! ## The C API, mapped
+//!
+//! | C function | Rust |
+//! |---|---|
+//! | `us_create_loop` | [`Loop::new`] (with [`LoopCallbacks`] `wakeup`/`pre`/`post` and the loop ext) |
+//! | `us_loop_free` | drop the [`Loop`] |
+//! | `us_loop_ext` | [`Cx::ext`], [`Cx::ext_mut`] |
+//! | `us_loop_run` | [`Loop::run`] |
+//! | `us_wakeup_loop` | [`Cx::waker`] then [`Wake::wake`] (thread-safe), or [`Cx::wakeup`] |
+//! | `us_loop_integrate` | [`Cx::integrate`] |
+//! | `us_loop_iteration_number` | [`Cx::iteration_number`] |
+//! | (foreign-loop driving) | [`Loop::run_once`], [`Cx::next_deadline`] |
+//! | `us_create_socket_context` | [`Cx::context_create`] |
+//! | `us_create_child_socket_context` | [`Cx::context_create_child`] |
+//! | `us_socket_context_free` | [`Cx::context_free`] |
+//! | `us_socket_context_ext` | [`Cx::context_ext`], [`Cx::context_ext_mut`] |
+//! | `us_socket_context_loop` | implicit: the [`Cx`] you hold |
+//! | `us_socket_context_timestamp` | [`Cx::context_timestamp`] |
+//! | `us_socket_context_close` | [`Cx::context_close`] |
+//! | `us_socket_context_on_pre_open` … `_on_connect_error` | fields of [`ContextCallbacks`], via [`Cx::context_create`] or [`Cx::context_callbacks_mut`] |
+//! | `us_socket_context_listen` | [`Cx::listen`] with [`ListenTarget::Host`] |
+//! | `us_socket_context_listen_unix` | [`Cx::listen`] with [`ListenTarget::Unix`] |
+//! | `us_listen_socket_close` | [`Cx::listen_close`] |
+//! | `us_socket_context_connect` | [`Cx::connect`] with [`ConnectTarget::Host`] |
+//! | `us_socket_context_connect_unix` | [`Cx::connect`] with [`ConnectTarget::Unix`] |
+//! | `us_socket_context_adopt_socket` | [`Cx::adopt`], [`Cx::adopt_with`] |
+//! | `us_adopt_accepted_socket` | [`Cx::adopt_accepted`] |
+//! | `us_socket_context` | [`Cx::socket_context`] |
+//! | `us_socket_ext` | [`Cx::socket_ext`], [`Cx::socket_ext_mut`] |
+//! | `us_socket_write` | [`Cx::write`] |
+//! | `us_socket_write2` | [`Cx::write2`] |
+//! | `us_socket_timeout` | [`Cx::timeout`] |
+//! | `us_socket_long_timeout` | [`Cx::long_timeout`] |
+//! | `us_socket_flush` | [`Cx::flush`] |
+//! | `us_socket_shutdown` | [`Cx::shutdown`] |
+//! | `us_socket_shutdown_read` | [`Cx::shutdown_read`] |
+//! | `us_socket_is_shut_down` | [`Cx::is_shut_down`] |
+//! | `us_socket_is_closed` | [`Cx::is_closed`] |
+//! | `us_socket_is_established` | [`Cx::is_established`] |
+//! | `us_socket_close_connecting` | [`Cx::close_connecting`] |
+//! | `us_socket_close` | [`Cx::close`] |
+//! | `us_socket_local_port` | [`Cx::local_port`]; on a listen socket [`Cx::listen_port`] |
+//! | `us_socket_remote_port` | [`Cx::remote_port`] |
+//! | `us_socket_remote_address` | [`Cx::remote_address`] |
+//! | `us_socket_get_native_handle` | [`Cx::socket_fd`] |
+//! | `us_create_timer` | [`Cx::timer_create`] |
+//! | `us_timer_ext` | [`Cx::timer_ext`], [`Cx::timer_ext_mut`] |
+//! | `us_timer_close` | [`Cx::timer_close`] |
+//! | `us_timer_set` | [`Cx::timer_set`] |
+//! | `us_timer_loop` | implicit: the [`Cx`] you hold |
+//! | `us_create_poll` | [`Cx::poll_create`] |
+//! | `us_poll_free` | [`Cx::poll_free`] |
+//! | `us_poll_init` | [`Cx::poll_init`] (+ [`Cx::poll_set_callback`], our addition) |
+//! | `us_poll_start` / `_change` / `_stop` | [`Cx::poll_start`], [`Cx::poll_change`], [`Cx::poll_stop`] |
+//! | `us_poll_events` | [`Cx::poll_events`]; on a socket [`Cx::socket_interest`] |
+//! | `us_poll_change` on a socket (pause/resume) | [`Cx::set_socket_poll_interest`], [`Cx::pause`], [`Cx::resume`] |
+//! | `us_poll_ext` | [`Cx::poll_ext`] |
+//! | `us_poll_fd` | [`Cx::poll_fd`] |
+//! | `us_poll_resize` | [`Cx::poll_resize`] |
+//!
+//! TLS, SNI and UDP functions belong to the `tls` and `capi` crates.
+//!
+//! ## Behaviour worth knowing before it surprises you
+//!
+//! * Level-triggered: one `recv` per readable event; writable interest only after a short write.
+//! * `on_data` never gets an empty buffer; [`RecvBuf::padded`] exposes [`RECV_PADDING`] writable
+//!   bytes on each side. A read that fills the buffer is read again, up to
+//!   [`Settings::max_reads_per_event`].
+//! * Peer FIN → `on_end` and reading stops; a FIN after our own [`Cx::shutdown`] (or a shutdown
+//!   after the peer's FIN) closes. Data that arrived before a hang-up is delivered first.
+//! * Socket timeouts are absolute: never early, at most one sweep period late.
+//! * A full socket arena sheds new connections and pauses the listener until a slot is released;
+//!   descriptor exhaustion pauses it for [`Settings::accept_backoff_ms`].
+//! * [`Cx::connect`] fails only for a bad context or no capacity; every network failure arrives
+//!   through `on_connect_error` with the raw OS code, and the socket is released without
+//!   `on_close`.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod context;
+mod error;
+mod event_loop;
+mod handle;
+mod listen;
+mod log;
+mod low_priority;
+mod poll;
+mod recv;
+pub mod shim;
+mod socket;
+mod storage;
+mod sweep;
+mod timer;
+
+pub use config::{Config, Memory, Settings};
+pub use context::{
+    CloseCb, ConnectErrorCb, ContextCallbacks, ContextEntry, DataCb, OpenCb, PreOpen, PreOpenCb, SocketCb,
+};
+pub use error::{CapacityError, ConnectError, ContextError, ListenError, PollError};
+pub use event_loop::{Cx, Loop, LoopCallbacks, LoopCb, LoopError, ReleaseCb};
+pub use handle::{ContextId, ListenId, PollId, SocketId, TimerId};
+pub use listen::ListenEntry;
+pub use poll::{PollCb, PollEntry};
+pub use recv::{RecvBuf, RECV_PADDING};
+pub use shim::{
+    ConnectTarget, ErrorKind, Event, Interest, ListenOptions, ListenTarget, OsError, OsShim, PeerAddr, ShimError,
+    Token, Wake,
+};
+pub use socket::SocketEntry;
+pub use storage::{Slot, SlotStore};
+pub use timer::{TimerCb, TimerEntry};
+
+/// "No slot" in the intrusive lists.
+pub(crate) const NIL: u32 = u32::MAX;

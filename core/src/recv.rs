@@ -1,0 +1,40 @@
+//! The receive buffer lent to `on_data`.
+
+use core::ops::{Deref, DerefMut};
+
+/// Bytes of writable padding before and after the data in every `on_data` buffer
+/// (`LIBUS_RECV_BUFFER_PADDING`). Parsers may write fences past the end and headers before the
+/// start.
+pub const RECV_PADDING: usize = 32;
+
+/// The loop's shared receive buffer as lent to `on_data`: it dereferences to the data received,
+/// and [`padded`](RecvBuf::padded) exposes the padding around it. Valid only during the call.
+pub struct RecvBuf<'a> {
+    whole: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> RecvBuf<'a> {
+    pub(crate) fn new(whole: &'a mut [u8], len: usize) -> Self {
+        RecvBuf { whole, len }
+    }
+
+    /// The data together with [`RECV_PADDING`] writable bytes on each side; the data starts at
+    /// offset [`RECV_PADDING`] and is [`len`](<[u8]>::len) bytes long.
+    pub fn padded(&mut self) -> &mut [u8] {
+        &mut self.whole[..RECV_PADDING + self.len + RECV_PADDING]
+    }
+}
+
+impl Deref for RecvBuf<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.whole[RECV_PADDING..RECV_PADDING + self.len]
+    }
+}
+
+impl DerefMut for RecvBuf<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.whole[RECV_PADDING..RECV_PADDING + self.len]
+    }
+}

@@ -1,0 +1,367 @@
+//! The one seam between core and an operating system: the [`OsShim`] trait.
+//!
+//! Core never touches the OS. Everything it needs — a readiness poller, a monotonic clock, a
+//! cross-thread waker and a handful of non-blocking socket operations — comes through this trait.
+//! A shim author implements it once per OS (epoll, kqueue, IOCP, a simulated network, a custom
+//! RTOS stack) and runs the conformance suite against it.
+//!
+//! # The readiness contract (level-triggered)
+//!
+//! Core relies on **level-triggered** readiness, as the C library's hot path does:
+//!
+//! * While a registered descriptor has unread data, a pending FIN, a pending error or a pending
+//!   connection (listeners), every [`OsShim::wait`] reports it readable. Core therefore does
+//!   exactly **one** `recv` per readable event and never an extra `recv` just to see
+//!   would-block: whatever is left is reported again by the next `wait`.
+//! * While a descriptor registered for writable interest can take more bytes, `wait` reports it
+//!   writable. Core adds writable interest only after a short write and drops it once
+//!   `on_writable` returns without another short write, so a connection in steady state causes
+//!   **no interest change at all** (no `modify` call per request).
+//! * Errors and hang-ups are reported whatever the interest (even an empty one), through
+//!   [`Event::error`] and [`Event::hangup`]. A hang-up with unread data must still report
+//!   readable, so core delivers the data before it closes.
+//! * Spurious readiness is allowed: core treats a would-block result as "nothing to do".
+//!
+//! How each OS meets it:
+//!
+//! * **epoll** (Linux): register without `EPOLLET`; `EPOLLIN`/`EPOLLOUT` map to the two interest
+//!   bits, `EPOLLERR` to `error`, `EPOLLHUP`/`EPOLLRDHUP` to `hangup`. This is the natural mode.
+//! * **kqueue** (BSD, macOS): `EVFILT_READ`/`EVFILT_WRITE` without `EV_CLEAR` are level-triggered.
+//!   `EV_EOF` on the read filter is a hang-up that must still be reported readable while
+//!   `data > 0`; `EV_ERROR` maps to `error`. Writable interest is added and removed with
+//!   `EV_ADD`/`EV_DELETE` (or `EV_ENABLE`/`EV_DISABLE`).
+//! * **IOCP** (Windows, via AFD poll): an AFD poll request is one-shot; the shim re-arms it after
+//!   delivering each event with the current interest, which gives level-triggered behaviour as
+//!   seen by core (the next `wait` reports the socket again while the condition holds).
+//!
+//! # Tokens
+//!
+//! Core registers every descriptor with a [`Token`] that encodes a generational handle. The shim
+//! stores it and hands it back unchanged in [`Event::token`]; it never interprets it. Because the
+//! generation is part of the token, an event that arrives for a slot that has since been reused
+//! (a stale event, a late completion) is recognised and dropped by core.
+//!
+//! # Non-blocking everything
+//!
+//! Every socket operation must be non-blocking except name resolution, which a shim may do
+//! synchronously (its docs must say so). Every descriptor the shim creates must be
+//! close-on-exec. Would-block is reported as an error of kind [`ErrorKind::WouldBlock`]; core
+//! never treats it as a failure. A shim retries `EINTR` itself.
+
+use core::fmt;
+use core::net::SocketAddr;
+
+/// The opaque value core registers with the poller and gets back in [`Event`]s.
+///
+/// The shim stores it and returns it unchanged; only core gives it meaning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Token(pub u64);
+
+impl Token {
+    /// The token a shim uses in the event that reports a [`Wake::wake`] call.
+    pub const WAKER: Token = Token(u64::MAX);
+}
+
+/// What a registration is interested in: readable, writable, both or neither.
+///
+/// The bit values match the C ABI's `LIBUS_SOCKET_READABLE` (1) and `LIBUS_SOCKET_WRITABLE` (2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Interest(u8);
+
+impl Interest {
+    /// No interest: only errors and hang-ups are reported.
+    pub const NONE: Interest = Interest(0);
+    /// Readable interest.
+    pub const READABLE: Interest = Interest(1);
+    /// Writable interest.
+    pub const WRITABLE: Interest = Interest(2);
+    /// Readable and writable interest.
+    pub const BOTH: Interest = Interest(3);
+
+    /// Builds an interest from the C bit mask (1 = readable, 2 = writable); other bits are ignored.
+    pub const fn from_bits(bits: i32) -> Interest {
+        Interest((bits & 3) as u8)
+    }
+    /// The C bit mask of this interest.
+    pub const fn bits(self) -> i32 {
+        self.0 as i32
+    }
+    /// Whether readable interest is set.
+    pub const fn is_readable(self) -> bool {
+        self.0 & 1 != 0
+    }
+    /// Whether writable interest is set.
+    pub const fn is_writable(self) -> bool {
+        self.0 & 2 != 0
+    }
+    /// Whether no interest is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// This interest with `other`'s bits added.
+    #[must_use]
+    pub const fn with(self, other: Interest) -> Interest {
+        Interest(self.0 | other.0)
+    }
+    /// This interest with `other`'s bits removed.
+    #[must_use]
+    pub const fn without(self, other: Interest) -> Interest {
+        Interest(self.0 & !other.0)
+    }
+}
+
+/// One readiness report from [`OsShim::wait`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Event {
+    /// The token given at registration, or [`Token::WAKER`].
+    pub token: Token,
+    /// Readable (data, FIN, error or pending connection).
+    pub readable: bool,
+    /// Writable (or a non-blocking connect finished, successfully or not).
+    pub writable: bool,
+    /// An error is pending on the descriptor.
+    pub error: bool,
+    /// The peer hung up (both directions, or the read side with `EPOLLRDHUP`).
+    pub hangup: bool,
+}
+
+impl Event {
+    /// An event with nothing set, for filling the slice core hands to [`OsShim::wait`].
+    pub const EMPTY: Event = Event {
+        token: Token(0),
+        readable: false,
+        writable: false,
+        error: false,
+        hangup: false,
+    };
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Event::EMPTY
+    }
+}
+
+/// A portable classification of OS errors, so core and users can react without raw codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The operation would block (EAGAIN/EWOULDBLOCK); never a failure for core.
+    WouldBlock,
+    /// The connection was refused (ECONNREFUSED).
+    ConnectionRefused,
+    /// The peer reset the connection (ECONNRESET, EPIPE).
+    ConnectionReset,
+    /// The connection was aborted (ECONNABORTED).
+    ConnectionAborted,
+    /// The operation timed out (ETIMEDOUT).
+    TimedOut,
+    /// The address is in use (EADDRINUSE).
+    AddrInUse,
+    /// The address is not available (EADDRNOTAVAIL).
+    AddrNotAvailable,
+    /// The host or network is unreachable.
+    Unreachable,
+    /// The process or system ran out of descriptors (EMFILE, ENFILE).
+    TooManyOpenFiles,
+    /// Out of memory or buffer space (ENOMEM, ENOBUFS).
+    OutOfMemory,
+    /// A name did not resolve.
+    NameResolution,
+    /// The arguments were invalid (bad address, path too long, bad descriptor).
+    InvalidInput,
+    /// Permission denied (EACCES, EPERM).
+    PermissionDenied,
+    /// The operation is not supported by this shim.
+    Unsupported,
+    /// Anything else; see the raw code.
+    Other,
+}
+
+/// What a shim's error must offer core: a portable kind and the raw OS code.
+pub trait ShimError: Copy + fmt::Debug {
+    /// The portable kind.
+    fn kind(&self) -> ErrorKind;
+    /// The raw OS code (errno on Unix, the WSA code on Windows), or 0 when there is none.
+    fn raw_os_error(&self) -> i32;
+}
+
+/// An OS error as core reports it to users: a portable kind plus the raw OS code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct OsError {
+    /// The portable kind.
+    pub kind: ErrorKind,
+    /// The raw OS code (e.g. 111 for ECONNREFUSED on Linux), or 0 when there is none.
+    pub code: i32,
+}
+
+impl OsError {
+    /// Builds an error from a kind and a raw code.
+    pub const fn new(kind: ErrorKind, code: i32) -> OsError {
+        OsError { kind, code }
+    }
+    /// Converts any shim error.
+    pub fn from_shim<E: ShimError>(e: E) -> OsError {
+        OsError {
+            kind: e.kind(),
+            code: e.raw_os_error(),
+        }
+    }
+}
+
+impl ShimError for OsError {
+    fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+    fn raw_os_error(&self) -> i32 {
+        self.code
+    }
+}
+
+impl fmt::Display for OsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} (os error {})", self.kind, self.code)
+    }
+}
+
+impl core::error::Error for OsError {}
+
+/// Wakes a loop from any thread. Given out by [`OsShim::waker`].
+///
+/// It must stay safe to call after the loop (and the shim) are gone: then it does nothing.
+pub trait Wake: Clone + Send + Sync {
+    /// Makes the loop's current or next [`OsShim::wait`] return a [`Token::WAKER`] event.
+    fn wake(&self);
+}
+
+/// Options for [`OsShim::listen`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ListenOptions {
+    /// Do not share the port (no `SO_REUSEPORT`; `SO_EXCLUSIVEADDRUSE` on Windows).
+    pub exclusive_port: bool,
+    /// The accept backlog; the C library uses 512.
+    pub backlog: u32,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            exclusive_port: false,
+            backlog: 512,
+        }
+    }
+}
+
+/// Where a non-blocking connect goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectTarget<'a> {
+    /// A host name or literal address and a port. The shim resolves the name.
+    Host {
+        /// Host name or literal IP address.
+        host: &'a str,
+        /// TCP port.
+        port: u16,
+        /// A local address to bind before connecting, if any.
+        source: Option<&'a str>,
+    },
+    /// A unix-domain socket path.
+    Unix(&'a str),
+}
+
+/// Where a listener listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenTarget<'a> {
+    /// A host (`None` = every interface, dual-stack) and port (0 = ephemeral).
+    Host {
+        /// Interface address or name; `None` for every interface.
+        host: Option<&'a str>,
+        /// TCP port; 0 picks an ephemeral one.
+        port: u16,
+    },
+    /// A unix-domain socket path.
+    Unix(&'a str),
+}
+
+/// A peer address as the shim reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerAddr {
+    /// An IP peer.
+    Ip(SocketAddr),
+    /// A unix-domain peer (no IP address).
+    Unix,
+}
+
+/// What core needs from an operating system. See the [module docs](self) for the readiness
+/// contract every implementation must meet.
+///
+/// All methods take `&mut self`: a shim belongs to one loop on one thread. Only the
+/// [`Waker`](OsShim::Waker) crosses threads.
+pub trait OsShim {
+    /// A socket descriptor: an `int` on Unix, a `SOCKET` on Windows.
+    type Fd: Copy + Eq + fmt::Debug;
+    /// The cross-thread waker.
+    type Waker: Wake + 'static;
+    /// The shim's error type.
+    type Error: ShimError;
+
+    // ---- poller -------------------------------------------------------------------------
+
+    /// Starts watching `fd` with `interest`, reporting events with `token`.
+    fn register(&mut self, fd: Self::Fd, token: Token, interest: Interest) -> Result<(), Self::Error>;
+    /// Changes the interest (and token) of a registered descriptor.
+    fn modify(&mut self, fd: Self::Fd, token: Token, interest: Interest) -> Result<(), Self::Error>;
+    /// Stops watching `fd`. Events for it already collected but not yet returned are dropped.
+    fn deregister(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
+    /// Waits up to `timeout_ms` (`None` = forever, `Some(0)` = poll) for readiness and fills
+    /// `events` from the front, returning how many were filled. A wake-up is reported as an event
+    /// with [`Token::WAKER`]. An interrupted wait returns `Ok(0)`.
+    fn wait(&mut self, events: &mut [Event], timeout_ms: Option<u64>) -> Result<usize, Self::Error>;
+    /// A handle that wakes this shim's `wait` from any thread.
+    fn waker(&mut self) -> Self::Waker;
+
+    // ---- clock --------------------------------------------------------------------------
+
+    /// Monotonic time in milliseconds from an arbitrary origin. Never goes backwards.
+    fn now_ms(&mut self) -> u64;
+
+    // ---- sockets ------------------------------------------------------------------------
+
+    /// Opens a non-blocking listener. Returns the descriptor; core registers it.
+    fn listen(&mut self, target: ListenTarget<'_>, options: ListenOptions) -> Result<Self::Fd, Self::Error>;
+    /// Accepts one pending connection: `Ok(Some((fd, addr)))`, or `Ok(None)` when none is pending.
+    /// The new descriptor is non-blocking, close-on-exec and (TCP) has `TCP_NODELAY`.
+    fn accept(&mut self, listener: Self::Fd) -> Result<Option<(Self::Fd, PeerAddr)>, Self::Error>;
+    /// Starts a non-blocking connect. The outcome is read with [`connect_result`](Self::connect_result)
+    /// once the descriptor reports writable (or an error). An error here means it failed at once
+    /// (name resolution, immediate refusal); core reports it through `on_connect_error`.
+    fn connect(&mut self, target: ConnectTarget<'_>) -> Result<Self::Fd, Self::Error>;
+    /// The outcome of a connect started by [`connect`](Self::connect) (`SO_ERROR`).
+    fn connect_result(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
+    /// Prepares a descriptor opened elsewhere for use by core (non-blocking, `TCP_NODELAY`).
+    fn adopt(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
+    /// Receives into `buf`. `Ok(0)` means the peer sent FIN.
+    fn recv(&mut self, fd: Self::Fd, buf: &mut [u8]) -> Result<usize, Self::Error>;
+    /// Sends `data`; returns how many bytes the OS took. `more` hints that more data follows at
+    /// once (`MSG_MORE`); a later [`flush`](Self::flush) withdraws the hint.
+    fn send(&mut self, fd: Self::Fd, data: &[u8], more: bool) -> Result<usize, Self::Error>;
+    /// Sends `header` then `payload` in one gathered write (`writev`); returns the bytes taken.
+    fn send2(&mut self, fd: Self::Fd, header: &[u8], payload: &[u8]) -> Result<usize, Self::Error>;
+    /// Withdraws a "more is coming" hold (clears `TCP_CORK` if it was set).
+    fn flush(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
+    /// Sends FIN (`shutdown(SHUT_WR)`).
+    fn shutdown_write(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
+    /// `shutdown(SHUT_RD)`: the next readiness report sees EOF.
+    fn shutdown_read(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
+    /// Closes the descriptor. Never retried (on Linux the descriptor is gone even after EINTR).
+    fn close(&mut self, fd: Self::Fd);
+    /// The local address (for listeners: the bound port, also after an ephemeral bind).
+    fn local_addr(&mut self, fd: Self::Fd) -> Result<PeerAddr, Self::Error>;
+    /// The remote address of a connected socket.
+    fn remote_addr(&mut self, fd: Self::Fd) -> Result<PeerAddr, Self::Error>;
+}

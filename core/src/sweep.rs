@@ -1,0 +1,68 @@
+//! The timeout sweep and the timer phase of an iteration.
+//!
+//! Socket timeouts are absolute sweep ticks, computed from the clock when set: a timeout of n
+//! seconds fires at the first sweep at or after "now + n", so never early and at most one sweep
+//! period late, for every n (nothing wraps).
+
+use crate::config::Config;
+use crate::handle::SocketId;
+use crate::socket::NEVER;
+use crate::shim::OsShim;
+use crate::Cx;
+
+impl<C: Config> Cx<C> {
+    /// The sweep tick at or after `now + delay_ms`; [`NEVER`] for a zero delay (off).
+    pub(crate) fn deadline_tick(&mut self, delay_ms: u64) -> u64 {
+        if delay_ms == 0 {
+            return NEVER;
+        }
+        let due = self.shim.now_ms().saturating_sub(self.epoch).saturating_add(delay_ms);
+        due.div_ceil(self.settings.sweep_period_ms)
+    }
+
+    /// The timer phase: user timers, the sweep, listeners coming back from back-off.
+    pub(crate) fn run_timers(&mut self) {
+        self.fire_timers();
+        if let Some(at) = self.sweep_at {
+            if at <= self.now {
+                let p = self.settings.sweep_period_ms;
+                self.tick = (self.now - self.epoch) / p;
+                self.sweep_at = Some(self.epoch + (self.tick + 1) * p);
+                self.sweep();
+            }
+        }
+        if self.paused_listeners > 0 {
+            self.resume_listeners(false);
+        }
+    }
+
+    /// Fires `on_timeout`, then `on_long_timeout`, for every socket whose deadline has come.
+    /// Walks slots by index, so closes and adoptions inside the callbacks are harmless.
+    fn sweep(&mut self) {
+        let tick = self.tick;
+        for index in 0..self.sockets.slots() {
+            let Some((g, e)) = self.sockets.at(index) else { continue };
+            if e.closed {
+                continue;
+            }
+            let s = SocketId::new(index, g);
+            if e.timeout_tick <= tick {
+                if let Some(e) = self.socket_mut(s) {
+                    e.timeout_tick = NEVER;
+                }
+                if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_timeout) {
+                    cb(self, s);
+                }
+            }
+            let Some(e) = self.socket(s).filter(|e| !e.closed) else { continue };
+            if e.long_timeout_tick <= tick {
+                if let Some(e) = self.socket_mut(s) {
+                    e.long_timeout_tick = NEVER;
+                }
+                if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_long_timeout) {
+                    cb(self, s);
+                }
+            }
+        }
+    }
+}
