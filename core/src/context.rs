@@ -22,7 +22,8 @@ pub type SocketCb<C> = fn(&mut Cx<C>, SocketId);
 pub type ConnectErrorCb<C> = fn(&mut Cx<C>, SocketId, OsError);
 /// `on_pre_open(context, fd, ip)`: return [`PreOpen::Adopt`] to let the library adopt the
 /// descriptor, [`PreOpen::Taken`] when the application took it.
-pub type PreOpenCb<C> = fn(&mut Cx<C>, ContextId, <<C as Config>::Shim as OsShim>::Fd, &[u8]) -> PreOpen;
+pub type PreOpenCb<C> =
+    fn(&mut Cx<C>, ContextId, <<C as Config>::Shim as OsShim>::Fd, &[u8]) -> PreOpen;
 
 /// What `on_pre_open` decided about an accepted descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +92,9 @@ pub struct ContextEntry<C: Config> {
 impl<C: Config> Cx<C> {
     pub(crate) fn callbacks_of(&self, s: SocketId) -> Option<ContextCallbacks<C>> {
         let ctx = self.socket(s)?.context;
-        self.contexts.get(ctx.index, ctx.generation).map(|c| c.callbacks)
+        self.contexts
+            .get(ctx.index, ctx.generation)
+            .map(|c| c.callbacks)
     }
 
     fn context_entry(&self, c: ContextId) -> Option<&ContextEntry<C>> {
@@ -126,8 +129,17 @@ impl<C: Config> Cx<C> {
         callbacks: ContextCallbacks<C>,
         parent: Option<ContextId>,
     ) -> Result<ContextId, ContextError> {
-        let entry = ContextEntry { ext, callbacks, parent, sockets: NIL, listeners: NIL };
-        let (index, generation) = self.contexts.insert(entry).map_err(|_| ContextError::Capacity)?;
+        let entry = ContextEntry {
+            ext,
+            callbacks,
+            parent,
+            sockets: NIL,
+            listeners: NIL,
+        };
+        let (index, generation) = self
+            .contexts
+            .insert(entry)
+            .map_err(|_| ContextError::Capacity)?;
         Ok(ContextId::new(index, generation))
     }
 
@@ -150,11 +162,15 @@ impl<C: Config> Cx<C> {
     }
     /// Context user data, mutably.
     pub fn context_ext_mut(&mut self, c: ContextId) -> Option<&mut C::ContextExt> {
-        self.contexts.get_mut(c.index, c.generation).map(|e| &mut e.ext)
+        self.contexts
+            .get_mut(c.index, c.generation)
+            .map(|e| &mut e.ext)
     }
     /// The context's callbacks, to set them (`us_socket_context_on_*`).
     pub fn context_callbacks_mut(&mut self, c: ContextId) -> Option<&mut ContextCallbacks<C>> {
-        self.contexts.get_mut(c.index, c.generation).map(|e| &mut e.callbacks)
+        self.contexts
+            .get_mut(c.index, c.generation)
+            .map(|e| &mut e.callbacks)
     }
     /// The parent of a child context.
     pub fn context_parent(&self, c: ContextId) -> Option<ContextId> {
@@ -183,7 +199,11 @@ impl<C: Config> Cx<C> {
     /// Closes every listen socket of the context, then every socket, each exactly once, even
     /// when an `on_close` closes others (`us_socket_context_close`). The context stays valid.
     pub fn context_close(&mut self, c: ContextId) {
-        while let Some(l) = self.context_entry(c).map(|e| e.listeners).filter(|&h| h != NIL) {
+        while let Some(l) = self
+            .context_entry(c)
+            .map(|e| e.listeners)
+            .filter(|&h| h != NIL)
+        {
             match self.listeners.at(l) {
                 Some((g, _)) => self.listen_close(crate::ListenId::new(l, g)),
                 None => break,
@@ -197,7 +217,9 @@ impl<C: Config> Cx<C> {
     }
 
     pub(crate) fn link_socket(&mut self, s: SocketId, c: ContextId) {
-        let Some(head) = self.context_entry(c).map(|e| e.sockets) else { return };
+        let Some(head) = self.context_entry(c).map(|e| e.sockets) else {
+            return;
+        };
         if let Some(e) = self.socket_mut(s) {
             e.context = c;
             e.prev = NIL;
@@ -250,7 +272,10 @@ impl<C: Config> Cx<C> {
             return Err(ConnectError::InvalidContext);
         }
         let entry = SocketEntry::new(None, c, ext);
-        let (index, generation) = self.sockets.insert(entry).map_err(|_| ConnectError::Capacity)?;
+        let (index, generation) = self
+            .sockets
+            .insert(entry)
+            .map_err(|_| ConnectError::Capacity)?;
         let s = SocketId::new(index, generation);
         self.keepalive += 1;
         self.link_socket(s, c);
@@ -283,7 +308,9 @@ impl<C: Config> Cx<C> {
 
     /// A connecting socket became writable or errored: read the outcome.
     pub(crate) fn connect_event(&mut self, s: SocketId) {
-        let Some(fd) = self.socket(s).and_then(|e| e.fd) else { return };
+        let Some(fd) = self.socket(s).and_then(|e| e.fd) else {
+            return;
+        };
         match self.shim.connect_result(fd) {
             Ok(()) => {
                 if let Some(e) = self.socket_mut(s) {
@@ -372,7 +399,9 @@ impl<C: Config> Cx<C> {
         if self.context_entry(c).is_none() {
             return Err(ConnectError::InvalidContext);
         }
-        self.shim.adopt(fd).map_err(|e| ConnectError::Os(OsError::from_shim(e)))?;
+        self.shim
+            .adopt(fd)
+            .map_err(|e| ConnectError::Os(OsError::from_shim(e)))?;
         self.open_accepted(c, fd, ext, None, ip)
     }
 
@@ -388,7 +417,10 @@ impl<C: Config> Cx<C> {
         let mut entry = SocketEntry::new(Some(fd), c, ext);
         entry.listener = listener;
         entry.interest = Interest::READABLE;
-        let (index, generation) = self.sockets.insert(entry).map_err(|_| ConnectError::Capacity)?;
+        let (index, generation) = self
+            .sockets
+            .insert(entry)
+            .map_err(|_| ConnectError::Capacity)?;
         let s = SocketId::new(index, generation);
         let t = token(Kind::Socket, index, generation);
         if let Err(e) = self.shim.register(fd, t, Interest::READABLE) {

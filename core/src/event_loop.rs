@@ -33,7 +33,12 @@ pub struct LoopCallbacks<C: Config> {
 
 impl<C: Config> Default for LoopCallbacks<C> {
     fn default() -> Self {
-        LoopCallbacks { wakeup: None, pre: None, post: None, released: None }
+        LoopCallbacks {
+            wakeup: None,
+            pre: None,
+            post: None,
+            released: None,
+        }
     }
 }
 
@@ -108,7 +113,9 @@ pub enum LoopError {
 impl core::fmt::Display for LoopError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            LoopError::RecvBufferTooSmall => write!(f, "receive buffer must exceed twice the padding"),
+            LoopError::RecvBufferTooSmall => {
+                write!(f, "receive buffer must exceed twice the padding")
+            }
             LoopError::NoEventSlots => write!(f, "event buffer must hold at least one event"),
         }
     }
@@ -189,7 +196,9 @@ impl<C: Config> Loop<C> {
         if let Some(pre) = cx.callbacks.pre {
             pre(cx);
         }
-        let mut wait = cx.next_deadline().map(|d| d.saturating_sub(cx.shim.now_ms()));
+        let mut wait = cx
+            .next_deadline()
+            .map(|d| d.saturating_sub(cx.shim.now_ms()));
         if cx.pending_connect_errors > 0 {
             wait = Some(0);
         }
@@ -203,7 +212,9 @@ impl<C: Config> Loop<C> {
             .map_err(OsError::from_shim)?;
         cx.now = cx.shim.now_ms();
         for i in 0..n {
-            let Some(ev) = cx.events.as_mut().get(i).copied() else { break };
+            let Some(ev) = cx.events.as_mut().get(i).copied() else {
+                break;
+            };
             cx.dispatch(recv, ev);
         }
         if cx.pending_connect_errors > 0 {

@@ -89,7 +89,11 @@ mod tests {
 
     #[test]
     fn token_round_trips_and_waker_is_distinct() {
-        for (k, i, g) in [(Kind::Socket, 0, 0), (Kind::Listen, 7, GEN_MASK), (Kind::Poll, u32::MAX, 5)] {
+        for (k, i, g) in [
+            (Kind::Socket, 0, 0),
+            (Kind::Listen, 7, GEN_MASK),
+            (Kind::Poll, u32::MAX, 5),
+        ] {
             assert_eq!(untoken(token(k, i, g)), Some((k, g, i)));
         }
         assert_eq!(untoken(Token::WAKER), None);

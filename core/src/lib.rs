@@ -116,7 +116,8 @@ mod timer;
 
 pub use config::{Config, Memory, Settings};
 pub use context::{
-    CloseCb, ConnectErrorCb, ContextCallbacks, ContextEntry, DataCb, OpenCb, PreOpen, PreOpenCb, SocketCb,
+    CloseCb, ConnectErrorCb, ContextCallbacks, ContextEntry, DataCb, OpenCb, PreOpen, PreOpenCb,
+    SocketCb,
 };
 pub use error::{CapacityError, ConnectError, ContextError, ListenError, PollError};
 pub use event_loop::{Cx, Loop, LoopCallbacks, LoopCb, LoopError, ReleaseCb};
@@ -125,8 +126,8 @@ pub use listen::ListenEntry;
 pub use poll::{PollCb, PollEntry};
 pub use recv::{RecvBuf, RECV_PADDING};
 pub use shim::{
-    ConnectTarget, ErrorKind, Event, Interest, ListenOptions, ListenTarget, OsError, OsShim, PeerAddr, ShimError,
-    Token, Wake,
+    ConnectTarget, ErrorKind, Event, Interest, ListenOptions, ListenTarget, OsError, OsShim,
+    PeerAddr, ShimError, Token, Wake,
 };
 pub use socket::SocketEntry;
 pub use storage::{Slot, SlotStore};

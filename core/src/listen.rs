@@ -4,7 +4,9 @@ use crate::config::Config;
 use crate::context::PreOpen;
 use crate::error::ListenError;
 use crate::handle::{token, ContextId, Kind, ListenId};
-use crate::shim::{ErrorKind, Interest, ListenOptions, ListenTarget, OsError, OsShim, PeerAddr, ShimError};
+use crate::shim::{
+    ErrorKind, Interest, ListenOptions, ListenTarget, OsError, OsShim, PeerAddr, ShimError,
+};
 use crate::socket::ip_bytes;
 use crate::{Cx, NIL};
 
@@ -33,7 +35,9 @@ pub struct ListenEntry<C: Config> {
 
 impl<C: Config> Cx<C> {
     fn listener(&self, l: ListenId) -> Option<&ListenEntry<C>> {
-        self.listeners.get(l.index, l.generation).filter(|e| !e.closed)
+        self.listeners
+            .get(l.index, l.generation)
+            .filter(|e| !e.closed)
     }
 
     /// Listens on `target` (`us_socket_context_listen`, `_listen_unix`). Accepted sockets join
@@ -59,7 +63,15 @@ impl<C: Config> Cx<C> {
             .shim
             .listen(target, options)
             .map_err(|e| ListenError::Os(OsError::from_shim(e)))?;
-        let entry = ListenEntry { fd, context: c, new_ext, closed: false, paused: Paused::No, prev: NIL, next: head };
+        let entry = ListenEntry {
+            fd,
+            context: c,
+            new_ext,
+            closed: false,
+            paused: Paused::No,
+            prev: NIL,
+            next: head,
+        };
         let (index, generation) = match self.listeners.insert(entry) {
             Ok(v) => v,
             Err(_) => {
@@ -68,7 +80,11 @@ impl<C: Config> Cx<C> {
             }
         };
         let l = ListenId::new(index, generation);
-        if let Err(e) = self.shim.register(fd, token(Kind::Listen, index, generation), Interest::READABLE) {
+        if let Err(e) = self.shim.register(
+            fd,
+            token(Kind::Listen, index, generation),
+            Interest::READABLE,
+        ) {
             self.listeners.remove(index, generation);
             self.shim.close(fd);
             return Err(ListenError::Os(OsError::from_shim(e)));
@@ -163,7 +179,11 @@ impl<C: Config> Cx<C> {
             let mut raw = [0u8; 16];
             let n = ip_bytes(&addr, &mut raw);
             let ip = &raw[..n];
-            if let Some(cb) = self.contexts.get(c.index, c.generation).and_then(|x| x.callbacks.on_pre_open) {
+            if let Some(cb) = self
+                .contexts
+                .get(c.index, c.generation)
+                .and_then(|x| x.callbacks.on_pre_open)
+            {
                 if cb(self, c, cfd, ip) == PreOpen::Taken {
                     continue;
                 }
@@ -187,13 +207,19 @@ impl<C: Config> Cx<C> {
     }
 
     fn pause_listener(&mut self, l: ListenId, why: Paused) {
-        let Some(e) = self.listeners.get_mut(l.index, l.generation) else { return };
+        let Some(e) = self.listeners.get_mut(l.index, l.generation) else {
+            return;
+        };
         if e.paused == Paused::No {
             self.paused_listeners += 1;
         }
         e.paused = why;
         let fd = e.fd;
-        let _ = self.shim.modify(fd, token(Kind::Listen, l.index, l.generation), Interest::NONE);
+        let _ = self.shim.modify(
+            fd,
+            token(Kind::Listen, l.index, l.generation),
+            Interest::NONE,
+        );
     }
 
     /// Resumes paused listeners: all of them when a socket slot was released (`released`), or
@@ -201,7 +227,9 @@ impl<C: Config> Cx<C> {
     pub(crate) fn resume_listeners(&mut self, released: bool) {
         let now = self.now;
         for index in 0..self.listeners.slots() {
-            let Some((g, e)) = self.listeners.at(index) else { continue };
+            let Some((g, e)) = self.listeners.at(index) else {
+                continue;
+            };
             let due = match e.paused {
                 Paused::No => false,
                 Paused::Full => released,
@@ -215,7 +243,11 @@ impl<C: Config> Cx<C> {
                 e.paused = Paused::No;
             }
             self.paused_listeners -= 1;
-            if self.shim.modify(fd, token(Kind::Listen, index, g), Interest::READABLE).is_err() {
+            if self
+                .shim
+                .modify(fd, token(Kind::Listen, index, g), Interest::READABLE)
+                .is_err()
+            {
                 self.listen_close(ListenId::new(index, g));
             }
         }

@@ -22,7 +22,12 @@ pub(crate) struct Queue {
 
 impl Queue {
     pub(crate) const fn new() -> Self {
-        Queue { head: NIL, tail: NIL, budget: 0, len: 0 }
+        Queue {
+            head: NIL,
+            tail: NIL,
+            budget: 0,
+            len: 0,
+        }
     }
 }
 
@@ -48,7 +53,9 @@ impl<C: Config> Cx<C> {
     /// Whether a low-priority socket may read now; if not, it is queued.
     pub(crate) fn take_low_priority_turn(&mut self, s: SocketId) -> bool {
         let budget = self.low_priority.budget;
-        let Some(e) = self.socket_mut(s) else { return false };
+        let Some(e) = self.socket_mut(s) else {
+            return false;
+        };
         if e.low_priority_turn {
             e.low_priority_turn = false;
             return true;
@@ -91,7 +98,11 @@ impl<C: Config> Cx<C> {
             self.low_priority.budget -= 1;
             if let Some(e) = self.socket_mut(s) {
                 e.low_priority_turn = true;
-                let i = if e.peer_fin { e.interest } else { e.interest.with(Interest::READABLE) };
+                let i = if e.peer_fin {
+                    e.interest
+                } else {
+                    e.interest.with(Interest::READABLE)
+                };
                 self.set_socket_interest(s, i);
             }
         }

@@ -27,8 +27,19 @@ impl<C: Config> Cx<C> {
 
     /// Creates a poll (`us_create_poll`). A non-fallthrough poll keeps
     /// [`Loop::run`](crate::Loop::run) going until it is freed.
-    pub fn poll_create(&mut self, fallthrough: bool, ext: C::PollExt) -> Result<PollId, CapacityError> {
-        let entry = PollEntry { ext, fd: None, fallthrough, interest: Interest::NONE, started: false, cb: None };
+    pub fn poll_create(
+        &mut self,
+        fallthrough: bool,
+        ext: C::PollExt,
+    ) -> Result<PollId, CapacityError> {
+        let entry = PollEntry {
+            ext,
+            fd: None,
+            fallthrough,
+            interest: Interest::NONE,
+            started: false,
+            cb: None,
+        };
         let (index, generation) = self.polls.insert(entry).map_err(|_| CapacityError)?;
         if !fallthrough {
             self.keepalive += 1;
@@ -38,7 +49,10 @@ impl<C: Config> Cx<C> {
 
     /// Associates the poll with a descriptor (`us_poll_init`).
     pub fn poll_init(&mut self, p: PollId, fd: <C::Shim as OsShim>::Fd) -> Result<(), PollError> {
-        let e = self.polls.get_mut(p.index, p.generation).ok_or(PollError::InvalidHandle)?;
+        let e = self
+            .polls
+            .get_mut(p.index, p.generation)
+            .ok_or(PollError::InvalidHandle)?;
         if e.started {
             return Err(PollError::Started);
         }
@@ -48,7 +62,10 @@ impl<C: Config> Cx<C> {
 
     /// Sets the poll's ready callback (not in upstream's public C API; see the crate docs).
     pub fn poll_set_callback(&mut self, p: PollId, cb: PollCb<C>) -> Result<(), PollError> {
-        let e = self.polls.get_mut(p.index, p.generation).ok_or(PollError::InvalidHandle)?;
+        let e = self
+            .polls
+            .get_mut(p.index, p.generation)
+            .ok_or(PollError::InvalidHandle)?;
         e.cb = Some(cb);
         Ok(())
     }
@@ -91,14 +108,20 @@ impl<C: Config> Cx<C> {
 
     /// Stops polling (`us_poll_stop`); events already collected for it this iteration are dropped.
     pub fn poll_stop(&mut self, p: PollId) -> Result<(), PollError> {
-        let e = self.polls.get_mut(p.index, p.generation).ok_or(PollError::InvalidHandle)?;
+        let e = self
+            .polls
+            .get_mut(p.index, p.generation)
+            .ok_or(PollError::InvalidHandle)?;
         if !e.started {
             return Ok(());
         }
         e.started = false;
         e.interest = Interest::NONE;
         match e.fd {
-            Some(fd) => self.shim.deregister(fd).map_err(|e| PollError::Os(OsError::from_shim(e))),
+            Some(fd) => self
+                .shim
+                .deregister(fd)
+                .map_err(|e| PollError::Os(OsError::from_shim(e))),
             None => Ok(()),
         }
     }
@@ -113,7 +136,9 @@ impl<C: Config> Cx<C> {
     }
     /// Poll user data, mutably.
     pub fn poll_ext_mut(&mut self, p: PollId) -> Option<&mut C::PollExt> {
-        self.polls.get_mut(p.index, p.generation).map(|e| &mut e.ext)
+        self.polls
+            .get_mut(p.index, p.generation)
+            .map(|e| &mut e.ext)
     }
     /// The descriptor (`us_poll_fd`).
     pub fn poll_fd(&self, p: PollId) -> Option<<C::Shim as OsShim>::Fd> {
@@ -121,7 +146,11 @@ impl<C: Config> Cx<C> {
     }
     /// Replaces the poll's ext (`us_poll_resize`: typed ext is resized by transforming it). The
     /// handle and the registration stay as they are.
-    pub fn poll_resize(&mut self, p: PollId, transform: impl FnOnce(&mut C::PollExt)) -> Option<PollId> {
+    pub fn poll_resize(
+        &mut self,
+        p: PollId,
+        transform: impl FnOnce(&mut C::PollExt),
+    ) -> Option<PollId> {
         transform(&mut self.polls.get_mut(p.index, p.generation)?.ext);
         Some(p)
     }

@@ -20,7 +20,7 @@ impl<'a> RecvBuf<'a> {
     }
 
     /// The data together with [`RECV_PADDING`] writable bytes on each side; the data starts at
-    /// offset [`RECV_PADDING`] and is [`len`](<[u8]>::len) bytes long.
+    /// offset [`RECV_PADDING`] and is as long as the data.
     pub fn padded(&mut self) -> &mut [u8] {
         &mut self.whole[..RECV_PADDING + self.len + RECV_PADDING]
     }

@@ -313,15 +313,22 @@ pub trait OsShim {
     // ---- poller -------------------------------------------------------------------------
 
     /// Starts watching `fd` with `interest`, reporting events with `token`.
-    fn register(&mut self, fd: Self::Fd, token: Token, interest: Interest) -> Result<(), Self::Error>;
+    fn register(
+        &mut self,
+        fd: Self::Fd,
+        token: Token,
+        interest: Interest,
+    ) -> Result<(), Self::Error>;
     /// Changes the interest (and token) of a registered descriptor.
-    fn modify(&mut self, fd: Self::Fd, token: Token, interest: Interest) -> Result<(), Self::Error>;
+    fn modify(&mut self, fd: Self::Fd, token: Token, interest: Interest)
+        -> Result<(), Self::Error>;
     /// Stops watching `fd`. Events for it already collected but not yet returned are dropped.
     fn deregister(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
     /// Waits up to `timeout_ms` (`None` = forever, `Some(0)` = poll) for readiness and fills
     /// `events` from the front, returning how many were filled. A wake-up is reported as an event
     /// with [`Token::WAKER`]. An interrupted wait returns `Ok(0)`.
-    fn wait(&mut self, events: &mut [Event], timeout_ms: Option<u64>) -> Result<usize, Self::Error>;
+    fn wait(&mut self, events: &mut [Event], timeout_ms: Option<u64>)
+        -> Result<usize, Self::Error>;
     /// A handle that wakes this shim's `wait` from any thread.
     fn waker(&mut self) -> Self::Waker;
 
@@ -333,7 +340,11 @@ pub trait OsShim {
     // ---- sockets ------------------------------------------------------------------------
 
     /// Opens a non-blocking listener. Returns the descriptor; core registers it.
-    fn listen(&mut self, target: ListenTarget<'_>, options: ListenOptions) -> Result<Self::Fd, Self::Error>;
+    fn listen(
+        &mut self,
+        target: ListenTarget<'_>,
+        options: ListenOptions,
+    ) -> Result<Self::Fd, Self::Error>;
     /// Accepts one pending connection: `Ok(Some((fd, addr)))`, or `Ok(None)` when none is pending.
     /// The new descriptor is non-blocking, close-on-exec and (TCP) has `TCP_NODELAY`.
     fn accept(&mut self, listener: Self::Fd) -> Result<Option<(Self::Fd, PeerAddr)>, Self::Error>;

@@ -42,7 +42,11 @@ pub struct SocketEntry<C: Config> {
 }
 
 impl<C: Config> SocketEntry<C> {
-    pub(crate) fn new(fd: Option<<C::Shim as OsShim>::Fd>, context: ContextId, ext: C::SocketExt) -> Self {
+    pub(crate) fn new(
+        fd: Option<<C::Shim as OsShim>::Fd>,
+        context: ContextId,
+        ext: C::SocketExt,
+    ) -> Self {
         SocketEntry {
             fd,
             context,
@@ -120,8 +124,14 @@ impl<C: Config> Cx<C> {
             return;
         }
         let interest = e.interest;
-        if ev.error && !(ev.readable && interest.is_readable()) {
-            self.close(s, 0, None);
+        if ev.error || ev.hangup {
+            // Deliver what already arrived before acting on the hang-up: one read per event,
+            // and the level-triggered poller reports the rest (then EOF or the error) again.
+            if ev.readable && interest.is_readable() {
+                self.read(recv, s);
+            } else {
+                self.close(s, 0, None);
+            }
             return;
         }
         if ev.writable && interest.is_writable() {
@@ -141,14 +151,7 @@ impl<C: Config> Cx<C> {
             }
         }
         let Some(e) = self.open_socket(s) else { return };
-        if !e.interest.is_readable() {
-            // Paused, or the peer already sent FIN: only a full hang-up matters now.
-            if ev.hangup && !ev.writable {
-                self.close(s, 0, None);
-            }
-            return;
-        }
-        if !(ev.readable || ev.hangup) {
+        if !ev.readable || !e.interest.is_readable() {
             return;
         }
         if e.low_priority && !self.take_low_priority_turn(s) {
@@ -162,8 +165,13 @@ impl<C: Config> Cx<C> {
     fn read(&mut self, recv: &mut [u8], s: SocketId) {
         let cap = self.recv_capacity;
         for _ in 0..self.settings.max_reads_per_event.max(1) {
-            let Some(fd) = self.open_socket(s).and_then(|e| e.fd) else { return };
-            match self.shim.recv(fd, &mut recv[RECV_PADDING..RECV_PADDING + cap]) {
+            let Some(fd) = self.open_socket(s).and_then(|e| e.fd) else {
+                return;
+            };
+            match self
+                .shim
+                .recv(fd, &mut recv[RECV_PADDING..RECV_PADDING + cap])
+            {
                 Ok(0) => {
                     self.peer_fin(s);
                     return;
@@ -228,7 +236,9 @@ impl<C: Config> Cx<C> {
     /// (`us_socket_write`). 0 when closed, shut down, connecting or would-block. A short write
     /// arms `on_writable`. `more` hints that more data follows at once (`MSG_MORE`).
     pub fn write(&mut self, s: SocketId, data: &[u8], more: bool) -> usize {
-        let Some(fd) = self.writable_fd(s) else { return 0 };
+        let Some(fd) = self.writable_fd(s) else {
+            return 0;
+        };
         if data.is_empty() {
             return 0;
         }
@@ -244,7 +254,9 @@ impl<C: Config> Cx<C> {
     /// Writes `header` then `payload` in one gathered write (`us_socket_write2`); same rules as
     /// [`write`](Self::write).
     pub fn write2(&mut self, s: SocketId, header: &[u8], payload: &[u8]) -> usize {
-        let Some(fd) = self.writable_fd(s) else { return 0 };
+        let Some(fd) = self.writable_fd(s) else {
+            return 0;
+        };
         let wanted = header.len() + payload.len();
         if wanted == 0 {
             return 0;
@@ -256,7 +268,9 @@ impl<C: Config> Cx<C> {
     /// Withdraws a "more is coming" hold (`us_socket_flush`): a no-op unless `more` was used,
     /// and when shut down.
     pub fn flush(&mut self, s: SocketId) {
-        let Some(fd) = self.writable_fd(s) else { return };
+        let Some(fd) = self.writable_fd(s) else {
+            return;
+        };
         if let Some(e) = self.socket_mut(s) {
             if e.corked {
                 e.corked = false;
@@ -308,7 +322,8 @@ impl<C: Config> Cx<C> {
     /// Whether the connection is established (`us_socket_is_established`): false while a client
     /// connect is pending.
     pub fn is_established(&self, s: SocketId) -> Option<bool> {
-        self.socket(s).map(|e| !e.connecting && !e.closed && e.fd.is_some())
+        self.socket(s)
+            .map(|e| !e.connecting && !e.closed && e.fd.is_some())
     }
 
     /// The socket's user data (`us_socket_ext`); still there while closed, until released.
@@ -354,7 +369,9 @@ impl<C: Config> Cx<C> {
     /// Unlinks, stops polling, closes the descriptor and queues the slot for release. Returns
     /// whether the socket was open.
     pub(crate) fn close_quietly(&mut self, s: SocketId) -> bool {
-        let Some(e) = self.open_socket(s) else { return false };
+        let Some(e) = self.open_socket(s) else {
+            return false;
+        };
         let (fd, had_error) = (e.fd, e.connect_error.is_some());
         self.unlink_socket(s);
         self.low_priority_remove(s);
@@ -369,6 +386,8 @@ impl<C: Config> Cx<C> {
         let head = self.closed_sockets;
         if let Some(e) = self.socket_mut(s) {
             e.closed = true;
+            // The descriptor number may be reused by the OS at once: forget it.
+            e.fd = None;
             e.connect_error = None;
             e.next = head;
             e.prev = NIL;
@@ -398,8 +417,12 @@ impl<C: Config> Cx<C> {
     /// The remote IP address as raw bytes (`us_socket_remote_address`): copies 4 or 16 bytes
     /// into `out` and returns how many; 0 on failure or for unix sockets.
     pub fn remote_address(&mut self, s: SocketId, out: &mut [u8]) -> usize {
-        let Some(fd) = self.socket_fd(s) else { return 0 };
-        let Ok(addr) = self.shim.remote_addr(fd) else { return 0 };
+        let Some(fd) = self.socket_fd(s) else {
+            return 0;
+        };
+        let Ok(addr) = self.shim.remote_addr(fd) else {
+            return 0;
+        };
         let mut raw = [0u8; 16];
         let n = ip_bytes(&addr, &mut raw);
         if n > out.len() {

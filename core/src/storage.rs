@@ -93,7 +93,9 @@ impl<T, S: SlotStore<T>> Arena<T, S> {
 
     /// Puts slots the store gained (initially, or by growing) on the free list, lowest first.
     fn link_new_slots(&mut self) {
-        let len = u32::try_from(self.store.len()).unwrap_or(NO_SLOT - 1).min(NO_SLOT - 1);
+        let len = u32::try_from(self.store.len())
+            .unwrap_or(NO_SLOT - 1)
+            .min(NO_SLOT - 1);
         let mut i = len;
         while i > self.linked {
             i -= 1;

@@ -6,8 +6,8 @@
 
 use crate::config::Config;
 use crate::handle::SocketId;
-use crate::socket::NEVER;
 use crate::shim::OsShim;
+use crate::socket::NEVER;
 use crate::Cx;
 
 impl<C: Config> Cx<C> {
@@ -16,7 +16,11 @@ impl<C: Config> Cx<C> {
         if delay_ms == 0 {
             return NEVER;
         }
-        let due = self.shim.now_ms().saturating_sub(self.epoch).saturating_add(delay_ms);
+        let due = self
+            .shim
+            .now_ms()
+            .saturating_sub(self.epoch)
+            .saturating_add(delay_ms);
         due.div_ceil(self.settings.sweep_period_ms)
     }
 
@@ -41,7 +45,9 @@ impl<C: Config> Cx<C> {
     fn sweep(&mut self) {
         let tick = self.tick;
         for index in 0..self.sockets.slots() {
-            let Some((g, e)) = self.sockets.at(index) else { continue };
+            let Some((g, e)) = self.sockets.at(index) else {
+                continue;
+            };
             if e.closed {
                 continue;
             }
@@ -54,7 +60,9 @@ impl<C: Config> Cx<C> {
                     cb(self, s);
                 }
             }
-            let Some(e) = self.socket(s).filter(|e| !e.closed) else { continue };
+            let Some(e) = self.socket(s).filter(|e| !e.closed) else {
+                continue;
+            };
             if e.long_timeout_tick <= tick {
                 if let Some(e) = self.socket_mut(s) {
                     e.long_timeout_tick = NEVER;

@@ -23,8 +23,19 @@ pub struct TimerEntry<C: Config> {
 impl<C: Config> Cx<C> {
     /// Creates a disarmed timer (`us_create_timer`). A non-fallthrough timer keeps
     /// [`Loop::run`](crate::Loop::run) going until it is closed, armed or not.
-    pub fn timer_create(&mut self, fallthrough: bool, ext: C::TimerExt) -> Result<TimerId, CapacityError> {
-        let entry = TimerEntry { ext, fallthrough, deadline: None, repeat_ms: 0, cb: None, pass: 0 };
+    pub fn timer_create(
+        &mut self,
+        fallthrough: bool,
+        ext: C::TimerExt,
+    ) -> Result<TimerId, CapacityError> {
+        let entry = TimerEntry {
+            ext,
+            fallthrough,
+            deadline: None,
+            repeat_ms: 0,
+            cb: None,
+            pass: 0,
+        };
         let (index, generation) = self.timers.insert(entry).map_err(|_| CapacityError)?;
         if !fallthrough {
             self.keepalive += 1;
@@ -37,11 +48,17 @@ impl<C: Config> Cx<C> {
     pub fn timer_set(&mut self, t: TimerId, cb: TimerCb<C>, ms: u64, repeat_ms: u64) {
         let now = self.shim.now_ms();
         let pass = self.timer_pass;
-        let Some(e) = self.timers.get_mut(t.index, t.generation) else { return };
+        let Some(e) = self.timers.get_mut(t.index, t.generation) else {
+            return;
+        };
         e.cb = Some(cb);
         e.repeat_ms = repeat_ms;
         e.pass = pass;
-        e.deadline = if ms == 0 && repeat_ms == 0 { None } else { Some(now.saturating_add(ms)) };
+        e.deadline = if ms == 0 && repeat_ms == 0 {
+            None
+        } else {
+            Some(now.saturating_add(ms))
+        };
     }
 
     /// Stops and frees the timer now (`us_timer_close`), also from inside its own callback.
@@ -60,11 +77,15 @@ impl<C: Config> Cx<C> {
     }
     /// Timer user data, mutably.
     pub fn timer_ext_mut(&mut self, t: TimerId) -> Option<&mut C::TimerExt> {
-        self.timers.get_mut(t.index, t.generation).map(|e| &mut e.ext)
+        self.timers
+            .get_mut(t.index, t.generation)
+            .map(|e| &mut e.ext)
     }
     /// Whether the timer is armed.
     pub fn timer_is_armed(&self, t: TimerId) -> Option<bool> {
-        self.timers.get(t.index, t.generation).map(|e| e.deadline.is_some())
+        self.timers
+            .get(t.index, t.generation)
+            .map(|e| e.deadline.is_some())
     }
 
     pub(crate) fn next_timer_deadline(&self) -> Option<u64> {
@@ -89,8 +110,12 @@ impl<C: Config> Cx<C> {
                     }
                 }
             }
-            let Some((deadline, index, generation)) = due else { return };
-            let Some(e) = self.timers.get_mut(index, generation) else { continue };
+            let Some((deadline, index, generation)) = due else {
+                return;
+            };
+            let Some(e) = self.timers.get_mut(index, generation) else {
+                continue;
+            };
             e.pass = pass;
             e.deadline = if e.repeat_ms > 0 {
                 let next = deadline.saturating_add(e.repeat_ms);

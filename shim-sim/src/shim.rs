@@ -1,0 +1,560 @@
+//! [`SimShim`]: core's [`OsShim`] over the simulated network.
+
+use std::net::SocketAddr;
+
+use usockets_core::{
+    ConnectTarget, Event, Interest, ListenOptions, ListenTarget, OsShim, PeerAddr, Token,
+};
+
+use crate::addr::{self, Family};
+use crate::fault::FaultKind;
+use crate::net::{
+    FdKind, ListenKey, Listener, Listening, NetState, Pending, Phase, Registration, Sock,
+    MAX_BACKLOG,
+};
+use crate::readiness::Ready;
+use crate::{Fd, SimError, SimNet, SimWaker};
+
+/// An [`OsShim`] over a [`SimNet`], for one loop: its own registrations, its own waker and a
+/// rotating scan position, over the shared world. Get one from [`SimNet::shim`].
+///
+/// Name resolution is synchronous (only loopback names resolve). Nothing ever blocks: a `wait`
+/// with nothing ready moves the virtual clock instead.
+pub struct SimShim {
+    net: SimNet,
+    id: u32,
+    waker: SimWaker,
+    /// Where the next `wait` starts scanning (after the last descriptor of a truncated wait).
+    cursor: Fd,
+}
+
+impl SimShim {
+    pub(crate) fn new(net: SimNet, id: u32) -> SimShim {
+        SimShim {
+            net,
+            id,
+            waker: SimWaker::new(),
+            cursor: 0,
+        }
+    }
+
+    /// The network this shim runs on.
+    pub fn net(&self) -> &SimNet {
+        &self.net
+    }
+
+    /// Scans this shim's descriptors from the rotating cursor.
+    fn scan(&self, s: &mut NetState) -> Vec<(Fd, Registration, Ready)> {
+        s.scan(self.id, self.cursor)
+    }
+
+    /// Reports a scan into `events`; a truncated report moves the cursor past its last entry.
+    fn emit(
+        &mut self,
+        s: &mut NetState,
+        scanned: &[(Fd, Registration, Ready)],
+        events: &mut [Event],
+    ) -> usize {
+        let (n, last) = s.emit(scanned, events, true);
+        self.cursor = match last {
+            Some(fd) if n == events.len() => fd.saturating_add(1),
+            _ => 0,
+        };
+        n
+    }
+}
+
+/// The registration of `fd` made by shim `id`.
+fn own_registration(
+    s: &mut NetState,
+    fd: Fd,
+    id: u32,
+) -> Result<&mut Option<Registration>, SimError> {
+    let e = s.fds.get_mut(&fd).ok_or(SimError::BAD_FD)?;
+    match e.reg {
+        Some(r) if r.shim == id => Ok(&mut e.reg),
+        _ => Err(SimError::NOT_REGISTERED),
+    }
+}
+
+/// The connection socket behind `fd`: (connection, side, phase).
+fn sock(s: &NetState, fd: Fd) -> Result<(Option<u64>, usize, Phase), SimError> {
+    match s.fds.get(&fd).map(|e| &e.kind) {
+        None => Err(SimError::BAD_FD),
+        Some(FdKind::Socket(k)) => Ok((k.conn, k.side, k.phase)),
+        Some(FdKind::Listener(_)) => Err(SimError::NOT_CONNECTED),
+        Some(_) => Err(SimError::NOT_SOCKET),
+    }
+}
+
+/// The live connection behind a connected socket.
+fn established(s: &NetState, fd: Fd) -> Result<(u64, usize), SimError> {
+    match sock(s, fd)? {
+        (Some(id), side, Phase::Connected | Phase::Connecting { visible: true }) => Ok((id, side)),
+        (_, _, Phase::Connecting { .. }) => Err(SimError::WOULD_BLOCK),
+        _ => Err(SimError::NOT_CONNECTED),
+    }
+}
+
+/// One write of `data` on `fd`, with every send-side fault.
+fn send_bytes(s: &mut NetState, fd: Fd, data: &[u8]) -> Result<usize, SimError> {
+    let (id, side) = established(s, fd)?;
+    let other = 1 - side;
+    {
+        let c = s.conns.get_mut(&id).ok_or(SimError::NOT_CONNECTED)?;
+        if c.reset {
+            return Err(SimError::CONNECTION_RESET);
+        }
+        if c.ends[side].shut_wr {
+            return Err(SimError::BROKEN_PIPE);
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if c.gone(other) {
+            c.ends[side].broken = true;
+            return Err(SimError::BROKEN_PIPE);
+        }
+    }
+    if s.roll(FaultKind::Reset) {
+        s.reset_conn(id);
+        return Err(SimError::CONNECTION_RESET);
+    }
+    if s.roll(FaultKind::WouldBlockSend) {
+        return Err(SimError::WOULD_BLOCK);
+    }
+    let room = s.conns.get(&id).map_or(0, |c| c.dirs[side].room());
+    if room == 0 {
+        return Err(SimError::WOULD_BLOCK);
+    }
+    let mut n = data.len().min(room);
+    if n >= 2 && s.roll(FaultKind::PartialWrite) {
+        let short = u32::try_from(n - 1).unwrap_or(u32::MAX);
+        n = 1 + s.below(short) as usize;
+    }
+    let deliver_at = if s.roll(FaultKind::DelayDelivery) {
+        Some(s.now + 1 + u64::from(s.below(50)))
+    } else {
+        None
+    };
+    let now = s.now;
+    let hang_up = s.conns.get(&id).is_some_and(|c| !c.ends[other].closed);
+    let hang_up = hang_up && s.roll(FaultKind::HangupWithUnread);
+    if let Some(c) = s.conns.get_mut(&id) {
+        c.dirs[side].push(&data[..n], deliver_at);
+        if hang_up {
+            // The far end goes away abruptly but gracefully: FIN after what it already sent,
+            // nothing more received; this end sees hangup while that data is still unread.
+            if c.ends[other].peer.is_some() {
+                c.close_end(other, now);
+            } else {
+                c.ends[other].deaf = true;
+                c.ends[other].shut_wr = true;
+                c.dirs[other].fin = true;
+            }
+            c.ends[side].hup = true;
+        }
+    }
+    Ok(n)
+}
+
+/// The addresses of a socket accepted by `l` from `client`: (local, remote).
+fn accepted_addrs(l: &Listener, client: Option<SocketAddr>) -> (PeerAddr, PeerAddr) {
+    let port = match l.local {
+        PeerAddr::Ip(a) => a.port(),
+        PeerAddr::Unix => return (PeerAddr::Unix, PeerAddr::Unix),
+    };
+    let Some(client) = client else {
+        return (PeerAddr::Unix, PeerAddr::Unix);
+    };
+    match (l.family, client.is_ipv4()) {
+        (Some(Family::V6), true) => (
+            PeerAddr::Ip(addr::mapped_v4(port)),
+            PeerAddr::Ip(addr::mapped_v4(client.port())),
+        ),
+        (Some(Family::V6), false) => (
+            PeerAddr::Ip(addr::loopback(Family::V6, port)),
+            PeerAddr::Ip(client),
+        ),
+        _ => (
+            PeerAddr::Ip(addr::loopback(Family::V4, port)),
+            PeerAddr::Ip(addr::loopback(Family::V4, client.port())),
+        ),
+    }
+}
+
+impl OsShim for SimShim {
+    type Fd = Fd;
+    type Waker = SimWaker;
+    type Error = SimError;
+
+    fn register(&mut self, fd: Fd, token: Token, interest: Interest) -> Result<(), SimError> {
+        let mut s = self.net.state();
+        s.syscalls.register += 1;
+        let e = s.fds.get_mut(&fd).ok_or(SimError::BAD_FD)?;
+        if e.reg.is_some() {
+            return Err(SimError::ALREADY_REGISTERED);
+        }
+        e.reg = Some(Registration {
+            shim: self.id,
+            token,
+            interest,
+        });
+        Ok(())
+    }
+
+    fn modify(&mut self, fd: Fd, token: Token, interest: Interest) -> Result<(), SimError> {
+        let mut s = self.net.state();
+        s.syscalls.modify += 1;
+        *own_registration(&mut s, fd, self.id)? = Some(Registration {
+            shim: self.id,
+            token,
+            interest,
+        });
+        Ok(())
+    }
+
+    fn deregister(&mut self, fd: Fd) -> Result<(), SimError> {
+        let mut s = self.net.state();
+        s.syscalls.deregister += 1;
+        *own_registration(&mut s, fd, self.id)? = None;
+        Ok(())
+    }
+
+    fn wait(&mut self, events: &mut [Event], timeout_ms: Option<u64>) -> Result<usize, SimError> {
+        let net = self.net.clone();
+        let mut s = net.state();
+        s.syscalls.wait += 1;
+        if events.is_empty() {
+            return Ok(0);
+        }
+        s.reveal_connects(self.id);
+        let mut n = 0;
+        if self.waker.take() {
+            events[0] = Event {
+                token: Token::WAKER,
+                ..Event::EMPTY
+            };
+            n = 1;
+        }
+        // Spurious events never count as "something is ready": they may ride along with real
+        // events or with a wake-up after the clock moved, but never stop time from passing.
+        let scanned = self.scan(&mut s);
+        if n > 0 || timeout_ms == Some(0) || scanned.iter().any(|(_, _, r)| r.any()) {
+            return Ok(n + self.emit(&mut s, &scanned, &mut events[n..]));
+        }
+        let deadline = timeout_ms.map(|t| s.now.saturating_add(t));
+        let target = match (deadline, s.next_delivery()) {
+            (Some(d), Some(x)) => Some(d.min(x)),
+            (d, x) => d.or(x),
+        };
+        match target {
+            Some(t) => {
+                s.now = s.now.max(t);
+                let scanned = self.scan(&mut s);
+                Ok(self.emit(&mut s, &scanned, events))
+            }
+            None => Ok(0),
+        }
+    }
+
+    fn waker(&mut self) -> SimWaker {
+        self.waker.clone()
+    }
+
+    fn now_ms(&mut self) -> u64 {
+        self.net.now_ms()
+    }
+
+    fn listen(&mut self, target: ListenTarget<'_>, options: ListenOptions) -> Result<Fd, SimError> {
+        let mut s = self.net.state();
+        s.syscalls.listen += 1;
+        let (key, local, family) = match target {
+            ListenTarget::Host { host, port } => {
+                let (ip, family) = addr::listen_host(host)?;
+                s.check_fd_limit()?;
+                let port = match port {
+                    0 => s.ephemeral_listen_port().ok_or(SimError::ADDR_IN_USE)?,
+                    p => p,
+                };
+                (
+                    ListenKey::Port(port),
+                    PeerAddr::Ip(SocketAddr::new(ip, port)),
+                    Some(family),
+                )
+            }
+            ListenTarget::Unix(path) => {
+                addr::check_unix_path(path)?;
+                s.check_fd_limit()?;
+                (ListenKey::Path(path.to_owned()), PeerAddr::Unix, None)
+            }
+        };
+        if s.listeners.contains_key(&key) {
+            return Err(SimError::ADDR_IN_USE);
+        }
+        let cap = usize::try_from(options.backlog)
+            .unwrap_or(MAX_BACKLOG)
+            .clamp(1, MAX_BACKLOG);
+        let listener = Listener {
+            key: key.clone(),
+            local,
+            family,
+            backlog: Default::default(),
+            cap,
+        };
+        let fd = s.open_fd(FdKind::Listener(listener));
+        s.listeners.insert(key, Listening::Core(fd));
+        Ok(fd)
+    }
+
+    fn accept(&mut self, listener: Fd) -> Result<Option<(Fd, PeerAddr)>, SimError> {
+        let mut s = self.net.state();
+        s.syscalls.accept += 1;
+        match s.fds.get(&listener).map(|e| &e.kind) {
+            None => return Err(SimError::BAD_FD),
+            Some(FdKind::Listener(l)) if l.backlog.is_empty() => return Ok(None),
+            Some(FdKind::Listener(_)) => {}
+            Some(_) => return Err(SimError::INVALID),
+        }
+        if s.roll(FaultKind::EmfileAccept) {
+            return Err(SimError::TOO_MANY_OPEN_FILES);
+        }
+        s.check_fd_limit()?;
+        let Some(FdKind::Listener(l)) = s.fds.get_mut(&listener).map(|e| &mut e.kind) else {
+            return Err(SimError::BAD_FD);
+        };
+        let Some(Pending { conn, side, client }) = l.backlog.pop_front() else {
+            return Ok(None);
+        };
+        let (local, remote) = accepted_addrs(l, client);
+        let fd = s.open_fd(FdKind::Socket(Sock {
+            conn: Some(conn),
+            side,
+            local,
+            remote,
+            phase: Phase::Connected,
+        }));
+        Ok(Some((fd, remote)))
+    }
+
+    fn connect(&mut self, target: ConnectTarget<'_>) -> Result<Fd, SimError> {
+        let mut s = self.net.state();
+        s.syscalls.connect += 1;
+        let (conn, local, remote) = match target {
+            ConnectTarget::Host { host, port, source } => {
+                let family = addr::connect_host(host)?;
+                if source.is_some_and(|src| !addr::source_ok(src)) {
+                    return Err(SimError::ADDR_NOT_AVAILABLE);
+                }
+                s.check_fd_limit()?;
+                let client = addr::loopback(family, s.client_port());
+                let conn = s.dial(&ListenKey::Port(port), Some(client), false, true);
+                (
+                    conn,
+                    PeerAddr::Ip(client),
+                    PeerAddr::Ip(addr::loopback(family, port)),
+                )
+            }
+            ConnectTarget::Unix(path) => {
+                addr::check_unix_path(path)?;
+                s.check_fd_limit()?;
+                let conn = s.dial(&ListenKey::Path(path.to_owned()), None, false, true);
+                (conn, PeerAddr::Unix, PeerAddr::Unix)
+            }
+        };
+        let phase = match conn {
+            Some(_) => Phase::Connecting { visible: false },
+            None => Phase::Refused { visible: false },
+        };
+        Ok(s.open_fd(FdKind::Socket(Sock {
+            conn,
+            side: 0,
+            local,
+            remote,
+            phase,
+        })))
+    }
+
+    fn connect_result(&mut self, fd: Fd) -> Result<(), SimError> {
+        let mut s = self.net.state();
+        let Some(FdKind::Socket(k)) = s.fds.get_mut(&fd).map(|e| &mut e.kind) else {
+            return Err(sock(&s, fd).err().unwrap_or(SimError::BAD_FD));
+        };
+        match k.phase {
+            Phase::Connecting { visible: false } | Phase::Refused { visible: false } => {
+                Err(SimError::WOULD_BLOCK)
+            }
+            Phase::Connecting { visible: true } | Phase::Connected => {
+                k.phase = Phase::Connected;
+                Ok(())
+            }
+            Phase::Refused { visible: true } => Err(SimError::CONNECTION_REFUSED),
+        }
+    }
+
+    fn adopt(&mut self, fd: Fd) -> Result<(), SimError> {
+        sock(&self.net.state(), fd).map(|_| ())
+    }
+
+    fn recv(&mut self, fd: Fd, buf: &mut [u8]) -> Result<usize, SimError> {
+        let mut s = self.net.state();
+        s.syscalls.recv += 1;
+        if let Some(FdKind::PipeRead(id)) = s.fds.get(&fd).map(|e| &e.kind) {
+            let id = *id;
+            let p = s.pipes.get_mut(&id).ok_or(SimError::BAD_FD)?;
+            let n = buf.len().min(p.buf.len());
+            for (dst, src) in buf.iter_mut().zip(p.buf.drain(..n)) {
+                *dst = src;
+            }
+            return if n > 0 || !p.write_open || buf.is_empty() {
+                Ok(n)
+            } else {
+                Err(SimError::WOULD_BLOCK)
+            };
+        }
+        let (id, side) = established(&s, fd)?;
+        let now = s.now;
+        {
+            let c = s.conns.get(&id).ok_or(SimError::NOT_CONNECTED)?;
+            if c.reset {
+                return Err(SimError::CONNECTION_RESET);
+            }
+            if c.ends[side].shut_rd {
+                return Ok(0);
+            }
+        }
+        if s.roll(FaultKind::Reset) {
+            s.reset_conn(id);
+            return Err(SimError::CONNECTION_RESET);
+        }
+        let c = s.conns.get_mut(&id).ok_or(SimError::NOT_CONNECTED)?;
+        let incoming = &mut c.dirs[1 - side];
+        incoming.settle(now);
+        if !incoming.visible.is_empty() || buf.is_empty() {
+            return Ok(incoming.read_into(buf));
+        }
+        if incoming.fin_arrived() {
+            return Ok(0);
+        }
+        Err(SimError::WOULD_BLOCK)
+    }
+
+    fn send(&mut self, fd: Fd, data: &[u8], _more: bool) -> Result<usize, SimError> {
+        let mut s = self.net.state();
+        s.syscalls.send += 1;
+        send_bytes(&mut s, fd, data)
+    }
+
+    fn send2(&mut self, fd: Fd, header: &[u8], payload: &[u8]) -> Result<usize, SimError> {
+        let mut s = self.net.state();
+        s.syscalls.send2 += 1;
+        let mut both = Vec::with_capacity(header.len() + payload.len());
+        both.extend_from_slice(header);
+        both.extend_from_slice(payload);
+        send_bytes(&mut s, fd, &both)
+    }
+
+    fn flush(&mut self, fd: Fd) -> Result<(), SimError> {
+        let mut s = self.net.state();
+        s.syscalls.flush += 1;
+        sock(&s, fd).map(|_| ())
+    }
+
+    fn shutdown_write(&mut self, fd: Fd) -> Result<(), SimError> {
+        let mut s = self.net.state();
+        s.syscalls.shutdown += 1;
+        let (id, side) = established(&s, fd).map_err(|_| SimError::NOT_CONNECTED)?;
+        if let Some(c) = s.conns.get_mut(&id) {
+            c.ends[side].shut_wr = true;
+            if !c.reset {
+                c.dirs[side].fin = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn shutdown_read(&mut self, fd: Fd) -> Result<(), SimError> {
+        let mut s = self.net.state();
+        s.syscalls.shutdown += 1;
+        let (id, side) = established(&s, fd).map_err(|_| SimError::NOT_CONNECTED)?;
+        if let Some(c) = s.conns.get_mut(&id) {
+            c.ends[side].shut_rd = true;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, fd: Fd) {
+        let mut s = self.net.state();
+        s.syscalls.close += 1;
+        let now = s.now;
+        let Some(entry) = s.release_fd(fd) else {
+            return;
+        };
+        match entry.kind {
+            FdKind::Listener(l) => {
+                if matches!(s.listeners.get(&l.key), Some(Listening::Core(owner)) if *owner == fd) {
+                    s.listeners.remove(&l.key);
+                }
+                // Connections never accepted are reset, as when a real listener closes.
+                for p in l.backlog {
+                    if let Some(c) = s.conns.get_mut(&p.conn) {
+                        c.do_reset();
+                        c.ends[p.side].closed = true;
+                    }
+                    s.reap(p.conn);
+                }
+            }
+            FdKind::Socket(k) => {
+                if let Some(id) = k.conn {
+                    if let Some(c) = s.conns.get_mut(&id) {
+                        c.close_end(k.side, now);
+                    }
+                    s.reap(id);
+                }
+            }
+            FdKind::PipeRead(id) | FdKind::PipeWrite(id) => {
+                let read = matches!(entry.kind, FdKind::PipeRead(_));
+                let done = match s.pipes.get_mut(&id) {
+                    Some(p) => {
+                        if read {
+                            p.read_open = false;
+                            p.buf.clear();
+                        } else {
+                            p.write_open = false;
+                        }
+                        !p.read_open && !p.write_open
+                    }
+                    None => false,
+                };
+                if done {
+                    s.pipes.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn local_addr(&mut self, fd: Fd) -> Result<PeerAddr, SimError> {
+        match self.net.state().fds.get(&fd).map(|e| &e.kind) {
+            None => Err(SimError::BAD_FD),
+            Some(FdKind::Listener(l)) => Ok(l.local),
+            Some(FdKind::Socket(k)) => Ok(k.local),
+            Some(_) => Err(SimError::NOT_SOCKET),
+        }
+    }
+
+    fn remote_addr(&mut self, fd: Fd) -> Result<PeerAddr, SimError> {
+        match self.net.state().fds.get(&fd).map(|e| &e.kind) {
+            None => Err(SimError::BAD_FD),
+            Some(FdKind::Socket(k))
+                if matches!(
+                    k.phase,
+                    Phase::Connected | Phase::Connecting { visible: true }
+                ) =>
+            {
+                Ok(k.remote)
+            }
+            Some(FdKind::Socket(_)) | Some(FdKind::Listener(_)) => Err(SimError::NOT_CONNECTED),
+            Some(_) => Err(SimError::NOT_SOCKET),
+        }
+    }
+}
