@@ -18,14 +18,19 @@
 //!   `on_writable` returns without another short write, so a connection in steady state causes
 //!   **no interest change at all** (no `modify` call per request).
 //! * Errors and hang-ups are reported whatever the interest (even an empty one), through
-//!   [`Event::error`] and [`Event::hangup`]. A hang-up with unread data must still report
-//!   readable, so core delivers the data before it closes.
+//!   [`Event::error`] and [`Event::hangup`]. A hang-up means the connection is finished in
+//!   both directions (or reset); a peer's FIN alone (a half-close) is **not** a hang-up: it is
+//!   reported as readable, core reads 0 bytes and runs `on_end`. A hang-up with unread data must
+//!   still report readable, so core delivers the data before it closes.
 //! * Spurious readiness is allowed: core treats a would-block result as "nothing to do".
 //!
 //! How each OS meets it:
 //!
 //! * **epoll** (Linux): register without `EPOLLET`; `EPOLLIN`/`EPOLLOUT` map to the two interest
-//!   bits, `EPOLLERR` to `error`, `EPOLLHUP`/`EPOLLRDHUP` to `hangup`. This is the natural mode.
+//!   bits, `EPOLLERR` to `error`, `EPOLLHUP` to `hangup`. `EPOLLRDHUP` (peer half-close) is
+//!   registered only together with readable interest and reported as readable: registered
+//!   always, it would stay ready after core drops readable interest on `on_end` and spin the
+//!   loop. This is the natural mode.
 //! * **kqueue** (BSD, macOS): `EVFILT_READ`/`EVFILT_WRITE` without `EV_CLEAR` are level-triggered.
 //!   `EV_EOF` on the read filter is a hang-up that must still be reported readable while
 //!   `data > 0`; `EV_ERROR` maps to `error`. Writable interest is added and removed with
@@ -124,7 +129,8 @@ pub struct Event {
     pub writable: bool,
     /// An error is pending on the descriptor.
     pub error: bool,
-    /// The peer hung up (both directions, or the read side with `EPOLLRDHUP`).
+    /// The connection is finished in both directions, or reset (`EPOLLHUP`). A half-close
+    /// (`EPOLLRDHUP`) is reported as `readable`, not here.
     pub hangup: bool,
 }
 
@@ -375,4 +381,42 @@ pub trait OsShim {
     fn local_addr(&mut self, fd: Self::Fd) -> Result<PeerAddr, Self::Error>;
     /// The remote address of a connected socket.
     fn remote_addr(&mut self, fd: Self::Fd) -> Result<PeerAddr, Self::Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interest_bits_match_the_c_constants_on_every_platform() {
+        // LIBUS_SOCKET_READABLE = 1 and LIBUS_SOCKET_WRITABLE = 2 in our header, everywhere.
+        assert_eq!(Interest::READABLE.bits(), 1);
+        assert_eq!(Interest::WRITABLE.bits(), 2);
+        assert_eq!(Interest::from_bits(3), Interest::BOTH);
+        assert_eq!(Interest::from_bits(4 | 1), Interest::READABLE, "epoll's EPOLLOUT (4) is not ours");
+        assert!(Interest::BOTH.without(Interest::READABLE).is_writable());
+        assert!(!Interest::BOTH.without(Interest::READABLE).is_readable());
+    }
+
+    #[test]
+    fn os_error_keeps_kind_and_raw_code() {
+        let e = OsError::new(ErrorKind::ConnectionRefused, 111);
+        assert_eq!(OsError::from_shim(e), e);
+        assert_eq!(e.raw_os_error(), 111);
+        let mut s = [0u8; 64];
+        let mut w = Buf(&mut s, 0);
+        core::fmt::write(&mut w, format_args!("{e}")).ok();
+        let len = w.1;
+        assert_eq!(&s[..len], b"ConnectionRefused (os error 111)");
+    }
+
+    struct Buf<'a>(&'a mut [u8], usize);
+    impl core::fmt::Write for Buf<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            let end = self.1 + s.len();
+            self.0.get_mut(self.1..end).ok_or(core::fmt::Error)?.copy_from_slice(s.as_bytes());
+            self.1 = end;
+            Ok(())
+        }
+    }
 }

@@ -1,0 +1,58 @@
+//! A small growable bit set indexed by descriptor number.
+
+/// Descriptors with a flag set (here: "sent with `MSG_MORE` since the last flush").
+#[derive(Debug, Default)]
+pub(crate) struct FdSet {
+    words: Vec<u64>,
+}
+
+impl FdSet {
+    fn split(fd: i32) -> Option<(usize, u64)> {
+        let fd = usize::try_from(fd).ok()?;
+        Some((fd / 64, 1 << (fd % 64)))
+    }
+
+    /// Sets the flag of `fd` (grows the set on first use of a high descriptor number).
+    pub(crate) fn insert(&mut self, fd: i32) {
+        let Some((word, bit)) = FdSet::split(fd) else {
+            return;
+        };
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        self.words[word] |= bit;
+    }
+
+    /// Clears the flag of `fd` and says whether it was set.
+    pub(crate) fn remove(&mut self, fd: i32) -> bool {
+        let Some((word, bit)) = FdSet::split(fd) else {
+            return false;
+        };
+        match self.words.get_mut(word) {
+            Some(w) => {
+                let was = *w & bit != 0;
+                *w &= !bit;
+                was
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FdSet;
+
+    #[test]
+    fn insert_remove() {
+        let mut s = FdSet::default();
+        assert!(!s.remove(5));
+        s.insert(5);
+        s.insert(700);
+        s.insert(-1);
+        assert!(s.remove(5));
+        assert!(!s.remove(5));
+        assert!(s.remove(700));
+        assert!(!s.remove(-1));
+    }
+}

@@ -1,0 +1,400 @@
+//! # usockets-shim-linux
+//!
+//! The Linux [`OsShim`] for `usockets-core`: level-triggered epoll, an eventfd waker, a
+//! `CLOCK_MONOTONIC` clock and non-blocking BSD sockets, all through `libc`.
+//!
+//! ```no_run
+//! use usockets_core::{ListenOptions, ListenTarget, OsShim};
+//! use usockets_shim_linux::LinuxShim;
+//!
+//! let mut shim = LinuxShim::new()?;
+//! let target = ListenTarget::Host { host: Some("127.0.0.1"), port: 0 };
+//! let listener = shim.listen(target, ListenOptions::default())?;
+//! println!("listening on {:?}", shim.local_addr(listener)?);
+//! # Ok::<(), usockets_shim_linux::LinuxError>(())
+//! ```
+//!
+//! # How it meets core's readiness contract
+//!
+//! * Descriptors are registered **without `EPOLLET`**: epoll's level-triggered mode is exactly
+//!   the contract. Readable interest is `EPOLLIN | EPOLLRDHUP`, writable interest `EPOLLOUT`;
+//!   the token is stored in `epoll_event.u64` and handed back unchanged.
+//! * `EPOLLIN` → readable, `EPOLLOUT` → writable, `EPOLLERR` → error, `EPOLLHUP` → hang-up.
+//!   `EPOLLRDHUP` (the peer's FIN, a half-close) is reported as **readable**, never as a
+//!   hang-up: core then reads 0 and runs `on_end`, and the write side stays usable.
+//! * `EPOLLRDHUP` is requested only together with readable interest, not always: it is
+//!   level-triggered, so on a half-closed socket whose readable interest core has dropped it
+//!   would fire on every `wait` and spin the loop. With readable interest the FIN raises
+//!   `EPOLLIN` anyway.
+//! * The waker is an eventfd registered under [`Token::WAKER`]; `wait` drains it and reports
+//!   one [`Token::WAKER`] event. See [`LinuxWaker`] for why it is safe after the shim is gone.
+//! * `wait` reuses one `epoll_event` buffer (1024 entries, grown only if core passes a larger
+//!   slice): no allocation per call. An interrupted `epoll_wait` returns `Ok(0)`.
+//!
+//! # Syscalls and errors
+//!
+//! Every raw libc call goes through one helper that turns `-1` into the `errno`
+//! [`LinuxError`] and retries `EINTR` — except `close` (Linux releases the descriptor even on
+//! `EINTR`; retrying could close someone else's), `epoll_wait` (returns no events) and
+//! `connect` (after `EINTR` the connect continues asynchronously, like `EINPROGRESS`).
+//! Would-block is an error of kind [`ErrorKind::WouldBlock`]. Every descriptor the shim creates
+//! is close-on-exec (`SOCK_CLOEXEC`, `EPOLL_CLOEXEC`, `EFD_CLOEXEC`, `O_CLOEXEC`).
+//!
+//! # Blocking name resolution
+//!
+//! [`listen`](OsShim::listen) with a host name and [`connect`](OsShim::connect) resolve with
+//! `getaddrinfo`, which **blocks** the calling thread (and so the loop) for as long as DNS
+//! takes. Pass numeric addresses to avoid it. A failure is
+//! [`ErrorKind::NameResolution`] with the (negative) `EAI_*` code.
+//!
+//! # Listening and connecting
+//!
+//! * `ListenTarget::Host { host: None, .. }` (or an empty host) listens on every interface,
+//!   dual-stack: `[::]` with `IPV6_V6ONLY` off, so IPv4 peers show up as `::ffff:a.b.c.d`;
+//!   `0.0.0.0` when the kernel has no IPv6. A host is resolved (`AI_PASSIVE`) and the first
+//!   address that binds is used. `SO_REUSEADDR` is always set, `SO_REUSEPORT` unless
+//!   [`ListenOptions::exclusive_port`](usockets_core::ListenOptions::exclusive_port).
+//! * `connect` uses the **first** address the name resolves to; `source` must be a numeric
+//!   address of the same family.
+//! * Unix-domain sockets: the path must fit in `sun_path` with its NUL
+//!   ([`UNIX_PATH_MAX`] bytes at most); a longer one is
+//!   [`ErrorKind::InvalidInput`] (`ENAMETOOLONG`), never truncated. A path starting with a NUL
+//!   byte is a Linux abstract-namespace name. **Nothing is unlinked automatically**: neither a
+//!   stale socket file before `listen` (which then fails with `EADDRINUSE`) nor the file when
+//!   the listener closes. Removing it is the application's job.
+//!
+//! # Running out of descriptors (the accept storm)
+//!
+//! A level-triggered listener whose `accept4` fails with `EMFILE`/`ENFILE` stays readable, and
+//! the peer waits in the backlog with no answer. The shim keeps a **reserve descriptor**
+//! (`/dev/null`, opened by [`LinuxShim::new`]). When `accept4` fails that way it closes the
+//! reserve, accepts the pending connection and closes it at once (the peer sees EOF or a reset
+//! instead of hanging), reopens the reserve and returns the `EMFILE` error, on which core backs
+//! the listener off. One connection is shed per failing `accept`. In a multi-threaded process
+//! another thread may grab the freed number first; the shim then just tries again next time.
+//!
+//! # `MSG_MORE` and `flush`
+//!
+//! `send(.., more: true)` uses `MSG_MORE`, which on Linux holds back the last partial segment
+//! of *that* call only; there is no `TCP_CORK` to clear. The shim remembers (in a bit set
+//! indexed by descriptor) which sockets sent with `MSG_MORE` since their last flush;
+//! [`flush`](OsShim::flush) on such a socket sets `TCP_NODELAY` again, which makes Linux push
+//! the pending frames at once. On any other socket `flush` makes no syscall. A later send
+//! without `MSG_MORE` pushes the data too and clears the mark.
+//!
+//! # Gathered writes
+//!
+//! [`send2`](OsShim::send2) is a `writev`-style gathered write done with `sendmsg`, so it can
+//! pass `MSG_NOSIGNAL` like `send`: no write ever raises `SIGPIPE`.
+//!
+//! # Features
+//!
+//! * `stats`: counts syscalls by kind (`LinuxShim::stats`, `SyscallStats`). Without it the
+//!   counters compile away.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
+
+mod addr;
+mod epoll;
+mod error;
+mod fdset;
+mod net;
+mod stats;
+mod sys;
+mod waker;
+
+use core::fmt;
+use std::os::fd::{AsRawFd, RawFd};
+
+use usockets_core::{
+    ConnectTarget, ErrorKind, Event, Interest, ListenOptions, ListenTarget, OsShim, PeerAddr, Token,
+};
+
+use crate::addr::SockAddr;
+use crate::epoll::Poller;
+use crate::fdset::FdSet;
+use crate::stats::{Counters, Sys};
+use crate::sys::OwnedFd;
+
+pub use crate::addr::UNIX_PATH_MAX;
+pub use crate::error::LinuxError;
+#[cfg(feature = "stats")]
+pub use crate::stats::SyscallStats;
+pub use crate::waker::LinuxWaker;
+
+/// A socket descriptor: a raw Unix file descriptor.
+pub type Fd = RawFd;
+
+/// The Linux [`OsShim`]: one per loop, used from that loop's thread.
+///
+/// See the [crate docs](crate) for the behaviour and the decisions behind it.
+pub struct LinuxShim {
+    poller: Poller,
+    waker: LinuxWaker,
+    /// The spare descriptor given up to shed a connection on `EMFILE`.
+    reserve: Option<OwnedFd>,
+    /// Sockets that sent with `MSG_MORE` since their last flush.
+    corked: FdSet,
+    last_now: u64,
+    c: Counters,
+}
+
+impl LinuxShim {
+    /// Creates the epoll instance, the waker's eventfd (registered under [`Token::WAKER`]) and
+    /// the reserve descriptor, all close-on-exec.
+    pub fn new() -> Result<LinuxShim, LinuxError> {
+        let mut c = Counters::default();
+        let mut poller = Poller::new(&mut c)?;
+        let waker = LinuxWaker::new(&mut c)?;
+        poller.ctl(
+            &mut c,
+            libc::EPOLL_CTL_ADD,
+            waker.raw(),
+            Token::WAKER,
+            libc::EPOLLIN as u32,
+        )?;
+        let reserve = sys::open_dev_null(&mut c)?;
+        Ok(LinuxShim {
+            poller,
+            waker,
+            reserve: Some(reserve),
+            corked: FdSet::default(),
+            last_now: 0,
+            c,
+        })
+    }
+
+    /// The syscalls made so far (since creation or the last [`reset_stats`](Self::reset_stats)).
+    #[cfg(feature = "stats")]
+    pub fn stats(&self) -> SyscallStats {
+        self.c.stats
+    }
+
+    /// Sets every syscall counter back to zero.
+    #[cfg(feature = "stats")]
+    pub fn reset_stats(&mut self) {
+        self.c.stats = SyscallStats::default();
+    }
+
+    /// Accepts one pending connection and closes it at once, with the reserve descriptor
+    /// released for the moment; then takes the reserve back.
+    fn shed_one(&mut self, listener: Fd) {
+        if let Some(reserve) = self.reserve.take() {
+            reserve.close(&mut self.c);
+        }
+        let mut addr = SockAddr::empty();
+        if let Ok(fd) = net::accept_raw(&mut self.c, listener, &mut addr) {
+            sys::close(&mut self.c, fd);
+        }
+        self.reserve = sys::open_dev_null(&mut self.c).ok();
+    }
+
+    /// Records whether a successful send left data held back by `MSG_MORE`.
+    fn note_send(&mut self, fd: Fd, more: bool, result: &Result<usize, LinuxError>) {
+        if matches!(result, Ok(n) if *n > 0) {
+            if more {
+                self.corked.insert(fd);
+            } else {
+                self.corked.remove(fd);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for LinuxShim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinuxShim")
+            .field("epoll_fd", &self.poller.raw())
+            .field("waker", &self.waker)
+            .field("reserve", &self.reserve)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The epoll descriptor, e.g. to nest this shim's poller in another event loop. It stays owned
+/// by the shim: do not close it.
+impl AsRawFd for LinuxShim {
+    fn as_raw_fd(&self) -> RawFd {
+        self.poller.raw()
+    }
+}
+
+impl OsShim for LinuxShim {
+    type Fd = Fd;
+    type Waker = LinuxWaker;
+    type Error = LinuxError;
+
+    fn register(&mut self, fd: Fd, token: Token, interest: Interest) -> Result<(), LinuxError> {
+        let bits = epoll::epoll_bits(interest);
+        self.poller
+            .ctl(&mut self.c, libc::EPOLL_CTL_ADD, fd, token, bits)
+    }
+
+    fn modify(&mut self, fd: Fd, token: Token, interest: Interest) -> Result<(), LinuxError> {
+        let bits = epoll::epoll_bits(interest);
+        self.poller
+            .ctl(&mut self.c, libc::EPOLL_CTL_MOD, fd, token, bits)
+    }
+
+    fn deregister(&mut self, fd: Fd) -> Result<(), LinuxError> {
+        self.poller
+            .ctl(&mut self.c, libc::EPOLL_CTL_DEL, fd, Token(0), 0)
+    }
+
+    fn wait(&mut self, events: &mut [Event], timeout_ms: Option<u64>) -> Result<usize, LinuxError> {
+        let n = self.poller.wait(&mut self.c, events, timeout_ms)?;
+        for ev in &mut events[..n] {
+            if ev.token == Token::WAKER {
+                self.waker.drain(&mut self.c);
+                *ev = Event {
+                    token: Token::WAKER,
+                    readable: true,
+                    ..Event::EMPTY
+                };
+            }
+        }
+        Ok(n)
+    }
+
+    fn waker(&mut self) -> LinuxWaker {
+        self.waker.clone()
+    }
+
+    fn now_ms(&mut self) -> u64 {
+        // SAFETY: timespec is a plain C struct of integers; all-zero is a valid value.
+        let mut ts = unsafe { std::mem::zeroed::<libc::timespec>() };
+        let p: *mut libc::timespec = &mut ts;
+        // SAFETY: `p` points to a live timespec for the whole call.
+        let r = sys::cvt(&mut self.c, Sys::Clock, || unsafe {
+            libc::clock_gettime(libc::CLOCK_MONOTONIC, p)
+        });
+        if r.is_ok() {
+            let ms = (ts.tv_sec as u64)
+                .saturating_mul(1000)
+                .saturating_add(ts.tv_nsec as u64 / 1_000_000);
+            self.last_now = self.last_now.max(ms);
+        }
+        self.last_now
+    }
+
+    fn listen(
+        &mut self,
+        target: ListenTarget<'_>,
+        options: ListenOptions,
+    ) -> Result<Fd, LinuxError> {
+        let (reuse_port, backlog) = (!options.exclusive_port, options.backlog);
+        let c = &mut self.c;
+        match target {
+            ListenTarget::Host { host: None, port }
+            | ListenTarget::Host {
+                host: Some(""),
+                port,
+            } => net::listen_any(c, port, reuse_port, backlog),
+            ListenTarget::Host {
+                host: Some(host),
+                port,
+            } => {
+                let addrs = addr::resolve(c, host, port, libc::AI_PASSIVE, libc::AF_UNSPEC)?;
+                let mut last = LinuxError::from_gai(libc::EAI_NONAME);
+                for a in &addrs {
+                    match net::listen_ip(c, a, reuse_port, backlog) {
+                        Ok(fd) => return Ok(fd),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            }
+            ListenTarget::Unix(path) => net::listen_unix(c, &SockAddr::unix(path)?, backlog),
+        }
+    }
+
+    fn accept(&mut self, listener: Fd) -> Result<Option<(Fd, PeerAddr)>, LinuxError> {
+        match net::accept(&mut self.c, listener) {
+            Ok(accepted) => Ok(Some(accepted)),
+            Err(e) if e.is_would_block() => Ok(None),
+            Err(e) if e.kind == ErrorKind::TooManyOpenFiles => {
+                self.shed_one(listener);
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn connect(&mut self, target: ConnectTarget<'_>) -> Result<Fd, LinuxError> {
+        let c = &mut self.c;
+        match target {
+            ConnectTarget::Host { host, port, source } => {
+                let to = addr::resolve(c, host, port, 0, libc::AF_UNSPEC)?[0];
+                let from = match source {
+                    Some(s) if !s.is_empty() => {
+                        let flags = libc::AI_NUMERICHOST | libc::AI_PASSIVE;
+                        Some(addr::resolve(c, s, 0, flags, to.family())?[0])
+                    }
+                    _ => None,
+                };
+                net::connect(c, &to, from.as_ref())
+            }
+            ConnectTarget::Unix(path) => net::connect(c, &SockAddr::unix(path)?, None),
+        }
+    }
+
+    fn connect_result(&mut self, fd: Fd) -> Result<(), LinuxError> {
+        net::take_error(&mut self.c, fd)
+    }
+
+    fn adopt(&mut self, fd: Fd) -> Result<(), LinuxError> {
+        net::adopt(&mut self.c, fd)
+    }
+
+    fn recv(&mut self, fd: Fd, buf: &mut [u8]) -> Result<usize, LinuxError> {
+        net::recv(&mut self.c, fd, buf)
+    }
+
+    fn send(&mut self, fd: Fd, data: &[u8], more: bool) -> Result<usize, LinuxError> {
+        let r = net::send(&mut self.c, fd, data, more);
+        self.note_send(fd, more, &r);
+        r
+    }
+
+    fn send2(&mut self, fd: Fd, header: &[u8], payload: &[u8]) -> Result<usize, LinuxError> {
+        let r = net::send2(&mut self.c, fd, header, payload);
+        self.note_send(fd, false, &r);
+        r
+    }
+
+    fn flush(&mut self, fd: Fd) -> Result<(), LinuxError> {
+        if !self.corked.remove(fd) {
+            return Ok(());
+        }
+        match net::set_nodelay(&mut self.c, fd) {
+            Err(e) if net::not_applicable(&e) => Ok(()),
+            r => r,
+        }
+    }
+
+    fn shutdown_write(&mut self, fd: Fd) -> Result<(), LinuxError> {
+        net::shutdown(&mut self.c, fd, libc::SHUT_WR)
+    }
+
+    fn shutdown_read(&mut self, fd: Fd) -> Result<(), LinuxError> {
+        net::shutdown(&mut self.c, fd, libc::SHUT_RD)
+    }
+
+    fn close(&mut self, fd: Fd) {
+        self.corked.remove(fd);
+        sys::close(&mut self.c, fd);
+    }
+
+    fn local_addr(&mut self, fd: Fd) -> Result<PeerAddr, LinuxError> {
+        net::name(&mut self.c, fd, false)
+    }
+
+    fn remote_addr(&mut self, fd: Fd) -> Result<PeerAddr, LinuxError> {
+        net::name(&mut self.c, fd, true)
+    }
+}

@@ -1,0 +1,259 @@
+//! Non-blocking socket operations, one small function per syscall pattern.
+//!
+//! Every socket is created with `SOCK_NONBLOCK | SOCK_CLOEXEC`. A function that creates a
+//! descriptor and then fails half-way closes it before returning the error.
+
+use core::net::{Ipv6Addr, SocketAddr};
+use usockets_core::PeerAddr;
+
+use crate::addr::SockAddr;
+use crate::error::LinuxError;
+use crate::stats::{Counters, Sys};
+use crate::sys::{self, cvt, cvt_retry};
+
+/// Runs `setup` on a freshly created `fd`; on error closes `fd` and passes the error on.
+fn or_close<T>(
+    c: &mut Counters,
+    fd: i32,
+    setup: impl FnOnce(&mut Counters) -> Result<T, LinuxError>,
+) -> Result<T, LinuxError> {
+    let r = setup(c);
+    if r.is_err() {
+        sys::close(c, fd);
+    }
+    r
+}
+
+/// A non-blocking, close-on-exec stream socket of `family`.
+fn socket(c: &mut Counters, family: i32) -> Result<i32, LinuxError> {
+    let ty = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: socket takes only integers and touches no memory.
+    cvt_retry(c, Sys::Other, || unsafe { libc::socket(family, ty, 0) })
+}
+
+fn bind(c: &mut Counters, fd: i32, addr: &SockAddr) -> Result<(), LinuxError> {
+    let (p, len) = (addr.as_ptr(), addr.len());
+    // SAFETY: `p` points to `len` initialised bytes of a sockaddr that outlives the call.
+    cvt_retry(c, Sys::Other, || unsafe { libc::bind(fd, p, len) }).map(drop)
+}
+
+fn listen(c: &mut Counters, fd: i32, backlog: u32) -> Result<(), LinuxError> {
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    // SAFETY: listen takes only integers and touches no memory.
+    cvt_retry(c, Sys::Other, || unsafe { libc::listen(fd, backlog) }).map(drop)
+}
+
+/// Sets `TCP_NODELAY` (which also pushes out any data held back by `MSG_MORE`).
+pub(crate) fn set_nodelay(c: &mut Counters, fd: i32) -> Result<(), LinuxError> {
+    sys::setsockopt_int(c, fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
+}
+
+/// Whether `e` says "this option does not apply to this kind of socket" (a unix socket asked
+/// for a TCP option).
+pub(crate) fn not_applicable(e: &LinuxError) -> bool {
+    matches!(e.code, libc::EOPNOTSUPP | libc::ENOPROTOOPT)
+}
+
+/// A listening IP socket bound to `addr`: `SO_REUSEADDR` always, `SO_REUSEPORT` when
+/// `reuse_port`, `IPV6_V6ONLY` off for IPv6 (dual-stack when bound to `::`).
+pub(crate) fn listen_ip(
+    c: &mut Counters,
+    addr: &SockAddr,
+    reuse_port: bool,
+    backlog: u32,
+) -> Result<i32, LinuxError> {
+    let fd = socket(c, addr.family())?;
+    or_close(c, fd, |c| {
+        sys::setsockopt_int(c, fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        if reuse_port {
+            sys::setsockopt_int(c, fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        }
+        if addr.family() == libc::AF_INET6 {
+            sys::setsockopt_int(c, fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0)?;
+        }
+        bind(c, fd, addr)?;
+        listen(c, fd, backlog)?;
+        Ok(fd)
+    })
+}
+
+/// A dual-stack listener on every interface: `[::]:port` with `IPV6_V6ONLY` off, or
+/// `0.0.0.0:port` when the kernel has no IPv6 (`EAFNOSUPPORT`).
+pub(crate) fn listen_any(
+    c: &mut Counters,
+    port: u16,
+    reuse_port: bool,
+    backlog: u32,
+) -> Result<i32, LinuxError> {
+    let v6 = SockAddr::from_std(&SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port));
+    match listen_ip(c, &v6, reuse_port, backlog) {
+        Err(e) if e.code == libc::EAFNOSUPPORT => {
+            let v4 = SockAddr::from_std(&SocketAddr::from(([0, 0, 0, 0], port)));
+            listen_ip(c, &v4, reuse_port, backlog)
+        }
+        r => r,
+    }
+}
+
+/// A listening unix-domain socket bound to `addr`.
+pub(crate) fn listen_unix(
+    c: &mut Counters,
+    addr: &SockAddr,
+    backlog: u32,
+) -> Result<i32, LinuxError> {
+    let fd = socket(c, libc::AF_UNIX)?;
+    or_close(c, fd, |c| {
+        bind(c, fd, addr)?;
+        listen(c, fd, backlog)?;
+        Ok(fd)
+    })
+}
+
+/// One raw `accept4` (non-blocking, close-on-exec), filling `addr`.
+pub(crate) fn accept_raw(
+    c: &mut Counters,
+    listener: i32,
+    addr: &mut SockAddr,
+) -> Result<i32, LinuxError> {
+    let (p, lenp) = addr.as_out();
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: `p`/`lenp` point into `addr`, which outlives the call; `*lenp` is the full size
+    // of the storage behind `p`, so the kernel never writes past it.
+    cvt_retry(c, Sys::Accept, || unsafe {
+        libc::accept4(listener, p, lenp, flags)
+    })
+}
+
+/// Accepts one connection; TCP sockets get `TCP_NODELAY` (best effort).
+pub(crate) fn accept(c: &mut Counters, listener: i32) -> Result<(i32, PeerAddr), LinuxError> {
+    let mut addr = SockAddr::empty();
+    let fd = accept_raw(c, listener, &mut addr)?;
+    if matches!(addr.family(), libc::AF_INET | libc::AF_INET6) {
+        // Best effort, as in the C library: a socket without TCP_NODELAY still works.
+        let _ = set_nodelay(c, fd);
+    }
+    Ok((fd, addr.peer_addr()))
+}
+
+/// Starts a non-blocking connect to `addr`, optionally bound first to `source`.
+/// `EINPROGRESS` (and `EINTR`, after which the connect goes on asynchronously) is success.
+pub(crate) fn connect(
+    c: &mut Counters,
+    addr: &SockAddr,
+    source: Option<&SockAddr>,
+) -> Result<i32, LinuxError> {
+    let fd = socket(c, addr.family())?;
+    or_close(c, fd, |c| {
+        if addr.family() != libc::AF_UNIX {
+            set_nodelay(c, fd)?;
+        }
+        if let Some(source) = source {
+            bind(c, fd, source)?;
+        }
+        let (p, len) = (addr.as_ptr(), addr.len());
+        // SAFETY: `p` points to `len` initialised bytes of a sockaddr that outlives the call.
+        match cvt(c, Sys::Connect, || unsafe { libc::connect(fd, p, len) }) {
+            Ok(_) => Ok(fd),
+            Err(e) if e.code == libc::EINPROGRESS || e.code == libc::EINTR => Ok(fd),
+            Err(e) => Err(e),
+        }
+    })
+}
+
+/// The pending error of a socket (`SO_ERROR`), as a result.
+pub(crate) fn take_error(c: &mut Counters, fd: i32) -> Result<(), LinuxError> {
+    match sys::getsockopt_int(c, fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
+        0 => Ok(()),
+        code => Err(LinuxError::from_errno(code)),
+    }
+}
+
+/// Makes a foreign descriptor non-blocking and close-on-exec, with `TCP_NODELAY` for TCP.
+pub(crate) fn adopt(c: &mut Counters, fd: i32) -> Result<(), LinuxError> {
+    sys::fcntl_add(c, fd, libc::F_GETFL, libc::F_SETFL, libc::O_NONBLOCK)?;
+    sys::fcntl_add(c, fd, libc::F_GETFD, libc::F_SETFD, libc::FD_CLOEXEC)?;
+    match set_nodelay(c, fd) {
+        Err(e) if !not_applicable(&e) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn recv(c: &mut Counters, fd: i32, buf: &mut [u8]) -> Result<usize, LinuxError> {
+    let (p, len) = (buf.as_mut_ptr(), buf.len());
+    // SAFETY: `p` is valid for writes of `len` bytes (it is `buf`, borrowed for the call).
+    cvt_retry(c, Sys::Recv, || unsafe { libc::recv(fd, p.cast(), len, 0) }).map(|n| n as usize)
+}
+
+/// `send` with `MSG_NOSIGNAL` (no `SIGPIPE`), plus `MSG_MORE` when `more`.
+pub(crate) fn send(
+    c: &mut Counters,
+    fd: i32,
+    data: &[u8],
+    more: bool,
+) -> Result<usize, LinuxError> {
+    let flags = libc::MSG_NOSIGNAL | if more { libc::MSG_MORE } else { 0 };
+    let (p, len) = (data.as_ptr(), data.len());
+    // SAFETY: `p` is valid for reads of `len` bytes (it is `data`, borrowed for the call).
+    cvt_retry(c, Sys::Send, || unsafe {
+        libc::send(fd, p.cast(), len, flags)
+    })
+    .map(|n| n as usize)
+}
+
+/// A gathered write of `header` then `payload`.
+///
+/// Done with `sendmsg` rather than `writev`: the same gathered write, but it takes
+/// `MSG_NOSIGNAL`, so writing to a reset connection returns `EPIPE` instead of raising
+/// `SIGPIPE` (which would kill a process that has not ignored it).
+pub(crate) fn send2(
+    c: &mut Counters,
+    fd: i32,
+    header: &[u8],
+    payload: &[u8],
+) -> Result<usize, LinuxError> {
+    let mut iov = [
+        libc::iovec {
+            iov_base: header.as_ptr().cast_mut().cast(),
+            iov_len: header.len(),
+        },
+        libc::iovec {
+            iov_base: payload.as_ptr().cast_mut().cast(),
+            iov_len: payload.len(),
+        },
+    ];
+    // SAFETY: msghdr is a plain C struct of integers and raw pointers; all-zero (no name, no
+    // control data) is valid.
+    let mut msg = unsafe { std::mem::zeroed::<libc::msghdr>() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = iov.len() as _;
+    let m: *const libc::msghdr = &msg;
+    // SAFETY: `m` points to a live msghdr whose two iovecs describe `header` and `payload`,
+    // both borrowed for the call; sendmsg only reads them.
+    cvt_retry(c, Sys::Writev, || unsafe {
+        libc::sendmsg(fd, m, libc::MSG_NOSIGNAL)
+    })
+    .map(|n| n as usize)
+}
+
+/// `shutdown(how)`.
+pub(crate) fn shutdown(c: &mut Counters, fd: i32, how: i32) -> Result<(), LinuxError> {
+    // SAFETY: shutdown takes only integers and touches no memory.
+    cvt_retry(c, Sys::Other, || unsafe { libc::shutdown(fd, how) }).map(drop)
+}
+
+/// `getsockname` (`peer == false`) or `getpeername` (`peer == true`).
+pub(crate) fn name(c: &mut Counters, fd: i32, peer: bool) -> Result<PeerAddr, LinuxError> {
+    let mut addr = SockAddr::empty();
+    let (p, lenp) = addr.as_out();
+    let r = if peer {
+        // SAFETY: `p`/`lenp` point into `addr`, which outlives the call; `*lenp` is the full
+        // size of the storage behind `p`, so the kernel never writes past it.
+        cvt_retry(c, Sys::Other, || unsafe { libc::getpeername(fd, p, lenp) })
+    } else {
+        // SAFETY: as for getpeername above: `p`/`lenp` point into the live `addr` and `*lenp`
+        // bounds the write.
+        cvt_retry(c, Sys::Other, || unsafe { libc::getsockname(fd, p, lenp) })
+    };
+    r?;
+    Ok(addr.peer_addr())
+}

@@ -1,0 +1,167 @@
+//! The one gateway to libc: [`cvt`] and [`cvt_retry`], through which every raw call goes.
+//!
+//! A call is passed in as a closure holding the (small) `unsafe` block. The helper counts it
+//! (see [`crate::stats`]), turns a `-1` return into the `errno` [`LinuxError`] and, in
+//! [`cvt_retry`], retries `EINTR`. [`cvt`] makes exactly one attempt: it is for the calls that
+//! must never be retried — `close` (Linux releases the descriptor even when it reports `EINTR`,
+//! so a retry could close a descriptor another thread just got), `epoll_wait` (an interrupted
+//! wait returns no events) and `connect` (after `EINTR` the connection goes on asynchronously,
+//! like `EINPROGRESS`).
+
+use std::mem::size_of;
+
+use crate::error::LinuxError;
+use crate::stats::{Counters, Sys};
+
+/// A raw libc return value whose `-1` means "see errno".
+pub(crate) trait SysRet: Copy {
+    /// Whether the value is the error sentinel `-1`.
+    fn is_minus_one(self) -> bool;
+}
+
+impl SysRet for i32 {
+    fn is_minus_one(self) -> bool {
+        self == -1
+    }
+}
+
+impl SysRet for isize {
+    fn is_minus_one(self) -> bool {
+        self == -1
+    }
+}
+
+/// The calling thread's `errno`.
+pub(crate) fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// Makes one attempt of `call`: `-1` becomes the `errno` error. Never retries.
+pub(crate) fn cvt<T: SysRet>(
+    c: &mut Counters,
+    sys: Sys,
+    call: impl FnOnce() -> T,
+) -> Result<T, LinuxError> {
+    c.bump(sys);
+    let ret = call();
+    if ret.is_minus_one() {
+        Err(LinuxError::from_errno(errno()))
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Like [`cvt`], but retries while the call fails with `EINTR`.
+pub(crate) fn cvt_retry<T: SysRet>(
+    c: &mut Counters,
+    sys: Sys,
+    mut call: impl FnMut() -> T,
+) -> Result<T, LinuxError> {
+    loop {
+        match cvt(c, sys, &mut call) {
+            Err(e) if e.code == libc::EINTR => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Closes `fd` exactly once; the result is ignored (the descriptor is gone either way).
+pub(crate) fn close(c: &mut Counters, fd: i32) {
+    // SAFETY: close takes no pointers; the caller owns `fd` and never uses it again.
+    let _ = cvt(c, Sys::Close, || unsafe { libc::close(fd) });
+}
+
+/// Sets an `int` socket option.
+pub(crate) fn setsockopt_int(
+    c: &mut Counters,
+    fd: i32,
+    level: i32,
+    name: i32,
+    value: i32,
+) -> Result<(), LinuxError> {
+    let ptr: *const i32 = &value;
+    // SAFETY: `ptr` points to a live i32 for the whole call and the length passed is its size.
+    cvt_retry(c, Sys::Setsockopt, || unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            ptr.cast(),
+            size_of::<i32>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// Reads an `int` socket option.
+pub(crate) fn getsockopt_int(
+    c: &mut Counters,
+    fd: i32,
+    level: i32,
+    name: i32,
+) -> Result<i32, LinuxError> {
+    let mut value: i32 = 0;
+    let mut len = size_of::<i32>() as libc::socklen_t;
+    let (vp, lp): (*mut i32, *mut libc::socklen_t) = (&mut value, &mut len);
+    // SAFETY: `vp` and `lp` point to live locals for the whole call; `*lp` is the size of `*vp`.
+    cvt_retry(c, Sys::Other, || unsafe {
+        libc::getsockopt(fd, level, name, vp.cast(), lp)
+    })?;
+    Ok(value)
+}
+
+/// Sets flag bits with `fcntl` (`get`/`set` = `F_GETFL`/`F_SETFL` or `F_GETFD`/`F_SETFD`).
+pub(crate) fn fcntl_add(
+    c: &mut Counters,
+    fd: i32,
+    get: i32,
+    set: i32,
+    bits: i32,
+) -> Result<(), LinuxError> {
+    // SAFETY: F_GETFL/F_GETFD take no third argument and touch no memory.
+    let old = cvt_retry(c, Sys::Other, || unsafe { libc::fcntl(fd, get) })?;
+    if old & bits == bits {
+        return Ok(());
+    }
+    // SAFETY: F_SETFL/F_SETFD take an int argument and touch no memory.
+    cvt_retry(c, Sys::Other, || unsafe {
+        libc::fcntl(fd, set, old | bits)
+    })
+    .map(drop)
+}
+
+/// Opens `/dev/null` read-only and close-on-exec: the reserve descriptor of the EMFILE trick.
+pub(crate) fn open_dev_null(c: &mut Counters) -> Result<OwnedFd, LinuxError> {
+    let path = c"/dev/null";
+    // SAFETY: `path` is a static NUL-terminated string; open copies it before returning.
+    cvt_retry(c, Sys::Other, || unsafe {
+        libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC)
+    })
+    .map(OwnedFd)
+}
+
+/// A descriptor the shim owns privately (epoll, eventfd, reserve): closed once when dropped.
+#[derive(Debug)]
+pub(crate) struct OwnedFd(pub(crate) i32);
+
+impl OwnedFd {
+    /// The raw descriptor, still owned.
+    pub(crate) fn raw(&self) -> i32 {
+        self.0
+    }
+    /// Closes it now, counting the `close`.
+    pub(crate) fn close(self, c: &mut Counters) {
+        let fd = self.0;
+        std::mem::forget(self);
+        close(c, fd);
+    }
+}
+
+impl Drop for OwnedFd {
+    fn drop(&mut self) {
+        // Not counted: a drop has no access to the shim's counters.
+        close(&mut Counters::default(), self.0);
+    }
+}
