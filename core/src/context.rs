@@ -209,10 +209,31 @@ impl<C: Config> Cx<C> {
                 None => break,
             }
         }
-        // Take the head again after every close rather than walking a snapshot: on_close may
-        // close (or adopt away) any other socket.
-        while let Some(s) = self.first_socket(c) {
-            self.close(s, 0, None);
+        // Mark the sockets present now, then close marked ones, taking the list head again
+        // after every close rather than walking a snapshot: on_close may close or adopt away any
+        // other socket. Sockets an on_close creates (a reconnect) are linked unmarked at the
+        // head and left open, as in the C library, so a reconnecting on_close cannot loop.
+        self.close_round = self.close_round.wrapping_add(1);
+        let round = self.close_round;
+        let mut cur = self.context_entry(c).map_or(NIL, |e| e.sockets);
+        while let Some(e) = self.sockets_at_mut(cur) {
+            e.close_round = round;
+            cur = e.next;
+        }
+        loop {
+            let mut cur = self.context_entry(c).map_or(NIL, |e| e.sockets);
+            let mut marked = None;
+            while let Some((g, e)) = self.sockets.at(cur) {
+                if e.close_round == round {
+                    marked = Some(SocketId::new(cur, g));
+                    break;
+                }
+                cur = e.next;
+            }
+            match marked {
+                Some(s) => self.close(s, 0, None),
+                None => break,
+            }
         }
     }
 

@@ -88,6 +88,8 @@ pub struct Cx<C: Config> {
     pub(crate) low_priority: crate::low_priority::Queue,
     /// Bumped at each timer pass so a timer re-armed inside it waits for the next pass.
     pub(crate) timer_pass: u64,
+    /// Bumped by every `context_close` to mark the sockets it must visit.
+    pub(crate) close_round: u32,
     /// Total `recv` buffer capacity for data (without padding).
     pub(crate) recv_capacity: usize,
 }
@@ -169,6 +171,7 @@ impl<C: Config> Loop<C> {
                 paused_listeners: 0,
                 low_priority: crate::low_priority::Queue::new(),
                 timer_pass: 0,
+                close_round: 0,
                 recv_capacity: recv_len - 2 * RECV_PADDING,
             },
             recv: memory.recv,
@@ -226,11 +229,6 @@ impl<C: Config> Loop<C> {
             post(cx);
         }
         Ok(())
-    }
-
-    /// The shim, for tests and embedders that need to reach it.
-    pub fn shim_mut(&mut self) -> &mut C::Shim {
-        &mut self.cx.shim
     }
 }
 

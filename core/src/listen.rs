@@ -55,7 +55,7 @@ impl<C: Config> Cx<C> {
             .get(c.index, c.generation)
             .map(|e| e.listeners)
             .ok_or(ListenError::InvalidContext)?;
-        if !self.listeners.has_free() {
+        if !self.listeners.ensure_free() {
             // Try before touching the OS, so a full arena never costs a descriptor.
             return Err(ListenError::Capacity);
         }

@@ -29,6 +29,8 @@ pub struct SocketEntry<C: Config> {
     pub(crate) queued: bool,
     /// Taken off the queue this iteration: may read once without spending budget.
     pub(crate) low_priority_turn: bool,
+    /// The `context_close` round that found this socket in its context (see there).
+    pub(crate) close_round: u32,
     /// A connect that failed at once, reported in the next iteration.
     pub(crate) connect_error: Option<OsError>,
     /// Absolute sweep tick of the short and long timeout, [`NEVER`] when off.
@@ -62,6 +64,7 @@ impl<C: Config> SocketEntry<C> {
             low_priority: false,
             queued: false,
             low_priority_turn: false,
+            close_round: 0,
             connect_error: None,
             timeout_tick: NEVER,
             long_timeout_tick: NEVER,
@@ -165,7 +168,9 @@ impl<C: Config> Cx<C> {
     fn read(&mut self, recv: &mut [u8], s: SocketId) {
         let cap = self.recv_capacity;
         for _ in 0..self.settings.max_reads_per_event.max(1) {
-            let Some(fd) = self.open_socket(s).and_then(|e| e.fd) else {
+            // Re-check before every read: a callback may have closed, paused or adopted it.
+            let readable = self.open_socket(s).filter(|e| e.interest.is_readable());
+            let Some(fd) = readable.and_then(|e| e.fd) else {
                 return;
             };
             match self

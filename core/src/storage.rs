@@ -111,9 +111,7 @@ impl<T, S: SlotStore<T>> Arena<T, S> {
 
     /// Stores `value`; returns its (index, generation), or gives the value back when full.
     pub(crate) fn insert(&mut self, value: T) -> Result<(u32, u32), T> {
-        if self.free_head == NO_SLOT && self.store.grow() > 0 {
-            self.link_new_slots();
-        }
+        self.ensure_free();
         let index = self.free_head;
         let Some(slot) = self.store.slot_mut(index as usize) else {
             return Err(value);
@@ -174,8 +172,11 @@ impl<T, S: SlotStore<T>> Arena<T, S> {
         self.linked
     }
 
-    /// Whether an insert would succeed without growing.
-    pub(crate) fn has_free(&self) -> bool {
+    /// Makes sure an insert will succeed, growing the store if it can; false when full.
+    pub(crate) fn ensure_free(&mut self) -> bool {
+        if self.free_head == NO_SLOT && self.store.grow() > 0 {
+            self.link_new_slots();
+        }
         self.free_head != NO_SLOT
     }
 }
