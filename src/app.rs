@@ -1,0 +1,81 @@
+//! A ready-made [`Config`] for `std` programs on the platform shim.
+
+use core::marker::PhantomData;
+
+use usockets_core::{
+    Config, ContextEntry, Event, ListenEntry, Loop, LoopCallbacks, LoopError, Memory, PollEntry, Settings,
+    SocketEntry, TimerEntry, RECV_PADDING,
+};
+
+use crate::{DefaultShim, GrowingStore};
+
+/// The receive buffer's data length (`LIBUS_RECV_BUFFER_LENGTH`), padding not included.
+pub const RECV_BUFFER_LENGTH: usize = 524_288;
+
+/// Events collected per wait.
+const EVENTS: usize = 1024;
+/// Slots added per growth step.
+const CHUNK: usize = 256;
+/// Upper bound on slots per arena (the machine's descriptors run out well before).
+const LIMIT: usize = 1 << 24;
+
+/// A [`Config`] with ext types `L` (loop), `C` (context), `S` (socket), `T` (timer) and `P`
+/// (poll), the platform shim, growing storage, a 512 KiB receive buffer and `usize` close
+/// reasons.
+pub struct App<L, C, S, T = (), P = ()>(PhantomData<fn() -> (L, C, S, T, P)>);
+
+impl<L, C, S, T, P> Config for App<L, C, S, T, P> {
+    type Shim = DefaultShim;
+    type LoopExt = L;
+    type ContextExt = C;
+    type SocketExt = S;
+    type TimerExt = T;
+    type PollExt = P;
+    type Reason = usize;
+    type Sockets = GrowingStore<SocketEntry<Self>>;
+    type Listeners = GrowingStore<ListenEntry<Self>>;
+    type Contexts = GrowingStore<ContextEntry<Self>>;
+    type Timers = GrowingStore<TimerEntry<Self>>;
+    type Polls = GrowingStore<PollEntry<Self>>;
+    type RecvBuf = Box<[u8]>;
+    type EventBuf = Box<[Event]>;
+}
+
+/// Why [`new_loop`] failed.
+#[derive(Debug)]
+pub enum NewLoopError {
+    /// The OS refused (no epoll or eventfd descriptor).
+    Os(std::io::Error),
+    /// The loop refused its memory (cannot happen with the sizes used here).
+    Loop(LoopError),
+}
+
+impl std::fmt::Display for NewLoopError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NewLoopError::Os(e) => write!(f, "cannot create the OS poller: {e}"),
+            NewLoopError::Loop(e) => write!(f, "cannot create the loop: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for NewLoopError {}
+
+/// Creates a loop on the platform shim (`us_create_loop`).
+pub fn new_loop<L, C, S, T, P>(
+    ext: L,
+    callbacks: LoopCallbacks<App<L, C, S, T, P>>,
+    settings: Settings,
+) -> Result<Loop<App<L, C, S, T, P>>, NewLoopError> {
+    let shim = DefaultShim::new().map_err(|e| NewLoopError::Os(std::io::Error::from_raw_os_error(e.code)))?;
+    let memory = Memory {
+        sockets: GrowingStore::new(CHUNK, LIMIT),
+        listeners: GrowingStore::new(16, LIMIT),
+        contexts: GrowingStore::new(16, LIMIT),
+        timers: GrowingStore::new(16, LIMIT),
+        polls: GrowingStore::new(16, LIMIT),
+        recv: vec![0u8; RECV_BUFFER_LENGTH + 2 * RECV_PADDING].into_boxed_slice(),
+        events: vec![Event::EMPTY; EVENTS].into_boxed_slice(),
+    };
+    Loop::new(shim, memory, ext, callbacks, settings).map_err(NewLoopError::Loop)
+}
