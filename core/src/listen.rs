@@ -123,7 +123,6 @@ impl<C: Config> Cx<C> {
         if paused != Paused::No {
             self.paused_listeners -= 1;
         }
-        let _ = self.shim.deregister(fd);
         self.shim.close(fd);
         let closed_head = self.closed_listeners;
         if let Some(e) = self.listeners.get_mut(l.index, l.generation) {

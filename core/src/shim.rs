@@ -375,7 +375,11 @@ pub trait OsShim {
     fn shutdown_write(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
     /// `shutdown(SHUT_RD)`: the next readiness report sees EOF.
     fn shutdown_read(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
-    /// Closes the descriptor. Never retried (on Linux the descriptor is gone even after EINTR).
+    /// Closes the descriptor, which also stops watching it: core does not call
+    /// [`deregister`](Self::deregister) first (closing removes a descriptor from epoll and
+    /// kqueue, and cancels an AFD poll). Events already collected for it are dropped by core
+    /// through the token's generation. Never retried (on Linux the descriptor is gone even
+    /// after EINTR).
     fn close(&mut self, fd: Self::Fd);
     /// The local address (for listeners: the bound port, also after an ephemeral bind).
     fn local_addr(&mut self, fd: Self::Fd) -> Result<PeerAddr, Self::Error>;

@@ -380,9 +380,9 @@ impl<C: Config> Cx<C> {
         let (fd, had_error) = (e.fd, e.connect_error.is_some());
         self.unlink_socket(s);
         self.low_priority_remove(s);
-        // Every socket with a descriptor is registered (a failed registration never keeps one).
+        // Closing also removes the descriptor from the poller (OsShim::close), so no
+        // deregister: that would be one more syscall per connection.
         if let Some(fd) = fd {
-            let _ = self.shim.deregister(fd);
             self.shim.close(fd);
         }
         if had_error {
