@@ -7,7 +7,10 @@
 
 use std::io::Write;
 
-use usockets::{App, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, RecvBuf, Settings, SocketId};
+use usockets::{
+    App, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, RecvBuf, Settings,
+    SocketId,
+};
 
 /// Bytes waiting to be echoed (backpressure).
 type Backlog = Vec<u8>;

@@ -13,7 +13,10 @@ mod http;
 use std::io::Write;
 
 use http::{responses, RequestCounter, BATCH};
-use usockets::{App, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, RecvBuf, Settings, SocketId};
+use usockets::{
+    App, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, RecvBuf, Settings,
+    SocketId,
+};
 
 /// Per connection: the parser state and bytes waiting for `on_writable`.
 #[derive(Default)]
@@ -31,7 +34,9 @@ fn on_open(cx: &mut Cx<Http>, s: SocketId, _is_client: bool, _ip: &[u8]) {
 }
 
 fn on_data(cx: &mut Cx<Http>, s: SocketId, data: &mut RecvBuf<'_>) {
-    let Some(conn) = cx.socket_ext_mut(s) else { return };
+    let Some(conn) = cx.socket_ext_mut(s) else {
+        return;
+    };
     let mut requests = conn.parser.feed(data);
     let mut queued = !conn.backlog.is_empty();
     if requests == 0 {
@@ -104,7 +109,9 @@ fn main() {
         on_timeout: Some(on_timeout),
         ..ContextCallbacks::default()
     };
-    let ctx = l.context_create((), callbacks).unwrap_or_else(|e| fail("context", e));
+    let ctx = l
+        .context_create((), callbacks)
+        .unwrap_or_else(|e| fail("context", e));
     let target = ListenTarget::Host { host: None, port };
     let ls = l
         .listen(ctx, target, ListenOptions::default(), Conn::default)

@@ -3,8 +3,8 @@
 use core::marker::PhantomData;
 
 use usockets_core::{
-    Config, ContextEntry, Event, ListenEntry, Loop, LoopCallbacks, LoopError, Memory, PollEntry, Settings,
-    SocketEntry, TimerEntry, RECV_PADDING,
+    Config, ContextEntry, Event, ListenEntry, Loop, LoopCallbacks, LoopError, Memory, PollEntry,
+    Settings, SocketEntry, TimerEntry, RECV_PADDING,
 };
 
 use crate::{DefaultShim, GrowingStore};
@@ -22,7 +22,13 @@ const LIMIT: usize = 1 << 24;
 /// A [`Config`] with ext types `L` (loop), `C` (context), `S` (socket), `T` (timer) and `P`
 /// (poll), the platform shim, growing storage, a 512 KiB receive buffer and `usize` close
 /// reasons.
-pub struct App<L, C, S, T = (), P = ()>(PhantomData<fn() -> (L, C, S, T, P)>);
+pub struct App<L, C, S, T = (), P = ()>(PhantomData<Exts<L, C, S, T, P>>);
+
+/// The ext types an [`App`] names, as a zero-sized marker that is always `Send` and `Sync`.
+type Exts<L, C, S, T, P> = fn() -> (L, C, S, T, P);
+
+/// The loop [`new_loop`] builds.
+pub type AppLoop<L, C, S, T = (), P = ()> = Loop<App<L, C, S, T, P>>;
 
 impl<L, C, S, T, P> Config for App<L, C, S, T, P> {
     type Shim = DefaultShim;
@@ -66,8 +72,9 @@ pub fn new_loop<L, C, S, T, P>(
     ext: L,
     callbacks: LoopCallbacks<App<L, C, S, T, P>>,
     settings: Settings,
-) -> Result<Loop<App<L, C, S, T, P>>, NewLoopError> {
-    let shim = DefaultShim::new().map_err(|e| NewLoopError::Os(std::io::Error::from_raw_os_error(e.code)))?;
+) -> Result<AppLoop<L, C, S, T, P>, NewLoopError> {
+    let shim = DefaultShim::new()
+        .map_err(|e| NewLoopError::Os(std::io::Error::from_raw_os_error(e.code)))?;
     let memory = Memory {
         sockets: GrowingStore::new(CHUNK, LIMIT),
         listeners: GrowingStore::new(16, LIMIT),

@@ -5,7 +5,9 @@
 //! [`Config`] ([`App`]) and [`new_loop`].
 //!
 //! ```no_run
-//! use usockets::{App, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, RecvBuf, Settings, SocketId};
+//! use usockets::{
+//!     App, AppLoop, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, RecvBuf, Settings, SocketId,
+//! };
 //!
 //! type Echo = App<(), (), ()>;
 //!
@@ -13,7 +15,7 @@
 //!     cx.write(s, data, false);
 //! }
 //!
-//! let mut l = usockets::new_loop::<(), (), ()>((), LoopCallbacks::default(), Settings::default()).unwrap();
+//! let mut l: AppLoop<(), (), ()> = usockets::new_loop((), LoopCallbacks::default(), Settings::default()).unwrap();
 //! let ctx = l
 //!     .context_create((), ContextCallbacks { on_data: Some(on_data), ..ContextCallbacks::default() })
 //!     .unwrap();
@@ -27,7 +29,7 @@
 mod app;
 mod storage;
 
-pub use app::{new_loop, App, NewLoopError, RECV_BUFFER_LENGTH};
+pub use app::{new_loop, App, AppLoop, NewLoopError, RECV_BUFFER_LENGTH};
 pub use storage::GrowingStore;
 pub use usockets_core::*;
 

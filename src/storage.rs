@@ -14,7 +14,11 @@ pub struct GrowingStore<T> {
 impl<T> GrowingStore<T> {
     /// A store growing `chunk` slots at a time up to `limit` slots in all.
     pub fn new(chunk: usize, limit: usize) -> Self {
-        GrowingStore { chunks: Vec::new(), chunk: chunk.max(1), limit }
+        GrowingStore {
+            chunks: Vec::new(),
+            chunk: chunk.max(1),
+            limit,
+        }
     }
 }
 
@@ -26,13 +30,16 @@ impl<T> SlotStore<T> for GrowingStore<T> {
         self.chunks.get(index / self.chunk)?.get(index % self.chunk)
     }
     fn slot_mut(&mut self, index: usize) -> Option<&mut Slot<T>> {
-        self.chunks.get_mut(index / self.chunk)?.get_mut(index % self.chunk)
+        self.chunks
+            .get_mut(index / self.chunk)?
+            .get_mut(index % self.chunk)
     }
     fn grow(&mut self) -> usize {
         if self.len() + self.chunk > self.limit {
             return 0;
         }
-        self.chunks.push((0..self.chunk).map(|_| Slot::EMPTY).collect());
+        self.chunks
+            .push((0..self.chunk).map(|_| Slot::EMPTY).collect());
         self.chunk
     }
 }
@@ -48,7 +55,11 @@ mod tests {
         assert_eq!(s.grow(), 4);
         let first = s.slot(0).map(|p| p as *const _);
         assert_eq!(s.grow(), 4);
-        assert_eq!(s.slot(0).map(|p| p as *const _), first, "slot 0 did not move");
+        assert_eq!(
+            s.slot(0).map(|p| p as *const _),
+            first,
+            "slot 0 did not move"
+        );
         assert_eq!(s.grow(), 0, "limit reached");
         assert_eq!(s.len(), 8);
         assert!(s.slot(8).is_none());

@@ -18,18 +18,25 @@ fn expect_responses(s: &mut TcpStream, n: usize) {
     let mut checker = ResponseChecker::default();
     let mut got = 0;
     let mut buf = [0u8; 65536];
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     while got < n {
         let k = s.read(&mut buf).expect("read responses");
         assert!(k > 0, "server closed after {got} of {n} responses");
-        got += checker.feed(&buf[..k]).expect("a byte differs from the fixed response");
+        got += checker
+            .feed(&buf[..k])
+            .expect("a byte differs from the fixed response");
     }
     assert_eq!(got, n, "more responses than requests");
-    s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
     match s.read(&mut buf) {
         Ok(0) => panic!("server closed a keep-alive connection"),
         Ok(k) => panic!("{k} unexpected bytes after {n} responses"),
-        Err(e) => assert!(matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        Err(e) => assert!(matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
     }
 }
 

@@ -30,9 +30,16 @@ impl Server {
 /// Path of an example binary built by cargo for this test run.
 pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
     let path = dir.join("examples").join(name);
-    assert!(path.exists(), "example {name} not built at {}", path.display());
+    assert!(
+        path.exists(),
+        "example {name} not built at {}",
+        path.display()
+    );
     path
 }
 
@@ -47,7 +54,9 @@ pub fn start(name: &str, args: &[&str]) -> Server {
         .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read port line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read port line");
     let port = line
         .trim()
         .strip_prefix("listening on port ")

@@ -397,7 +397,11 @@ mod tests {
         assert_eq!(Interest::READABLE.bits(), 1);
         assert_eq!(Interest::WRITABLE.bits(), 2);
         assert_eq!(Interest::from_bits(3), Interest::BOTH);
-        assert_eq!(Interest::from_bits(4 | 1), Interest::READABLE, "epoll's EPOLLOUT (4) is not ours");
+        assert_eq!(
+            Interest::from_bits(4 | 1),
+            Interest::READABLE,
+            "epoll's EPOLLOUT (4) is not ours"
+        );
         assert!(Interest::BOTH.without(Interest::READABLE).is_writable());
         assert!(!Interest::BOTH.without(Interest::READABLE).is_readable());
     }
@@ -418,7 +422,10 @@ mod tests {
     impl core::fmt::Write for Buf<'_> {
         fn write_str(&mut self, s: &str) -> core::fmt::Result {
             let end = self.1 + s.len();
-            self.0.get_mut(self.1..end).ok_or(core::fmt::Error)?.copy_from_slice(s.as_bytes());
+            self.0
+                .get_mut(self.1..end)
+                .ok_or(core::fmt::Error)?
+                .copy_from_slice(s.as_bytes());
             self.1 = end;
             Ok(())
         }

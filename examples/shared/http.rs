@@ -3,7 +3,8 @@
 //! every request gets the same fixed response.
 
 /// The fixed response to every request.
-pub const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
+pub const RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
 
 /// A request sent by the load generator.
 pub const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
