@@ -10,7 +10,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 fn tool(name: &str) -> Command {
-    let found = Command::new("sh").args(["-c", &format!("command -v {name}")]).output();
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output();
     assert!(
         found.map(|o| o.status.success()).unwrap_or(false),
         "{name} is not installed: install it (apt-get install curl wrk netcat-openbsd) or run without --features peers"
@@ -29,30 +31,61 @@ fn curl_reuses_one_connection_for_several_requests() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "curl failed: {stderr}");
-    assert_eq!(stdout.matches("Hello, World!").count(), 3, "three bodies: {stdout}");
-    assert_eq!(stderr.matches("< HTTP/1.1 200 OK").count(), 3, "three 200s: {stderr}");
+    assert_eq!(
+        stdout.matches("Hello, World!").count(),
+        3,
+        "three bodies: {stdout}"
+    );
+    assert_eq!(
+        stderr.matches("< HTTP/1.1 200 OK").count(),
+        3,
+        "three 200s: {stderr}"
+    );
     let reused = stderr.matches("Re-using existing connection").count()
         + stderr.matches("Reusing existing connection").count();
-    assert_eq!(reused, 2, "curl kept the connection alive for requests 2 and 3: {stderr}");
-    assert_eq!(stderr.matches("Connected to").count(), 1, "one TCP connection: {stderr}");
+    assert_eq!(
+        reused, 2,
+        "curl kept the connection alive for requests 2 and 3: {stderr}"
+    );
+    assert_eq!(
+        stderr.matches("Connected to").count(),
+        1,
+        "one TCP connection: {stderr}"
+    );
 }
 
 #[test]
 fn wrk_sees_no_socket_errors_and_no_non_2xx() {
     let server = support::start("http_server", &[]);
     let url = format!("http://127.0.0.1:{}/", server.port);
-    let out = tool("wrk").args(["-t1", "-c50", "-d3s", &url]).output().expect("run wrk");
+    let out = tool("wrk")
+        .args(["-t1", "-c50", "-d3s", &url])
+        .output()
+        .expect("run wrk");
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "wrk failed: {report} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(!report.contains("Socket errors"), "wrk saw socket errors:\n{report}");
-    assert!(!report.contains("Non-2xx"), "wrk saw non-2xx responses:\n{report}");
+    assert!(
+        out.status.success(),
+        "wrk failed: {report} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !report.contains("Socket errors"),
+        "wrk saw socket errors:\n{report}"
+    );
+    assert!(
+        !report.contains("Non-2xx"),
+        "wrk saw non-2xx responses:\n{report}"
+    );
     let requests: u64 = report
         .lines()
         .find(|l| l.contains("requests in"))
         .and_then(|l| l.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no request count in:\n{report}"));
-    assert!(requests > 1000, "wrk completed only {requests} requests:\n{report}");
+    assert!(
+        requests > 1000,
+        "wrk completed only {requests} requests:\n{report}"
+    );
 }
 
 #[test]
