@@ -8,6 +8,9 @@ use crate::Cx;
 
 /// A poll's ready callback: the events that are ready (within its interest) and whether an
 /// error or hang-up is pending.
+///
+/// Readiness is level-triggered: an error or hang-up is reported again on every iteration until
+/// the callback stops the poll or the descriptor is closed, so a callback must act on it.
 pub type PollCb<C> = fn(&mut Cx<C>, PollId, Interest, bool);
 
 /// A poll in its arena slot. Opaque; public only so storage can be typed.
