@@ -353,6 +353,9 @@ impl<C: Config> Cx<C> {
 
     /// Reports a failed connect, then releases the socket without `on_close`.
     fn connect_failed(&mut self, s: SocketId, err: OsError) {
+        // Out of its context's list first: a `context_close` inside the callback must not
+        // give this socket an `on_close` it is promised not to get.
+        self.unlink_socket(s);
         if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_connect_error) {
             cb(self, s, err);
         }

@@ -490,3 +490,29 @@ fn close_connecting_on_a_connect_that_failed_at_once_reports_nothing() {
     assert_eq!(l.is_closed(c), None);
     assert!(!l.is_alive());
 }
+
+fn connect_error_then_context_close(cx: &mut Cx<A>, s: SocketId, err: OsError) {
+    cx.ext_mut().log.push(Ev::ConnectError { s, err });
+    if let Some(ctx) = cx.socket_context(s) {
+        cx.context_close(ctx);
+    }
+}
+
+#[test]
+fn context_close_inside_on_connect_error_gives_the_failed_socket_no_on_close() {
+    let net = quiet_net();
+    let (mut l, ctx) = client_loop(&net, Caps::default());
+    l.context_callbacks_mut(ctx).unwrap().on_connect_error = Some(connect_error_then_context_close);
+    let failing = l.connect(ctx, host("127.0.0.1", 1), 2).unwrap();
+    settle(&mut l);
+    assert_eq!(
+        only_events_of(&l, failing),
+        [Ev::ConnectError {
+            s: failing,
+            err: OsError::new(ErrorKind::ConnectionRefused, 111)
+        }],
+        "on_connect_error only, no on_close: {:?}",
+        l.ext().log
+    );
+    assert_eq!(l.socket_slots_in_use(), 0);
+}

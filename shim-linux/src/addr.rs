@@ -204,6 +204,16 @@ pub(crate) fn resolve(
     flags: i32,
     family: i32,
 ) -> Result<Vec<SockAddr>, LinuxError> {
+    // A literal address needs no resolver: skip getaddrinfo (and its locks and file reads).
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        let wanted = match ip {
+            std::net::IpAddr::V4(_) => libc::AF_INET,
+            std::net::IpAddr::V6(_) => libc::AF_INET6,
+        };
+        if family == libc::AF_UNSPEC || family == wanted {
+            return Ok(vec![SockAddr::from_std(&SocketAddr::new(ip, port))]);
+        }
+    }
     let invalid = |_| LinuxError::from_errno(libc::EINVAL);
     let host = CString::new(host).map_err(invalid)?;
     let service = CString::new(port.to_string()).map_err(invalid)?;
