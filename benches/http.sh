@@ -54,10 +54,10 @@ run() {
     rps=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$summary")
     if [ "$have_perf" = 1 ]; then
         awk -F, -v req="$requests" -v rps="$rps" '
-            /sys_enter_(recvfrom|read)$/ { recv += $1 }
-            /sys_enter_(sendto|write|writev|sendmsg)$/ { send += $1 }
-            /sys_enter_epoll_(p)?wait$/ { wait += $1 }
-            /sys_enter_epoll_ctl$/ { ctl += $1 }
+            $3 ~ /sys_enter_(recvfrom|read)$/ { recv += $1 }
+            $3 ~ /sys_enter_(sendto|write|writev|sendmsg)$/ { send += $1 }
+            $3 ~ /sys_enter_epoll_(p)?wait$/ { wait += $1 }
+            $3 ~ /sys_enter_epoll_ctl$/ { ctl += $1 }
             END { printf "%s %.3f %.3f %.3f %.4f\n", rps, recv/req, send/req, wait/req, ctl/req }' "$TMP/perf"
     else
         echo "$rps - - - -"
