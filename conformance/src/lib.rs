@@ -1,0 +1,258 @@
+//! # usockets-conformance
+//!
+//! A conformance suite for [`OsShim`] implementations, written once and generic over the shim:
+//! a shim author adds this crate as a dev-dependency, describes the shim with a few lines
+//! ([`ShimUnderTest`]) and gets one `#[test]` per check from [`conformance_suite!`].
+//!
+//! Every check uses only `usockets-core`'s public API with **both ends in the same loop**: a
+//! server context listening on port 0 of a loopback address (or a unique unix-domain path) and
+//! a client context connecting to it. The loop is driven with `run_once(Some(ms))` in bounded
+//! loops: a check fails after [`ShimUnderTest::BOUND_MS`] of wall clock (or a million
+//! iterations, or 60 s of shim clock), it never hangs. `Loop::run` is bounded by a `pre`
+//! callback that panics past the same bound. Tests may run in parallel: ports are always 0 and
+//! unix paths unique.
+//!
+//! ## Running it against your shim
+//!
+//! ```toml
+//! [dev-dependencies]
+//! usockets-conformance = "0.1"
+//! ```
+//!
+//! ```ignore
+//! // tests/conformance.rs
+//! use usockets_conformance::ShimUnderTest;
+//!
+//! struct Mine;
+//!
+//! impl ShimUnderTest for Mine {
+//!     type Shim = my_shim::MyShim;
+//!     fn new_shim() -> my_shim::MyShim {
+//!         my_shim::MyShim::new().expect("shim")
+//!     }
+//!     // Optional: a pipe (read end, write end) for the user-poll check; see the trait.
+//! }
+//!
+//! usockets_conformance::conformance_suite!(Mine);
+//! ```
+//!
+//! `cargo test` then lists `check_ipv4_connect_and_accept`, `check_echo_1mib_both_ways`, ...
+//! individually. To run the suite for two shims in one file, invoke the macro in two modules.
+//! Each check is also a plain generic function ([`check_half_close`] etc.) to call by hand,
+//! and [`CHECKS`] names them all. [`harness`] exposes the fixture the checks use, for writing
+//! shim-specific checks in the same style.
+//!
+//! A complete example, the simulated OS with its pipe helpers (this crate's `tests/sim.rs`):
+//!
+//! ```
+//! use usockets_conformance::ShimUnderTest;
+//! use usockets_shim_sim::{Fd, Faults, NoFaults, SimNet, SimShim};
+//!
+//! struct Sim;
+//!
+//! impl ShimUnderTest for Sim {
+//!     type Shim = SimShim;
+//!     fn new_shim() -> SimShim {
+//!         SimNet::new(Faults::NONE, Box::new(NoFaults)).shim()
+//!     }
+//!     const SLACK_MS: u64 = 0; // a virtual clock has no jitter
+//!     fn pipe(shim: &mut SimShim) -> Option<(Fd, Fd)> {
+//!         Some(shim.net().user_pipe())
+//!     }
+//!     fn write_pipe(shim: &mut SimShim, write_end: Fd, data: &[u8]) {
+//!         shim.net().pipe_write(write_end, data);
+//!     }
+//!     fn read_pipe(shim: &mut SimShim, read_end: Fd, buf: &mut [u8]) -> usize {
+//!         shim.net().pipe_read(read_end, buf)
+//!     }
+//! }
+//!
+//! usockets_conformance::conformance_suite!(Sim);
+//! # fn main() {
+//! #     usockets_conformance::check_half_close::<Sim>();
+//! # }
+//! ```
+//!
+//! ## What is checked
+//!
+//! Everything core's API does without TLS, each behaviour a separate check:
+//!
+//! * **Addresses**: listening on port 0 gives an ephemeral port; IPv4 (`127.0.0.1`) and IPv6
+//!   (`::1`, required: a shim without IPv6 fails) and unix-domain listen/connect; `on_open`
+//!   arguments (`is_client`, 0/4/16 IP bytes); `remote_address`, `remote_port` and
+//!   `local_port` agree between the two ends.
+//! * **Data**: 1 MiB echoed both ways, in order; short writes (forced with a paused
+//!   receiver) completed through `on_writable`;
+//!   `write2`; `write(.., more)` + `flush`; pause/resume; `shutdown_read` → `on_end`;
+//!   half-close with a reply; data written right before a close arrives before the peer's
+//!   close.
+//! * **Lifecycle**: `close(code, reason)` reaches `on_close` synchronously and the handle stays
+//!   readable until the iteration ends; `close_connecting`; refused connects and unresolvable
+//!   names reach `on_connect_error` only; adoption; `on_pre_open` + `adopt_accepted`;
+//!   `context_close`; `listen_close` inside `on_open`; `Loop::run` returns once everything is
+//!   closed; a full socket arena sheds connections and recovers; 200 connections leave no slot
+//!   behind.
+//! * **Time**: socket timeouts (short sweep and the default 4 s sweep), disabling timeouts,
+//!   timers in deadline order, repeating timers closed in their callback, fallthrough timers.
+//! * **Loop**: wake-ups from another thread, `pre`/`post` callbacks, user polls on a pipe (when
+//!   [`ShimUnderTest::pipe`] provides one).
+//!
+//! Not checked: the long (minutes) timeout firing, which cannot be waited for in real time;
+//! setting and disabling it is.
+//!
+//! ## Requirements on the environment
+//!
+//! The loopback interface with IPv4 and IPv6, a writable [`std::env::temp_dir`] for unix
+//! sockets (paths longer than 100 bytes fall back to `/tmp`), name resolution that fails fast
+//! for `no-such-host.invalid`, and about 450 descriptors for the 200-connection check.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod checks;
+pub mod harness;
+mod store;
+
+pub use checks::*;
+pub use store::VecSlots;
+
+use usockets_core::OsShim;
+
+/// Describes a shim to the suite. Implement it on a marker type in your test crate and pass
+/// that type to [`conformance_suite!`].
+pub trait ShimUnderTest: 'static {
+    /// The shim.
+    type Shim: OsShim;
+
+    /// A fresh shim for one loop. Called once per check (checks run in parallel, on different
+    /// threads).
+    fn new_shim() -> Self::Shim;
+
+    /// The sweep period (`Settings::sweep_period_ms`) the timeout checks use. Real-time shims
+    /// keep it short (the default, 100 ms); the checks wait at least 1 s plus this.
+    const SWEEP_MS: u64 = 100;
+
+    /// How late, beyond the documented bound, a timeout or timer may run on this shim
+    /// (scheduling jitter). A simulated clock can use 0.
+    const SLACK_MS: u64 = 300;
+
+    /// Wall-clock limit of each bounded wait in a check, in milliseconds. The check with the
+    /// default 4 s sweep waits up to twice `max(BOUND_MS, 5000 + SLACK_MS)`.
+    const BOUND_MS: u64 = 5_000;
+
+    /// A `(read end, write end)` pair of plain descriptors the shim can `register` for the
+    /// user-poll check, e.g. a pipe. `None` (the default) skips that one check with a note on
+    /// stderr; every other check runs regardless.
+    fn pipe(shim: &mut Self::Shim) -> Option<(Fd<Self>, Fd<Self>)> {
+        let _ = shim;
+        None
+    }
+
+    /// Writes `data` into the write end of a [`pipe`](Self::pipe).
+    fn write_pipe(shim: &mut Self::Shim, write_end: Fd<Self>, data: &[u8]) {
+        let _ = (shim, write_end, data);
+        panic!("ShimUnderTest::pipe returned a pipe but write_pipe is not implemented");
+    }
+
+    /// Reads what is available (up to `buf.len()` bytes) from the read end of a
+    /// [`pipe`](Self::pipe); returns how many bytes were read.
+    fn read_pipe(shim: &mut Self::Shim, read_end: Fd<Self>, buf: &mut [u8]) -> usize {
+        let _ = (shim, read_end, buf);
+        panic!("ShimUnderTest::pipe returned a pipe but read_pipe is not implemented");
+    }
+
+    /// Closes both ends of a [`pipe`](Self::pipe), after the polls on them are freed. The
+    /// default closes them with [`OsShim::close`].
+    fn close_pipe(shim: &mut Self::Shim, read_end: Fd<Self>, write_end: Fd<Self>) {
+        shim.close(read_end);
+        shim.close(write_end);
+    }
+}
+
+/// The descriptor type of a [`ShimUnderTest`]'s shim.
+pub type Fd<S> = <<S as ShimUnderTest>::Shim as OsShim>::Fd;
+
+/// Expands to one `#[test]` per conformance check for the [`ShimUnderTest`] type given:
+///
+/// ```ignore
+/// usockets_conformance::conformance_suite!(MyShimUnderTest);
+/// ```
+///
+/// Each test is named after its check (`check_half_close`, ...) and calls
+/// `usockets_conformance::check_half_close::<MyShimUnderTest>()`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($shim:ty) => {
+        $crate::__with_checks!(__emit_tests $shim);
+    };
+}
+
+/// The names of every check, in the order [`conformance_suite!`] emits them.
+pub const CHECKS: &[&str] = crate::__with_checks!(__emit_names);
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __emit_tests {
+    ($shim:ty; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::$check::<$shim>();
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __emit_names {
+    ($($check:ident),* $(,)?) => {
+        &[$(stringify!($check)),*]
+    };
+}
+
+/// The one list of checks: passes it to the emitter macro named first.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_checks {
+    ($emit:ident $($arg:ty)?) => {
+        $crate::$emit! { $($arg;)?
+            check_listen_port_zero_is_ephemeral,
+            check_connect_opens_both_ends,
+            check_ipv4_connect_and_accept,
+            check_ipv6_connect_and_accept,
+            check_unix_connect_and_accept,
+            check_listen_any_host_is_dual_stack,
+            check_connect_with_source_address,
+            check_addresses_agree_between_ends,
+            check_echo_1mib_both_ways,
+            check_backpressure_short_write_then_writable,
+            check_write2,
+            check_write_more_then_flush,
+            check_pause_and_resume,
+            check_shutdown_read_gives_end,
+            check_half_close,
+            check_data_before_close_is_delivered,
+            check_close_code_reason_and_handle_lifetime,
+            check_close_connecting,
+            check_connect_refused,
+            check_unresolvable_name,
+            check_adopt_keeps_ext_and_switches_callbacks,
+            check_pre_open_take_and_adopt_accepted,
+            check_context_close_closes_everything_once,
+            check_listen_close_inside_on_open,
+            check_run_returns_when_everything_is_closed,
+            check_full_arena_sheds_and_recovers,
+            check_many_connections_leave_no_slots,
+            check_socket_timeout_short_sweep,
+            check_socket_timeout_default_sweep,
+            check_timeouts_disabled_by_zero_and_adoption,
+            check_timers_fire_in_deadline_order,
+            check_timer_repeat_and_close_in_callback,
+            check_fallthrough_timer_does_not_keep_run_alive,
+            check_wakeup_from_another_thread,
+            check_pre_and_post_callbacks,
+            check_user_poll_on_pipe,
+        }
+    };
+}
