@@ -87,7 +87,19 @@ fn connect_is_counted() {
         })
         .unwrap();
     let s = shim.stats();
-    // getaddrinfo + socket (other), TCP_NODELAY, connect.
+    // A literal address skips getaddrinfo: socket (other), TCP_NODELAY, connect.
+    assert_eq!((s.connect, s.setsockopt, s.other), (1, 1, 1), "{s:?}");
+    shim.close(fd);
+    // A name goes through the resolver (counted as other).
+    shim.reset_stats();
+    let fd = shim
+        .connect(usockets_core::ConnectTarget::Host {
+            host: "localhost",
+            port,
+            source: None,
+        })
+        .unwrap();
+    let s = shim.stats();
     assert_eq!((s.connect, s.setsockopt, s.other), (1, 1, 2), "{s:?}");
     shim.close(fd);
     shim.close(listener);
