@@ -1,0 +1,493 @@
+//! `us_socket_context_t`: create, free, callbacks, ext, listen, connect, adopt, close.
+
+use std::ffi::{c_char, c_int, c_uint, c_ushort, c_void};
+
+use usockets::{ConnectTarget, ListenOptions, ListenTarget};
+
+use super::{c_str, on_obj};
+use crate::block::{Block, Obj};
+use crate::state::{state_of, CtxState};
+use crate::trampoline;
+use crate::types::*;
+
+fn ext_size(n: c_int) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}
+
+unsafe fn new_context(
+    parent_or_loop: *mut crate::block::Header,
+    ext: c_int,
+    child: bool,
+) -> *mut us_socket_context_t {
+    // SAFETY: C contract (a live loop, or a live parent context).
+    unsafe {
+        on_obj(parent_or_loop, std::ptr::null_mut(), |cx, obj, b| {
+            let Some(block) = Block::alloc(Obj::Loop, ext_size(ext), state_of(b)) else {
+                return std::ptr::null_mut();
+            };
+            let st = CtxState {
+                block,
+                cbs: Default::default(),
+            };
+            let made = match (child, obj) {
+                (false, Obj::Loop) => cx.context_create(st, trampoline::context_callbacks()),
+                (true, Obj::Context(parent)) => cx.context_create_child(parent, st).inspect(|&c| {
+                    if let Some(cbs) = cx.context_callbacks_mut(c) {
+                        *cbs = trampoline::context_callbacks();
+                    }
+                }),
+                _ => {
+                    block.free();
+                    return std::ptr::null_mut();
+                }
+            };
+            match made {
+                Ok(c) => {
+                    block.set_obj(Obj::Context(c));
+                    block.as_ptr()
+                }
+                Err(_) => {
+                    block.free();
+                    std::ptr::null_mut()
+                }
+            }
+        })
+    }
+}
+
+/// `us_create_socket_context`. With `ssl = 1` the context is plain TCP for now (TLS is not
+/// built into the C ABI yet), as the C library built without TLS behaves.
+///
+/// # Safety
+/// `lp` is NULL or a live loop.
+#[no_mangle]
+pub unsafe extern "C" fn us_create_socket_context(
+    _ssl: c_int,
+    lp: *mut us_loop_t,
+    ext_size: c_int,
+    _options: us_socket_context_options_t,
+) -> *mut us_socket_context_t {
+    // SAFETY: C contract.
+    unsafe { new_context(lp, ext_size, false) }
+}
+
+/// `us_create_child_socket_context`: a context meant as an adoption target.
+///
+/// # Safety
+/// `ctx` is NULL or a live context.
+#[no_mangle]
+pub unsafe extern "C" fn us_create_child_socket_context(
+    _ssl: c_int,
+    ctx: *mut us_socket_context_t,
+    ext_size: c_int,
+) -> *mut us_socket_context_t {
+    // SAFETY: C contract.
+    unsafe { new_context(ctx, ext_size, true) }
+}
+
+/// `us_socket_context_free`: frees the context. Sockets still in it are closed first.
+///
+/// # Safety
+/// `ctx` is NULL or a live context; it is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn us_socket_context_free(_ssl: c_int, ctx: *mut us_socket_context_t) {
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(ctx, (), |cx, obj, _| {
+            let Obj::Context(c) = obj else { return };
+            let freed = match cx.context_free(c) {
+                Ok(st) => Some(st),
+                Err(_) => {
+                    cx.context_close(c);
+                    cx.context_free(c).ok()
+                }
+            };
+            if let Some(st) = freed {
+                st.block.free();
+            }
+        })
+    }
+}
+
+macro_rules! setter {
+    ($name:ident, $field:ident, $ty:ty) => {
+        /// Sets the context's callback of the same name.
+        ///
+        /// # Safety
+        /// `ctx` is NULL or a live context; `cb` is NULL or a valid C function.
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(
+            _ssl: c_int,
+            ctx: *mut us_socket_context_t,
+            cb: Option<$ty>,
+        ) {
+            // SAFETY: C contract.
+            unsafe {
+                on_obj(ctx, (), |cx, obj, _| {
+                    if let Obj::Context(c) = obj {
+                        if let Some(st) = cx.context_ext_mut(c) {
+                            st.cbs.$field = cb;
+                        }
+                    }
+                })
+            }
+        }
+    };
+}
+
+setter!(us_socket_context_on_pre_open, on_pre_open, PreOpenCb);
+setter!(us_socket_context_on_open, on_open, OpenCb);
+setter!(us_socket_context_on_close, on_close, CloseCb);
+setter!(us_socket_context_on_data, on_data, DataCb);
+setter!(us_socket_context_on_writable, on_writable, SocketCb);
+setter!(us_socket_context_on_timeout, on_timeout, SocketCb);
+setter!(us_socket_context_on_long_timeout, on_long_timeout, SocketCb);
+setter!(us_socket_context_on_end, on_end, SocketCb);
+setter!(
+    us_socket_context_on_connect_error,
+    on_connect_error,
+    ConnectErrorCb
+);
+
+/// `us_socket_context_ext`: the context's ext, 16-byte aligned.
+///
+/// # Safety
+/// `ctx` is NULL or a live context.
+#[no_mangle]
+pub unsafe extern "C" fn us_socket_context_ext(
+    _ssl: c_int,
+    ctx: *mut us_socket_context_t,
+) -> *mut c_void {
+    // SAFETY: C contract.
+    match unsafe { Block::from_ptr(ctx) } {
+        Some(b) => b.ext().cast(),
+        None => std::ptr::null_mut(),
+    }
+}
+
+/// `us_socket_context_loop`.
+///
+/// # Safety
+/// `ctx` is NULL or a live context.
+#[no_mangle]
+pub unsafe extern "C" fn us_socket_context_loop(
+    _ssl: c_int,
+    ctx: *mut us_socket_context_t,
+) -> *mut us_loop_t {
+    // SAFETY: C contract; a live block's state is its live loop state.
+    match unsafe { Block::from_ptr(ctx) } {
+        Some(b) => unsafe { (*state_of(b)).block.as_ptr() },
+        None => std::ptr::null_mut(),
+    }
+}
+
+/// `us_socket_context_timestamp`: the short-tick counter (0–239).
+///
+/// # Safety
+/// `ctx` is NULL or a live context.
+#[no_mangle]
+pub unsafe extern "C" fn us_socket_context_timestamp(
+    _ssl: c_int,
+    ctx: *mut us_socket_context_t,
+) -> c_ushort {
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(ctx, 0, |cx, obj, _| match obj {
+            Obj::Context(c) => cx.context_timestamp(c).unwrap_or(0),
+            _ => 0,
+        })
+    }
+}
+
+/// `us_socket_context_close`: closes every listen socket, then every socket (on_close fires).
+///
+/// # Safety
+/// `ctx` is NULL or a live context.
+#[no_mangle]
+pub unsafe extern "C" fn us_socket_context_close(_ssl: c_int, ctx: *mut us_socket_context_t) {
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(ctx, (), |cx, obj, _| {
+            if let Obj::Context(c) = obj {
+                cx.context_close(c);
+            }
+        })
+    }
+}
+
+unsafe fn listen(
+    ctx: *mut us_socket_context_t,
+    target: ListenTarget<'_>,
+    options: c_int,
+    ext: c_int,
+) -> *mut us_listen_socket_t {
+    let opts = ListenOptions {
+        exclusive_port: options & 1 != 0,
+        ..ListenOptions::default()
+    };
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(ctx, std::ptr::null_mut(), |cx, obj, b| {
+            let Obj::Context(c) = obj else {
+                return std::ptr::null_mut();
+            };
+            let st = state_of(b);
+            let Ok(l) = cx.listen(c, target, opts, || None) else {
+                return std::ptr::null_mut();
+            };
+            let Some(block) = Block::alloc(Obj::Listen(l), 0, st) else {
+                cx.listen_close(l);
+                return std::ptr::null_mut();
+            };
+            (*st)
+                .listeners
+                .borrow_mut()
+                .insert(l, (block, ext_size(ext)));
+            block.as_ptr()
+        })
+    }
+}
+
+/// `us_socket_context_listen`: `host` NULL means every interface (dual-stack); port 0 picks an
+/// ephemeral port (read it with `us_socket_local_port`). Accepted sockets get `socket_ext_size`
+/// zeroed ext bytes.
+///
+/// # Safety
+/// `ctx` is NULL or a live context; `host` is NULL or a C string.
+#[no_mangle]
+pub unsafe extern "C" fn us_socket_context_listen(
+    _ssl: c_int,
+    ctx: *mut us_socket_context_t,
+    host: *const c_char,
+    port: c_int,
+    options: c_int,
+    socket_ext_size: c_int,
+) -> *mut us_listen_socket_t {
+    let Ok(port) = u16::try_from(port) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: C contract.
+    let host = unsafe { c_str(host) };
+    // SAFETY: C contract.
+    unsafe {
+        listen(
+            ctx,
+            ListenTarget::Host { host, port },
+            options,
+            socket_ext_size,
+        )
+    }
+}
+
+/// `us_socket_context_listen_unix`.
+///
+/// # Safety
+/// `ctx` is NULL or a live context; `path` is a C string.
+#[no_mangle]
+pub unsafe extern "C" fn us_socket_context_listen_unix(
+    _ssl: c_int,
+    ctx: *mut us_socket_context_t,
+    path: *const c_char,
+    options: c_int,
+    socket_ext_size: c_int,
+) -> *mut us_listen_socket_t {
+    // SAFETY: C contract.
+    let Some(path) = (unsafe { c_str(path) }) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: C contract.
+    unsafe { listen(ctx, ListenTarget::Unix(path), options, socket_ext_size) }
+}
+
+/// `us_listen_socket_close`: stops listening; the memory goes at the end of the iteration.
+///
+/// # Safety
+/// `ls` is NULL or a live listen socket.
+#[no_mangle]
+pub unsafe extern "C" fn us_listen_socket_close(_ssl: c_int, ls: *mut us_listen_socket_t) {
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(ls, (), |cx, obj, _| {
+            if let Obj::Listen(l) = obj {
+                cx.listen_close(l);
+            }
+        })
+    }
+}
+
+unsafe fn connect(
+    ctx: *mut us_socket_context_t,
+    target: ConnectTarget<'_>,
+    ext: c_int,
+) -> *mut us_socket_t {
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(ctx, std::ptr::null_mut(), |cx, obj, b| {
+            let Obj::Context(c) = obj else {
+                return std::ptr::null_mut();
+            };
+            let Some(block) = Block::alloc(Obj::Loop, ext_size(ext), state_of(b)) else {
+                return std::ptr::null_mut();
+            };
+            match cx.connect(c, target, Some(block)) {
+                Ok(s) => {
+                    block.set_obj(Obj::Socket(s));
+                    block.as_ptr()
+                }
+                Err(_) => {
+                    block.free();
+                    std::ptr::null_mut()
+                }
+            }
+        })
+    }
+}
+
+/// `us_socket_context_connect`: a non-blocking connect. NULL only for bad arguments or
+/// exhausted memory; every network or name failure arrives through `on_connect_error` with the
+/// raw OS error. Names are resolved with a blocking `getaddrinfo` (literal addresses are not).
+///
+/// # Safety
+/// `ctx` is NULL or a live context; `host` and `source_host` are NULL or C strings.
+#[no_mangle]
+pub unsafe extern "C" fn us_socket_context_connect(
+    _ssl: c_int,
+    ctx: *mut us_socket_context_t,
+    host: *const c_char,
+    port: c_int,
+    source_host: *const c_char,
+    _options: c_int,
+    socket_ext_size: c_int,
+) -> *mut us_socket_t {
+    // SAFETY: C contract.
+    let (host, source) = unsafe { (c_str(host), c_str(source_host)) };
+    let (Some(host), Ok(port)) = (host, u16::try_from(port)) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: C contract.
+    unsafe {
+        connect(
+            ctx,
+            ConnectTarget::Host { host, port, source },
+            socket_ext_size,
+        )
+    }
+}
+
+/// `us_socket_context_connect_unix`.
+///
+/// # Safety
+/// `ctx` is NULL or a live context; `path` is a C string.
+#[no_mangle]
+pub unsafe extern "C" fn us_socket_context_connect_unix(
+    _ssl: c_int,
+    ctx: *mut us_socket_context_t,
+    path: *const c_char,
+    _options: c_int,
+    socket_ext_size: c_int,
+) -> *mut us_socket_t {
+    // SAFETY: C contract.
+    let Some(path) = (unsafe { c_str(path) }) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: C contract.
+    unsafe { connect(ctx, ConnectTarget::Unix(path), socket_ext_size) }
+}
+
+/// `us_socket_context_adopt_socket`: moves `s` to `ctx` with `ext_size` bytes of ext, keeping
+/// the ext prefix. The block moves when the ext grows: use the returned pointer from then on.
+/// A closed socket is returned unchanged. Timeouts are reset.
+///
+/// # Safety
+/// `ctx` and `s` are NULL or live objects of the same loop.
+#[no_mangle]
+pub unsafe extern "C" fn us_socket_context_adopt_socket(
+    _ssl: c_int,
+    ctx: *mut us_socket_context_t,
+    s: *mut us_socket_t,
+    ext_size: c_int,
+) -> *mut us_socket_t {
+    // SAFETY: C contract.
+    let Some(target) = (unsafe { Block::from_ptr(ctx) }) else {
+        return s;
+    };
+    let Obj::Context(c) = target.header().obj else {
+        return s;
+    };
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(s, s, |cx, obj, old| {
+            let Obj::Socket(id) = obj else { return s };
+            if cx.is_closed(id) != Some(false) {
+                return s;
+            }
+            let want = self::ext_size(ext_size);
+            let new = if want <= old.header().ext_size {
+                old
+            } else {
+                match old.resized(obj, want) {
+                    Some(b) => b,
+                    None => return s,
+                }
+            };
+            match cx.adopt_with(id, c, |e| *e = Some(new)) {
+                Some(_) => {
+                    if new != old {
+                        old.free();
+                    }
+                    new.as_ptr()
+                }
+                None => {
+                    if new != old {
+                        new.free();
+                    }
+                    s
+                }
+            }
+        })
+    }
+}
+
+/// `us_adopt_accepted_socket`: wraps a descriptor accepted elsewhere and calls `on_open`
+/// (is_client = 0) synchronously. NULL when it cannot (the descriptor stays the caller's).
+///
+/// # Safety
+/// `ctx` is NULL or a live context; `ip` is NULL or `ip_length` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn us_adopt_accepted_socket(
+    _ssl: c_int,
+    ctx: *mut us_socket_context_t,
+    fd: LIBUS_SOCKET_DESCRIPTOR,
+    socket_ext_size: c_uint,
+    ip: *mut c_char,
+    ip_length: c_int,
+) -> *mut us_socket_t {
+    // SAFETY: C contract.
+    let ip = unsafe { super::bytes(ip, ip_length) };
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(ctx, std::ptr::null_mut(), |cx, obj, b| {
+            let Obj::Context(c) = obj else {
+                return std::ptr::null_mut();
+            };
+            let Some(block) = Block::alloc(Obj::Loop, socket_ext_size, state_of(b)) else {
+                return std::ptr::null_mut();
+            };
+            match cx.adopt_accepted(c, fd, Some(block), ip) {
+                Ok(s) => {
+                    block.set_obj(Obj::Socket(s));
+                    // on_open ran already, possibly closing or adopting the socket: its
+                    // current block is in core.
+                    cx.socket_ext(s)
+                        .copied()
+                        .flatten()
+                        .map_or(block.as_ptr(), |cur| cur.as_ptr())
+                }
+                Err(_) => {
+                    block.free();
+                    std::ptr::null_mut()
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,247 @@
+//! `us_poll_t`: polls on user descriptors. Socket pointers are accepted where a poll is
+//! (events and change: pause and resume; ext; fd).
+
+use std::ffi::{c_int, c_uint, c_void};
+
+use usockets::Interest;
+
+use super::on_obj;
+use crate::block::{Block, Obj};
+use crate::state::{state_of, PollState};
+use crate::trampoline;
+use crate::types::{us_loop_t, us_poll_t, PollReadyCb, LIBUS_SOCKET_DESCRIPTOR};
+
+/// `us_create_poll`: a poll with `ext_size` bytes of ext. A non-fallthrough poll keeps
+/// `us_loop_run` going until freed.
+///
+/// # Safety
+/// `lp` is NULL or a live loop.
+#[no_mangle]
+pub unsafe extern "C" fn us_create_poll(
+    lp: *mut us_loop_t,
+    fallthrough: c_int,
+    ext_size: c_uint,
+) -> *mut us_poll_t {
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(lp, std::ptr::null_mut(), |cx, obj, b| {
+            if obj != Obj::Loop {
+                return std::ptr::null_mut();
+            }
+            let Some(block) = Block::alloc(Obj::Loop, ext_size, state_of(b)) else {
+                return std::ptr::null_mut();
+            };
+            match cx.poll_create(fallthrough != 0, PollState { block, cb: None }) {
+                Ok(p) => {
+                    block.set_obj(Obj::Poll(p));
+                    let _ = cx.poll_set_callback(p, trampoline::poll);
+                    block.as_ptr()
+                }
+                Err(_) => {
+                    block.free();
+                    std::ptr::null_mut()
+                }
+            }
+        })
+    }
+}
+
+/// `us_poll_free`: stops (if needed) and frees the poll. The descriptor stays open.
+///
+/// # Safety
+/// `p` is NULL or a live poll; it is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn us_poll_free(p: *mut us_poll_t, _lp: *mut us_loop_t) {
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(p, (), |cx, obj, _| {
+            if let Obj::Poll(id) = obj {
+                if let Some(st) = cx.poll_free(id) {
+                    st.block.free();
+                }
+            }
+        })
+    }
+}
+
+/// `us_poll_init`: associates the descriptor. `poll_type` is upstream-internal and ignored.
+///
+/// # Safety
+/// `p` is NULL or a live poll.
+#[no_mangle]
+pub unsafe extern "C" fn us_poll_init(
+    p: *mut us_poll_t,
+    fd: LIBUS_SOCKET_DESCRIPTOR,
+    _poll_type: c_int,
+) {
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(p, (), |cx, obj, _| {
+            if let Obj::Poll(id) = obj {
+                let _ = cx.poll_init(id, fd);
+            }
+        })
+    }
+}
+
+/// Non-upstream: sets the poll's ready callback, called with the ready
+/// `LIBUS_SOCKET_READABLE`/`WRITABLE` bits and `error = 1` on error or hang-up.
+///
+/// # Safety
+/// `p` is NULL or a live poll; `cb` is NULL or a valid C function.
+#[no_mangle]
+pub unsafe extern "C" fn us_poll_set_ready_callback(p: *mut us_poll_t, cb: Option<PollReadyCb>) {
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(p, (), |cx, obj, _| {
+            if let Obj::Poll(id) = obj {
+                if let Some(st) = cx.poll_ext_mut(id) {
+                    st.cb = cb;
+                }
+            }
+        })
+    }
+}
+
+/// Starts or changes the interest of a poll or a socket.
+unsafe fn set_events(p: *mut us_poll_t, events: c_int, start: bool) {
+    let interest = Interest::from_bits(events);
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(p, (), |cx, obj, _| match obj {
+            Obj::Poll(id) if start => {
+                let _ = cx.poll_start(id, interest);
+            }
+            Obj::Poll(id) => {
+                let _ = cx.poll_change(id, interest);
+            }
+            Obj::Socket(id) => cx.set_socket_poll_interest(id, interest),
+            _ => {}
+        })
+    }
+}
+
+/// `us_poll_start`.
+///
+/// # Safety
+/// `p` is NULL or a live poll or socket.
+#[no_mangle]
+pub unsafe extern "C" fn us_poll_start(p: *mut us_poll_t, _lp: *mut us_loop_t, events: c_int) {
+    // SAFETY: C contract.
+    unsafe { set_events(p, events, true) }
+}
+
+/// `us_poll_change`: on a socket this pauses (0) or resumes (`LIBUS_SOCKET_READABLE`) it.
+///
+/// # Safety
+/// `p` is NULL or a live poll or socket.
+#[no_mangle]
+pub unsafe extern "C" fn us_poll_change(p: *mut us_poll_t, _lp: *mut us_loop_t, events: c_int) {
+    // SAFETY: C contract.
+    unsafe { set_events(p, events, false) }
+}
+
+/// `us_poll_stop`.
+///
+/// # Safety
+/// `p` is NULL or a live poll or socket.
+#[no_mangle]
+pub unsafe extern "C" fn us_poll_stop(p: *mut us_poll_t, _lp: *mut us_loop_t) {
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(p, (), |cx, obj, _| match obj {
+            Obj::Poll(id) => {
+                let _ = cx.poll_stop(id);
+            }
+            Obj::Socket(id) => cx.set_socket_poll_interest(id, Interest::NONE),
+            _ => {}
+        })
+    }
+}
+
+/// `us_poll_events`: the interest polled for, of a poll or a socket.
+///
+/// # Safety
+/// `p` is NULL or a live poll or socket.
+#[no_mangle]
+pub unsafe extern "C" fn us_poll_events(p: *mut us_poll_t) -> c_int {
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(p, 0, |cx, obj, _| {
+            let i = match obj {
+                Obj::Poll(id) => cx.poll_events(id),
+                Obj::Socket(id) => cx.socket_interest(id),
+                _ => None,
+            };
+            i.map_or(0, Interest::bits)
+        })
+    }
+}
+
+/// `us_poll_ext`: the ext right after the header (a socket's ext for a socket).
+///
+/// # Safety
+/// `p` is NULL or a live poll or socket.
+#[no_mangle]
+pub unsafe extern "C" fn us_poll_ext(p: *mut us_poll_t) -> *mut c_void {
+    // SAFETY: C contract.
+    match unsafe { Block::from_ptr(p) } {
+        Some(b) => b.ext().cast(),
+        None => std::ptr::null_mut(),
+    }
+}
+
+/// `us_poll_fd`: the descriptor of a poll or a socket; -1 when there is none.
+///
+/// # Safety
+/// `p` is NULL or a live poll or socket.
+#[no_mangle]
+pub unsafe extern "C" fn us_poll_fd(p: *mut us_poll_t) -> LIBUS_SOCKET_DESCRIPTOR {
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(p, -1, |cx, obj, _| {
+            let fd = match obj {
+                Obj::Poll(id) => cx.poll_fd(id),
+                Obj::Socket(id) => cx.socket_fd(id),
+                Obj::Listen(l) => cx.listen_fd(l),
+                _ => None,
+            };
+            fd.unwrap_or(-1)
+        })
+    }
+}
+
+/// `us_poll_resize`: a poll with `ext_size` bytes of ext keeping the prefix; it may move (use
+/// the returned pointer). The registration stays.
+///
+/// # Safety
+/// `p` is NULL or a live poll; after a move the old pointer is not used.
+#[no_mangle]
+pub unsafe extern "C" fn us_poll_resize(
+    p: *mut us_poll_t,
+    _lp: *mut us_loop_t,
+    ext_size: c_uint,
+) -> *mut us_poll_t {
+    // SAFETY: C contract.
+    unsafe {
+        on_obj(p, p, |cx, obj, old| {
+            let Obj::Poll(id) = obj else { return p };
+            if ext_size <= old.header().ext_size {
+                return p;
+            }
+            let Some(new) = old.resized(obj, ext_size) else {
+                return p;
+            };
+            match cx.poll_resize(id, |st| st.block = new) {
+                Some(_) => {
+                    old.free();
+                    new.as_ptr()
+                }
+                None => {
+                    new.free();
+                    p
+                }
+            }
+        })
+    }
+}

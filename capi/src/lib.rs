@@ -1,0 +1,32 @@
+//! # usockets-capi
+//!
+//! The C ABI of usockets: every function of `libusockets.h` (`capi/include/libusockets.h`) with
+//! the same names, signatures and behaviour as the C library, so C and C++ programs link against
+//! `libusockets.a` or `libusockets.so` unchanged (`capi/build.sh` builds both).
+//!
+//! * Each C object is a block this crate owns: a 32-byte header (what it is, its core handle,
+//!   its loop) followed by the ext bytes, 16-byte aligned ([`block`]). A socket pointer works as
+//!   a poll pointer, a listen socket pointer as a socket for `us_socket_local_port`.
+//! * Core runs on storage that grows in chunks of 256 slots that never move: no capacity is
+//!   chosen at build time. Memory cost: about 200 bytes of core slot per socket plus its block
+//!   (32 bytes + ext), slots are kept for reuse, blocks freed when released.
+//! * A closed socket's block stays valid (`us_socket_is_closed` = 1) until core releases its
+//!   slot at the end of the iteration; then it is freed.
+//! * C callbacks may call any `us_*` function: the call reaches core through the `Cx` lent to
+//!   the running callback (the `state` module), never through a second `&mut` to the loop.
+//! * No panic crosses the boundary: unwinding out of an `extern "C"` function aborts the process
+//!   with a message (Rust ≥ 1.81).
+//! * `ssl = 1` is plain TCP until the TLS adapter is wired in, as the C library built without
+//!   TLS behaves; TLS/SNI, UDP and `us_socket_send_buffer` are exported stubs ([`ffi::stubs`]).
+//!
+//! Safety contract for C callers: pointer arguments are NULL or live objects of this library;
+//! every call but `us_wakeup_loop` is made on the loop's thread.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod block;
+pub mod ffi;
+mod state;
+mod trampoline;
+pub mod types;
