@@ -9,74 +9,13 @@
 #[path = "shared/http.rs"]
 #[allow(dead_code)]
 mod http;
+#[path = "shared/http_app.rs"]
+mod http_app;
 
 use std::io::Write;
 
-use http::{responses, RequestCounter, BATCH};
-use usockets::{
-    App, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, RecvBuf, Settings,
-    SocketId,
-};
-
-/// Per connection: the parser state and bytes waiting for `on_writable`.
-#[derive(Default)]
-struct Conn {
-    parser: RequestCounter,
-    backlog: Vec<u8>,
-}
-
-type Http = App<(), (), Conn>;
-
-const IDLE_SECONDS: u32 = 30;
-
-fn on_open(cx: &mut Cx<Http>, s: SocketId, _is_client: bool, _ip: &[u8]) {
-    cx.timeout(s, IDLE_SECONDS);
-}
-
-fn on_data(cx: &mut Cx<Http>, s: SocketId, data: &mut RecvBuf<'_>) {
-    let Some(conn) = cx.socket_ext_mut(s) else {
-        return;
-    };
-    let mut requests = conn.parser.feed(data);
-    let mut queued = !conn.backlog.is_empty();
-    if requests == 0 {
-        return;
-    }
-    cx.timeout(s, IDLE_SECONDS);
-    while requests > 0 {
-        let n = requests.min(BATCH);
-        requests -= n;
-        let bytes = responses(n);
-        let written = if queued { 0 } else { cx.write(s, bytes, false) };
-        if written < bytes.len() {
-            queued = true;
-            if let Some(conn) = cx.socket_ext_mut(s) {
-                conn.backlog.extend_from_slice(&bytes[written..]);
-            }
-        }
-    }
-}
-
-fn on_writable(cx: &mut Cx<Http>, s: SocketId) {
-    let backlog = match cx.socket_ext_mut(s) {
-        Some(c) => std::mem::take(&mut c.backlog),
-        None => return,
-    };
-    let written = cx.write(s, &backlog, false);
-    if let Some(c) = cx.socket_ext_mut(s) {
-        c.backlog = backlog;
-        c.backlog.drain(..written);
-    }
-}
-
-fn on_end(cx: &mut Cx<Http>, s: SocketId) {
-    cx.shutdown(s);
-    cx.close(s, 0, None);
-}
-
-fn on_timeout(cx: &mut Cx<Http>, s: SocketId) {
-    cx.close(s, 0, None);
-}
+use http_app::Conn;
+use usockets::{ListenOptions, ListenTarget, LoopCallbacks, Settings};
 
 fn port_arg(default: u16) -> u16 {
     let args: Vec<String> = std::env::args().collect();
@@ -99,18 +38,11 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 
 fn main() {
     let port = port_arg(3000);
-    let mut l = usockets::new_loop((), LoopCallbacks::default(), Settings::default())
-        .unwrap_or_else(|e| fail("loop", e));
-    let callbacks = ContextCallbacks {
-        on_open: Some(on_open),
-        on_data: Some(on_data),
-        on_writable: Some(on_writable),
-        on_end: Some(on_end),
-        on_timeout: Some(on_timeout),
-        ..ContextCallbacks::default()
-    };
+    let mut l: http_app::HttpLoop<()> =
+        usockets::new_loop((), LoopCallbacks::default(), Settings::default())
+            .unwrap_or_else(|e| fail("loop", e));
     let ctx = l
-        .context_create((), callbacks)
+        .context_create((), http_app::callbacks::<()>())
         .unwrap_or_else(|e| fail("context", e));
     let target = ListenTarget::Host { host: None, port };
     let ls = l

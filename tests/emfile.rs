@@ -8,6 +8,9 @@
 #[path = "../examples/shared/http.rs"]
 #[allow(dead_code)]
 mod http;
+#[path = "../examples/shared/http_app.rs"]
+#[allow(dead_code)]
+mod http_app;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -17,11 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use http::{responses, RequestCounter, ResponseChecker, REQUEST, RESPONSE};
-use usockets::{
-    App, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, RecvBuf, Settings,
-    SocketId, TimerId, Wake,
-};
+use http::{ResponseChecker, REQUEST, RESPONSE};
+use usockets::{Cx, ListenOptions, ListenTarget, LoopCallbacks, Settings, TimerId, Wake};
 
 /// Set in the child's environment: only then does [`emfile_child`] run a server.
 const CHILD_ENV: &str = "USOCKETS_EMFILE_CHILD";
@@ -48,69 +48,19 @@ struct ChildState {
     text: String,
 }
 
-/// Per connection: the parser and bytes the kernel refused.
-#[derive(Default)]
-struct Conn {
-    parser: RequestCounter,
-    backlog: Vec<u8>,
-}
+/// The example server's handler, with the child's loop ext.
+type Http = http_app::Http<ChildState>;
 
-type Http = App<ChildState, (), Conn>;
-
-fn on_open(cx: &mut Cx<Http>, s: SocketId, _is_client: bool, _ip: &[u8]) {
-    cx.ext_mut().open += 1;
-    cx.timeout(s, 30);
-}
-
-fn on_close(cx: &mut Cx<Http>, _s: SocketId, _code: i32, _reason: Option<usize>) {
-    cx.ext_mut().open -= 1;
-}
-
-fn on_data(cx: &mut Cx<Http>, s: SocketId, data: &mut RecvBuf<'_>) {
-    let Some(conn) = cx.socket_ext_mut(s) else {
-        return;
-    };
-    let requests = conn.parser.feed(data);
-    let mut queued = !conn.backlog.is_empty();
-    if requests == 0 {
-        return;
+impl http_app::Observe for ChildState {
+    fn opened(cx: &mut Cx<Http>) {
+        cx.ext_mut().open += 1;
     }
-    cx.timeout(s, 30);
-    let mut left = requests;
-    while left > 0 {
-        let n = left.min(http::BATCH);
-        left -= n;
-        let bytes = responses(n);
-        let written = if queued { 0 } else { cx.write(s, bytes, false) };
-        if written < bytes.len() {
-            queued = true;
-            if let Some(conn) = cx.socket_ext_mut(s) {
-                conn.backlog.extend_from_slice(&bytes[written..]);
-            }
-        }
+    fn closed(cx: &mut Cx<Http>) {
+        cx.ext_mut().open -= 1;
     }
-    cx.ext_mut().served += requests as u64;
-}
-
-fn on_writable(cx: &mut Cx<Http>, s: SocketId) {
-    let backlog = match cx.socket_ext_mut(s) {
-        Some(c) => std::mem::take(&mut c.backlog),
-        None => return,
-    };
-    let written = cx.write(s, &backlog, false);
-    if let Some(c) = cx.socket_ext_mut(s) {
-        c.backlog = backlog;
-        c.backlog.drain(..written);
+    fn served(cx: &mut Cx<Http>, n: usize) {
+        cx.ext_mut().served += n as u64;
     }
-}
-
-fn on_end(cx: &mut Cx<Http>, s: SocketId) {
-    cx.shutdown(s);
-    cx.close(s, 0, None);
-}
-
-fn on_timeout(cx: &mut Cx<Http>, s: SocketId) {
-    cx.close(s, 0, None);
 }
 
 /// This process's user + system CPU time in milliseconds (`/proc/self/stat` fields 14 and 15).
@@ -162,22 +112,20 @@ fn emfile_child() {
     };
     let mut l =
         usockets::new_loop(state, LoopCallbacks::default(), Settings::default()).expect("loop");
-    let callbacks = ContextCallbacks {
-        on_open: Some(on_open),
-        on_close: Some(on_close),
-        on_data: Some(on_data),
-        on_writable: Some(on_writable),
-        on_end: Some(on_end),
-        on_timeout: Some(on_timeout),
-        ..ContextCallbacks::default()
-    };
-    let ctx = l.context_create((), callbacks).expect("context");
+    let ctx = l
+        .context_create((), http_app::callbacks::<ChildState>())
+        .expect("context");
     let target = ListenTarget::Host {
         host: Some("127.0.0.1"),
         port: 0,
     };
     let ls = l
-        .listen(ctx, target, ListenOptions::default(), Conn::default)
+        .listen(
+            ctx,
+            target,
+            ListenOptions::default(),
+            http_app::Conn::default,
+        )
         .expect("listen");
     let port = l.listen_port(ls).expect("port");
 

@@ -10,6 +10,9 @@
 #[path = "../examples/shared/http.rs"]
 #[allow(dead_code)]
 mod http;
+#[path = "../examples/shared/http_app.rs"]
+#[allow(dead_code)]
+mod http_app;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -18,12 +21,9 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use http::{responses, RequestCounter, ResponseChecker, REQUEST, RESPONSE};
+use http::{ResponseChecker, REQUEST, RESPONSE};
 use usockets::platform::SyscallStats;
-use usockets::{
-    App, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, RecvBuf, Settings,
-    SocketId,
-};
+use usockets::{Cx, ListenOptions, ListenTarget, LoopCallbacks, Settings};
 
 // ---- allocation counting (server thread only) ----------------------------------------------
 
@@ -104,14 +104,8 @@ struct Server {
     end: Option<Snapshot>,
 }
 
-/// Per connection: the parser and bytes the kernel refused (never expected here).
-#[derive(Default)]
-struct Conn {
-    parser: RequestCounter,
-    backlog: Vec<u8>,
-}
-
-type Http = App<Server, (), Conn>;
+/// The example server's handler, with this test's loop ext.
+type Http = http_app::Http<Server>;
 
 fn snapshot(cx: &mut Cx<Http>) -> Snapshot {
     Snapshot {
@@ -120,72 +114,23 @@ fn snapshot(cx: &mut Cx<Http>) -> Snapshot {
     }
 }
 
-/// Counts `n` responses sent and snapshots at the phase boundaries. The client sends nothing
-/// of round `WARM_UP_ROUNDS + 1` before it has read every warm-up response, so the warm-up
-/// snapshot separates the phases exactly.
-fn served(cx: &mut Cx<Http>, n: usize) {
-    let before = cx.ext().served;
-    let after = before + n as u64;
-    cx.ext_mut().served = after;
-    if before < WARM_UP && after >= WARM_UP {
-        let snap = snapshot(cx);
-        cx.ext_mut().warm = Some(snap);
-    }
-    if before < TOTAL && after >= TOTAL {
-        let snap = snapshot(cx);
-        cx.ext_mut().end = Some(snap);
-    }
-}
-
-fn on_open(cx: &mut Cx<Http>, s: SocketId, _is_client: bool, _ip: &[u8]) {
-    cx.timeout(s, 30);
-}
-
-fn on_data(cx: &mut Cx<Http>, s: SocketId, data: &mut RecvBuf<'_>) {
-    let Some(conn) = cx.socket_ext_mut(s) else {
-        return;
-    };
-    let requests = conn.parser.feed(data);
-    let mut queued = !conn.backlog.is_empty();
-    if requests == 0 {
-        return;
-    }
-    cx.timeout(s, 30);
-    let mut left = requests;
-    while left > 0 {
-        let n = left.min(http::BATCH);
-        left -= n;
-        let bytes = responses(n);
-        let written = if queued { 0 } else { cx.write(s, bytes, false) };
-        if written < bytes.len() {
-            queued = true;
-            if let Some(conn) = cx.socket_ext_mut(s) {
-                conn.backlog.extend_from_slice(&bytes[written..]);
-            }
+/// Counts responses and snapshots at the phase boundaries. The client sends nothing of round
+/// `WARM_UP_ROUNDS + 1` before it has read every warm-up response, so the warm-up snapshot
+/// separates the phases exactly.
+impl http_app::Observe for Server {
+    fn served(cx: &mut Cx<Http>, n: usize) {
+        let before = cx.ext().served;
+        let after = before + n as u64;
+        cx.ext_mut().served = after;
+        if before < WARM_UP && after >= WARM_UP {
+            let snap = snapshot(cx);
+            cx.ext_mut().warm = Some(snap);
+        }
+        if before < TOTAL && after >= TOTAL {
+            let snap = snapshot(cx);
+            cx.ext_mut().end = Some(snap);
         }
     }
-    served(cx, requests);
-}
-
-fn on_writable(cx: &mut Cx<Http>, s: SocketId) {
-    let backlog = match cx.socket_ext_mut(s) {
-        Some(c) => std::mem::take(&mut c.backlog),
-        None => return,
-    };
-    let written = cx.write(s, &backlog, false);
-    if let Some(c) = cx.socket_ext_mut(s) {
-        c.backlog = backlog;
-        c.backlog.drain(..written);
-    }
-}
-
-fn on_end(cx: &mut Cx<Http>, s: SocketId) {
-    cx.shutdown(s);
-    cx.close(s, 0, None);
-}
-
-fn on_timeout(cx: &mut Cx<Http>, s: SocketId) {
-    cx.close(s, 0, None);
 }
 
 // ---- the client ------------------------------------------------------------------------------
@@ -251,21 +196,20 @@ fn steady_state_requests_cost_one_recv_one_send_and_no_allocation() {
         Settings::default(),
     )
     .expect("loop");
-    let callbacks = ContextCallbacks {
-        on_open: Some(on_open),
-        on_data: Some(on_data),
-        on_writable: Some(on_writable),
-        on_end: Some(on_end),
-        on_timeout: Some(on_timeout),
-        ..ContextCallbacks::default()
-    };
-    let ctx = l.context_create((), callbacks).expect("context");
+    let ctx = l
+        .context_create((), http_app::callbacks::<Server>())
+        .expect("context");
     let target = ListenTarget::Host {
         host: Some("127.0.0.1"),
         port: 0,
     };
     let ls = l
-        .listen(ctx, target, ListenOptions::default(), Conn::default)
+        .listen(
+            ctx,
+            target,
+            ListenOptions::default(),
+            http_app::Conn::default,
+        )
         .expect("listen");
     let port = l.listen_port(ls).expect("port");
 
