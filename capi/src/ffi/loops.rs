@@ -172,20 +172,3 @@ pub unsafe extern "C" fn us_loop_iteration_number(lp: *mut us_loop_t) -> c_longl
     // SAFETY: live state, loop thread.
     unsafe { with_cx(st, |cx| cx.iteration_number() as c_longlong) }
 }
-
-/// Runs one iteration waiting at most `timeout_ms` (negative: no limit). Not in upstream's
-/// header; for tests and embedders driving the loop from outside.
-///
-/// # Safety
-/// `lp` is NULL or a live loop.
-#[no_mangle]
-pub unsafe extern "C" fn us_loop_run_once(lp: *mut us_loop_t, timeout_ms: c_longlong) {
-    let Some(st) = state(lp) else { return };
-    let t = u64::try_from(timeout_ms).ok();
-    // SAFETY: `st` is live; when no callback runs nothing else borrows the loop.
-    unsafe {
-        if (*st).active.get().is_null() {
-            let _ = (*(*st).lp).run_once(t);
-        }
-    }
-}
