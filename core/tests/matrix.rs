@@ -115,14 +115,18 @@ fn rows(md: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Test references in a cell: `path/to/file.rs::test_name` in backticks.
+/// Test references in a cell: `path/to/file.rs::test_name` (or `.c::`, `.cpp::` for the C ABI's
+/// tests) in backticks.
 fn test_refs(cell: &str) -> Vec<(String, String)> {
     cell.split('`')
         .skip(1)
         .step_by(2)
         .filter_map(|r| {
-            r.split_once(".rs::")
-                .map(|(f, t)| (format!("{f}.rs"), t.to_string()))
+            let (file, test) = r.split_once("::")?;
+            [".rs", ".c", ".cpp"]
+                .iter()
+                .any(|ext| file.ends_with(ext))
+                .then(|| (file.to_string(), test.to_string()))
         })
         .collect()
 }
@@ -159,10 +163,15 @@ fn every_row_names_existing_tests_and_every_item_has_a_row() {
         for (file, test) in refs {
             match std::fs::read_to_string(root().join(&file)) {
                 Ok(src) => {
-                    // Plain tests are `fn name(`; conformance checks are generic `fn name<S: …>(`.
-                    if !src.contains(&format!("fn {test}("))
-                        && !src.contains(&format!("fn {test}<"))
-                    {
+                    // Rust tests are `fn name(`, conformance checks `fn name<S: …>(`; C and
+                    // C++ test functions are `name(` after their return type.
+                    let c_like = file.ends_with(".c") || file.ends_with(".cpp");
+                    let found = if c_like {
+                        src.contains(&format!(" {test}("))
+                    } else {
+                        src.contains(&format!("fn {test}(")) || src.contains(&format!("fn {test}<"))
+                    };
+                    if !found {
                         problems.push(format!("{item}: {file} has no fn {test}"));
                     }
                 }
