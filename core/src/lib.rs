@@ -2,7 +2,7 @@
 //!
 //! The heart of a Rust re-implementation of uSockets: the event loop, timers, polls, socket
 //! contexts, listen sockets and socket state machines, as pure state machines over fixed arena
-//! storage. `no_std`, no allocation, no `unsafe`, no OS: everything the OS does comes through the
+//! storage. `no_std`, no allocation, `forbid(unsafe_code)`, no OS: everything the OS does comes through the
 //! [`OsShim`] trait (see [`shim`] for the readiness contract a shim author must meet).
 //!
 //! ## Shape
