@@ -209,32 +209,34 @@ impl<C: Config> Cx<C> {
                 None => break,
             }
         }
-        // Mark the sockets present now, then close marked ones, taking the list head again
-        // after every close rather than walking a snapshot: on_close may close or adopt away any
-        // other socket. Sockets an on_close creates (a reconnect) are linked unmarked at the
-        // head and left open, as in the C library, so a reconnecting on_close cannot loop.
-        self.close_round = self.close_round.wrapping_add(1);
-        let round = self.close_round;
-        let mut cur = self.context_entry(c).map_or(NIL, |e| e.sockets);
-        while let Some(e) = self.sockets_at_mut(cur) {
-            e.close_round = round;
-            cur = e.next;
-        }
+        // Close every socket of the context that existed when the close began, taking the list
+        // head again after every close rather than walking a snapshot: on_close may close,
+        // adopt away or adopt in any socket, and may even close contexts itself. Sockets created
+        // meanwhile (a reconnect in on_close) have a newer serial and stay open, as in the C
+        // library, so a reconnecting on_close cannot loop; each round closes one older socket.
+        let limit = self.next_serial;
         loop {
             let mut cur = self.context_entry(c).map_or(NIL, |e| e.sockets);
-            let mut marked = None;
+            let mut older = None;
             while let Some((g, e)) = self.sockets.at(cur) {
-                if e.close_round == round {
-                    marked = Some(SocketId::new(cur, g));
+                if e.serial < limit {
+                    older = Some(SocketId::new(cur, g));
                     break;
                 }
                 cur = e.next;
             }
-            match marked {
+            match older {
                 Some(s) => self.close(s, 0, None),
                 None => break,
             }
         }
+    }
+
+    /// The next socket creation number.
+    fn take_serial(&mut self) -> u64 {
+        let n = self.next_serial;
+        self.next_serial += 1;
+        n
     }
 
     pub(crate) fn link_socket(&mut self, s: SocketId, c: ContextId) {
@@ -292,7 +294,8 @@ impl<C: Config> Cx<C> {
         if self.context_entry(c).is_none() {
             return Err(ConnectError::InvalidContext);
         }
-        let entry = SocketEntry::new(None, c, ext);
+        let mut entry = SocketEntry::new(None, c, ext);
+        entry.serial = self.take_serial();
         let (index, generation) = self
             .sockets
             .insert(entry)
@@ -439,6 +442,7 @@ impl<C: Config> Cx<C> {
         ip: &[u8],
     ) -> Result<SocketId, ConnectError> {
         let mut entry = SocketEntry::new(Some(fd), c, ext);
+        entry.serial = self.take_serial();
         entry.listener = listener;
         entry.interest = Interest::READABLE;
         let (index, generation) = self

@@ -88,8 +88,8 @@ pub struct Cx<C: Config> {
     pub(crate) low_priority: crate::low_priority::Queue,
     /// Bumped at each timer pass so a timer re-armed inside it waits for the next pass.
     pub(crate) timer_pass: u64,
-    /// Bumped by every `context_close` to mark the sockets it must visit.
-    pub(crate) close_round: u32,
+    /// Creation number of the next socket (`context_close` leaves newer sockets open).
+    pub(crate) next_serial: u64,
     /// Total `recv` buffer capacity for data (without padding).
     pub(crate) recv_capacity: usize,
 }
@@ -171,7 +171,7 @@ impl<C: Config> Loop<C> {
                 paused_listeners: 0,
                 low_priority: crate::low_priority::Queue::new(),
                 timer_pass: 0,
-                close_round: 0,
+                next_serial: 0,
                 recv_capacity: recv_len - 2 * RECV_PADDING,
             },
             recv: memory.recv,

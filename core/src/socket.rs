@@ -29,8 +29,8 @@ pub struct SocketEntry<C: Config> {
     pub(crate) queued: bool,
     /// Taken off the queue this iteration: may read once without spending budget.
     pub(crate) low_priority_turn: bool,
-    /// The `context_close` round that found this socket in its context (see there).
-    pub(crate) close_round: u32,
+    /// Creation number, in the order sockets were made (see `context_close`).
+    pub(crate) serial: u64,
     /// A connect that failed at once, reported in the next iteration.
     pub(crate) connect_error: Option<OsError>,
     /// Absolute sweep tick of the short and long timeout, [`NEVER`] when off.
@@ -64,7 +64,7 @@ impl<C: Config> SocketEntry<C> {
             low_priority: false,
             queued: false,
             low_priority_turn: false,
-            close_round: 0,
+            serial: 0,
             connect_error: None,
             timeout_tick: NEVER,
             long_timeout_tick: NEVER,
