@@ -1,0 +1,65 @@
+//! The loop configuration the harness runs ([`H`]), its fixed storage ([`VecStore`]) and the
+//! limits of a run: arena sizes, steps and callback nesting.
+
+use usockets_core::{Config, Event, Slot, SlotStore};
+use usockets_shim_sim::SimShim;
+
+use crate::model::World;
+
+/// Fixed storage owned by a `Vec`, sized once.
+pub struct VecStore<T>(Vec<Slot<T>>);
+
+impl<T> VecStore<T> {
+    pub(crate) fn new(n: usize) -> Self {
+        VecStore((0..n).map(|_| Slot::EMPTY).collect())
+    }
+}
+
+impl<T> SlotStore<T> for VecStore<T> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn slot(&self, index: usize) -> Option<&Slot<T>> {
+        self.0.get(index)
+    }
+    fn slot_mut(&mut self, index: usize) -> Option<&mut Slot<T>> {
+        self.0.get_mut(index)
+    }
+}
+
+/// The loop configuration the harness runs: shim-sim underneath, the model as loop ext, and a
+/// serial number as the ext of every other object.
+pub struct H;
+
+impl Config for H {
+    type Shim = SimShim;
+    type LoopExt = World;
+    type ContextExt = u64;
+    type SocketExt = u64;
+    type TimerExt = u64;
+    type PollExt = u64;
+    type Reason = u32;
+    type Sockets = VecStore<usockets_core::SocketEntry<Self>>;
+    type Listeners = VecStore<usockets_core::ListenEntry<Self>>;
+    type Contexts = VecStore<usockets_core::ContextEntry<Self>>;
+    type Timers = VecStore<usockets_core::TimerEntry<Self>>;
+    type Polls = VecStore<usockets_core::PollEntry<Self>>;
+    type RecvBuf = Vec<u8>;
+    type EventBuf = Vec<Event>;
+}
+
+pub(crate) type Cx = usockets_core::Cx<H>;
+
+/// Arena sizes: small, so that full arenas (shed connections, paused listeners, capacity
+/// errors) are reached often.
+pub(crate) const SOCKETS: usize = 12;
+pub(crate) const LISTENERS: usize = 3;
+pub(crate) const CONTEXTS: usize = 5;
+pub(crate) const TIMERS: usize = 6;
+pub(crate) const POLLS: usize = 3;
+/// At most this many steps per input (an input is a few KB at most anyway).
+pub(crate) const MAX_STEPS: usize = 600;
+/// Callbacks nest (a close inside an `on_close` inside a `context_close` ...) up to this depth.
+pub(crate) const MAX_DEPTH: u32 = 6;
+/// Released socket handles remembered for stale-handle checks.
+pub(crate) const STALE: usize = 16;

@@ -1,0 +1,94 @@
+//! [`run`]: one input, from decoding to draining.
+
+use usockets_core::{Event, ListenOptions, ListenTarget, Loop, LoopCallbacks, Memory, Settings};
+use usockets_shim_sim::{ByteSource, SimNet};
+
+use crate::callbacks::callbacks;
+use crate::checks::check_world;
+use crate::config::{VecStore, CONTEXTS, H, LISTENERS, MAX_STEPS, POLLS, SOCKETS, TIMERS};
+use crate::contexts::new_ext;
+use crate::coverage::Report;
+use crate::drain::drain;
+use crate::input::{split, Ops};
+use crate::loop_callbacks::{on_post, on_pre, on_released, on_wakeup};
+use crate::model::{Ctx, Lis, World};
+use crate::ops::{faults_from, step};
+use crate::target::Target;
+
+/// Runs one input for `target`: decodes it, drives the loop, checks every invariant (panicking
+/// on the first broken one), drains the loop and checks nothing is left.
+pub fn run(target: Target, data: &[u8]) -> Report {
+    let (ops, fault_bytes) = split(data);
+    let mut ops = Ops::new(ops);
+    let settings = Settings {
+        sweep_period_ms: ops.pick(&[1000, 4000, 250, 2000]),
+        low_priority_budget: ops.pick(&[1, 5]),
+        max_reads_per_event: ops.pick(&[1, 2, 4]),
+        max_accepts_per_event: ops.pick(&[1, 2, 256]),
+        accept_backoff_ms: ops.pick(&[250, 10, 1000]),
+    };
+    let recv = ops.pick(&[64usize, 512]);
+    let events = ops.pick(&[1usize, 4, 16]);
+    let faults = faults_from(&mut ops);
+    let net = SimNet::new(faults, Box::new(ByteSource::new(fault_bytes.to_vec())));
+    let memory = Memory {
+        sockets: VecStore::new(SOCKETS),
+        listeners: VecStore::new(LISTENERS),
+        contexts: VecStore::new(CONTEXTS),
+        timers: VecStore::new(TIMERS),
+        polls: VecStore::new(POLLS),
+        recv: vec![0u8; recv + 2 * usockets_core::RECV_PADDING],
+        events: vec![Event::EMPTY; events],
+    };
+    let world = World::new(target, ops, net.clone());
+    let loop_callbacks = LoopCallbacks {
+        wakeup: Some(on_wakeup),
+        pre: Some(on_pre),
+        post: Some(on_post),
+        released: Some(on_released),
+    };
+    let mut l = Loop::<H>::new(net.shim(), memory, world, loop_callbacks, settings)
+        .expect("loop construction");
+    // A server context with a listener and a child context to adopt into.
+    let serial = l.ext_mut().next_serial();
+    let pre_open = l.ext_mut().ops.u8() % 2 == 1;
+    let a = l
+        .context_create(serial, callbacks(pre_open))
+        .expect("first context");
+    let serial2 = l.ext_mut().next_serial();
+    let b = l.context_create_child(a, serial2).expect("child context");
+    *l.context_callbacks_mut(b).expect("child") = callbacks(false);
+    l.ext_mut()
+        .ctxs
+        .extend([Ctx::new(a, serial), Ctx::new(b, serial2)]);
+    let ls = l
+        .listen(
+            a,
+            ListenTarget::Host {
+                host: Some("127.0.0.1"),
+                port: 0,
+            },
+            ListenOptions::default(),
+            new_ext,
+        )
+        .expect("first listener");
+    let port = l.listen_port(ls);
+    l.ext_mut().lis.push(Lis::new(ls, a, port, None));
+    l.integrate();
+    check_world(&mut l);
+    let mut steps = 0;
+    while !l.ext().ops.done() && steps < MAX_STEPS {
+        step(&mut l);
+        check_world(&mut l);
+        steps += 1;
+    }
+    drain(&mut l);
+    let stats = l.ext().stats;
+    drop(l);
+    assert_eq!(net.open_fds(), 0, "descriptors left open after draining");
+    Report {
+        stats,
+        faults: net.fault_counts(),
+        steps,
+    }
+}
