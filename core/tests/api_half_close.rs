@@ -7,9 +7,8 @@ mod support;
 mod api_harness;
 
 use api_harness::*;
-use support::{quiet_net, Caps, Faults, SimNet};
-use usockets_core::{Interest, Loop, Settings, SocketId};
-use usockets_shim_sim::PeerId;
+use support::{quiet_net, Faults};
+use usockets_core::{Interest, Loop};
 
 sim_config!(A {
     loop_ext: World,
@@ -19,30 +18,12 @@ sim_config!(A {
     poll_ext: (),
 });
 
-/// A server with one accepted connection.
-fn established_on(net: &SimNet, caps: Caps, settings: Settings) -> (Server<A>, PeerId, SocketId) {
-    let mut sv = server_on::<A>(net, caps, settings, None);
-    let (peer, s) = accept(net, &mut sv.l, sv.port);
-    (sv, peer, s)
-}
-
-fn established(net: &SimNet) -> (Server<A>, PeerId, SocketId) {
-    established_on(net, Caps::default(), Settings::default())
-}
-
-fn partial_writes() -> Faults {
-    Faults {
-        partial_write: 1000,
-        ..Faults::NONE
-    }
-}
-
 // ---- half-close -------------------------------------------------------------------------
 
 #[test]
 fn peer_fin_calls_on_end_stops_reading_and_socket_can_still_write() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     net.peer_shutdown(peer);
     turn(&mut sv.l);
     assert_eq!(ends_of(&sv.l, s), 1);
@@ -64,7 +45,7 @@ fn peer_fin_calls_on_end_stops_reading_and_socket_can_still_write() {
 #[test]
 fn shutdown_after_peer_fin_closes_with_code_zero() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     net.peer_shutdown(peer);
     turn(&mut sv.l);
     assert_eq!(ends_of(&sv.l, s), 1);
@@ -84,7 +65,7 @@ fn shutdown_after_peer_fin_closes_with_code_zero() {
 #[test]
 fn peer_fin_after_our_shutdown_closes_without_on_end() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     assert_eq!(sv.l.is_shut_down(s), Some(false));
     sv.l.shutdown(s);
     assert_eq!(sv.l.is_shut_down(s), Some(true));
@@ -113,7 +94,7 @@ fn peer_fin_after_our_shutdown_closes_without_on_end() {
 #[test]
 fn shutdown_is_idempotent() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     let sh0 = net.syscalls().shutdown;
     sv.l.shutdown(s);
     sv.l.shutdown(s);
@@ -129,7 +110,7 @@ fn shutdown_is_idempotent() {
 #[test]
 fn shutdown_read_makes_the_next_iteration_see_eof() {
     let net = quiet_net();
-    let (mut sv, _peer, s) = established(&net);
+    let (mut sv, _peer, s) = established::<A>(&net);
     sv.l.shutdown_read(s);
     assert_eq!(ends_of(&sv.l, s), 0, "deferred, not synchronous");
     turn(&mut sv.l);
@@ -139,7 +120,7 @@ fn shutdown_read_makes_the_next_iteration_see_eof() {
 #[test]
 fn short_write_on_half_open_socket_does_not_rearm_readable() {
     let net = faulty_net(Faults::NONE);
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     net.peer_shutdown(peer);
     turn(&mut sv.l);
     assert_eq!(ends_of(&sv.l, s), 1);
@@ -162,7 +143,7 @@ fn short_write_on_half_open_socket_does_not_rearm_readable() {
 #[test]
 fn data_and_fin_after_our_shutdown_are_delivered_before_the_close() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     sv.l.shutdown(s);
     net.peer_send(peer, b"final answer");
     net.peer_shutdown(peer);
@@ -198,7 +179,7 @@ fn position(l: &Loop<A>, f: impl Fn(&Ev) -> bool) -> Option<usize> {
 #[test]
 fn data_then_peer_close_delivers_all_data_before_on_end() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     net.peer_send(peer, b"last words");
     net.peer_close(peer);
     for _ in 0..4 {
@@ -216,7 +197,7 @@ fn data_then_peer_close_delivers_all_data_before_on_end() {
 #[test]
 fn data_then_peer_reset_closes_with_code_zero_and_no_on_end() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     net.peer_send(peer, b"abc");
     turn(&mut sv.l);
     assert_eq!(data_of(&sv.l, s), b"abc");
@@ -236,7 +217,7 @@ fn data_then_peer_reset_closes_with_code_zero_and_no_on_end() {
 #[test]
 fn abrupt_hangup_with_unread_data_delivers_the_data_first() {
     let net = faulty_net(Faults::NONE);
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     net.peer_send(peer, b"unread tail");
     net.set_faults(Faults {
         hangup_with_unread: 1000,

@@ -8,9 +8,8 @@ mod support;
 mod api_harness;
 
 use api_harness::*;
-use support::{quiet_net, Caps, Faults, SimNet};
+use support::{quiet_net, Caps, Faults};
 use usockets_core::{Cx, Interest, RecvBuf, Settings, SocketId};
-use usockets_shim_sim::PeerId;
 
 sim_config!(A {
     loop_ext: World,
@@ -20,30 +19,12 @@ sim_config!(A {
     poll_ext: (),
 });
 
-/// A server with one accepted connection.
-fn established_on(net: &SimNet, caps: Caps, settings: Settings) -> (Server<A>, PeerId, SocketId) {
-    let mut sv = server_on::<A>(net, caps, settings, None);
-    let (peer, s) = accept(net, &mut sv.l, sv.port);
-    (sv, peer, s)
-}
-
-fn established(net: &SimNet) -> (Server<A>, PeerId, SocketId) {
-    established_on(net, Caps::default(), Settings::default())
-}
-
-fn partial_writes() -> Faults {
-    Faults {
-        partial_write: 1000,
-        ..Faults::NONE
-    }
-}
-
 // ---- write ------------------------------------------------------------------------------
 
 #[test]
 fn write_returns_bytes_accepted_and_peer_receives_them() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     let sends = net.syscalls().send;
     assert_eq!(sv.l.write(s, b"hello", false), 5);
     assert_eq!(net.syscalls().send, sends + 1);
@@ -54,7 +35,7 @@ fn write_returns_bytes_accepted_and_peer_receives_them() {
 #[test]
 fn write_on_closed_socket_returns_zero_without_a_send() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     sv.l.close(s, 0, None);
     let sends = net.syscalls().send;
     assert_eq!(sv.l.write(s, b"late", false), 0);
@@ -68,7 +49,7 @@ fn write_on_closed_socket_returns_zero_without_a_send() {
 #[test]
 fn write_after_shutdown_returns_zero() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     sv.l.shutdown(s);
     let sends = net.syscalls().send;
     assert_eq!(sv.l.write(s, b"after fin", false), 0);
@@ -80,7 +61,7 @@ fn write_after_shutdown_returns_zero() {
 #[test]
 fn write_returns_zero_on_would_block_and_arms_writable() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     let big = vec![7u8; 300 * 1024];
     let n = sv.l.write(s, &big, false);
     assert_eq!(n, 256 * 1024, "the peer's receive window takes 256 KiB");
@@ -100,7 +81,7 @@ fn write_returns_zero_on_would_block_and_arms_writable() {
 #[test]
 fn short_write_arms_on_writable_which_fires_later_then_interest_drops() {
     let net = faulty_net(Faults::NONE);
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     let msg: Vec<u8> = (0..100u8).collect();
     let modify0 = net.syscalls().modify;
     net.set_faults(partial_writes());
@@ -140,7 +121,7 @@ fn short_write_arms_on_writable_which_fires_later_then_interest_drops() {
 #[test]
 fn short_write_inside_on_writable_keeps_writable_interest_until_drained() {
     let net = faulty_net(Faults::NONE);
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     let msg: Vec<u8> = (0..200u32).map(|i| (i * 7) as u8).collect();
     net.set_faults(partial_writes());
     let n = sv.l.write(s, &msg, false);
@@ -172,7 +153,7 @@ fn short_write_inside_on_writable_keeps_writable_interest_until_drained() {
 #[test]
 fn write2_gathers_header_and_payload_in_one_call() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     let before = net.syscalls();
     assert_eq!(sv.l.write2(s, b"HDR:", b"payload"), 11);
     let after = net.syscalls();
@@ -184,7 +165,7 @@ fn write2_gathers_header_and_payload_in_one_call() {
 #[test]
 fn write2_short_write_arms_on_writable() {
     let net = faulty_net(Faults::NONE);
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     net.set_faults(partial_writes());
     let n = sv.l.write2(s, b"0123456789", b"abcdefghij");
     net.set_faults(Faults::NONE);
@@ -200,7 +181,7 @@ fn write2_short_write_arms_on_writable() {
 #[test]
 fn write_with_more_then_flush_flushes_exactly_once() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     let f0 = net.syscalls().flush;
     assert_eq!(sv.l.write(s, b"part1", true), 5);
     assert_eq!(sv.l.write(s, b"part2", true), 5);
@@ -214,7 +195,7 @@ fn write_with_more_then_flush_flushes_exactly_once() {
 #[test]
 fn flush_without_more_makes_no_syscall() {
     let net = quiet_net();
-    let (mut sv, _peer, s) = established(&net);
+    let (mut sv, _peer, s) = established::<A>(&net);
     let f0 = net.syscalls().flush;
     sv.l.flush(s);
     sv.l.write(s, b"plain", false);
@@ -225,7 +206,7 @@ fn flush_without_more_makes_no_syscall() {
 #[test]
 fn flush_after_shutdown_is_a_no_op() {
     let net = quiet_net();
-    let (mut sv, _peer, s) = established(&net);
+    let (mut sv, _peer, s) = established::<A>(&net);
     sv.l.write(s, b"held", true);
     sv.l.shutdown(s);
     let f0 = net.syscalls().flush;
@@ -238,7 +219,7 @@ fn flush_after_shutdown_is_a_no_op() {
 #[test]
 fn echo_round_trips_do_one_recv_each_and_no_interest_change() {
     let net = quiet_net();
-    let (mut sv, peer, _s) = established(&net);
+    let (mut sv, peer, _s) = established::<A>(&net);
     sv.l.ext_mut().echo = true;
     const N: u64 = 50;
     let before = net.syscalls();
@@ -264,7 +245,7 @@ fn on_data_is_never_empty_even_with_spurious_readiness() {
         spurious_readiness: 1000,
         ..Faults::NONE
     });
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     let mut sent = Vec::new();
     for i in 0..20u8 {
         if i % 3 == 0 {
@@ -318,7 +299,7 @@ fn padded_on_data(cx: &mut Cx<A>, s: SocketId, buf: &mut RecvBuf<'_>) {
 #[test]
 fn recv_buf_padded_exposes_32_writable_bytes_on_each_side() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     sv.l.context_callbacks_mut(sv.ctx).unwrap().on_data = Some(padded_on_data);
     net.peer_send(peer, b"GET / HTTP/1.1\r\n\r\n");
     turn(&mut sv.l);
@@ -332,7 +313,7 @@ fn read_filling_the_buffer_is_read_again_in_the_same_event() {
         recv: 64,
         ..Caps::default()
     };
-    let (mut sv, peer, s) = established_on(&net, caps, Settings::default());
+    let (mut sv, peer, s) = established_on::<A>(&net, caps, Settings::default());
     let msg: Vec<u8> = (0..200u32).map(|i| i as u8).collect();
     net.peer_send(peer, &msg);
     let recv0 = net.syscalls().recv;
@@ -364,7 +345,7 @@ fn rereads_per_event_are_capped_by_max_reads_per_event() {
         max_reads_per_event: 2,
         ..Settings::default()
     };
-    let (mut sv, peer, s) = established_on(&net, caps, settings);
+    let (mut sv, peer, s) = established_on::<A>(&net, caps, settings);
     let msg: Vec<u8> = (0..320u32).map(|i| (i % 251) as u8).collect();
     net.peer_send(peer, &msg);
     turn(&mut sv.l);
@@ -392,7 +373,7 @@ fn pause_inside_on_data_stops_the_rereads_of_the_same_event() {
         recv: 64,
         ..Caps::default()
     };
-    let (mut sv, peer, s) = established_on(&net, caps, Settings::default());
+    let (mut sv, peer, s) = established_on::<A>(&net, caps, Settings::default());
     sv.l.context_callbacks_mut(sv.ctx).unwrap().on_data = Some(pause_in_on_data);
     let msg = vec![3u8; 200];
     net.peer_send(peer, &msg);

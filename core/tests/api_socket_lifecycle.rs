@@ -6,9 +6,8 @@ mod support;
 mod api_harness;
 
 use api_harness::*;
-use support::{quiet_net, Caps, SimNet};
+use support::{quiet_net, Caps};
 use usockets_core::{Cx, Interest, LoopCallbacks, RecvBuf, Settings, SocketId};
-use usockets_shim_sim::PeerId;
 
 sim_config!(A {
     loop_ext: World,
@@ -18,23 +17,12 @@ sim_config!(A {
     poll_ext: (),
 });
 
-/// A server with one accepted connection.
-fn established_on(net: &SimNet, caps: Caps, settings: Settings) -> (Server<A>, PeerId, SocketId) {
-    let mut sv = server_on::<A>(net, caps, settings, None);
-    let (peer, s) = accept(net, &mut sv.l, sv.port);
-    (sv, peer, s)
-}
-
-fn established(net: &SimNet) -> (Server<A>, PeerId, SocketId) {
-    established_on(net, Caps::default(), Settings::default())
-}
-
 // ---- close and release ------------------------------------------------------------------
 
 #[test]
 fn close_calls_on_close_synchronously_with_code_and_reason() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     let it = sv.l.iteration_number();
     sv.l.close(s, 4242, Some(9));
     assert_eq!(
@@ -52,7 +40,7 @@ fn close_calls_on_close_synchronously_with_code_and_reason() {
 #[test]
 fn library_initiated_close_passes_zero_and_no_reason() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     net.peer_reset(peer);
     turn(&mut sv.l);
     assert_eq!(
@@ -68,7 +56,7 @@ fn library_initiated_close_passes_zero_and_no_reason() {
 #[test]
 fn close_on_a_closed_socket_is_a_no_op() {
     let net = quiet_net();
-    let (mut sv, _peer, s) = established(&net);
+    let (mut sv, _peer, s) = established::<A>(&net);
     let fds = net.open_fds();
     let closes = net.syscalls().close;
     sv.l.close(s, 1, None);
@@ -84,7 +72,7 @@ fn close_on_a_closed_socket_is_a_no_op() {
 #[test]
 fn closed_socket_stays_readable_until_end_of_iteration_then_is_released() {
     let net = quiet_net();
-    let (mut sv, _peer, s) = established(&net);
+    let (mut sv, _peer, s) = established::<A>(&net);
     *sv.l.socket_ext_mut(s).unwrap() = 1234;
     sv.l.close(s, 0, None);
     assert_eq!(sv.l.is_closed(s), Some(true));
@@ -166,7 +154,7 @@ fn released_handle_never_aliases_a_newer_socket_in_the_same_slot() {
         sockets: 1,
         ..Caps::default()
     };
-    let (mut sv, _p1, old) = established_on(&net, caps, Settings::default());
+    let (mut sv, _p1, old) = established_on::<A>(&net, caps, Settings::default());
     sv.l.close(old, 0, None);
     turn(&mut sv.l);
     let (p2, new) = accept(&net, &mut sv.l, sv.port);
@@ -195,7 +183,7 @@ fn released_handle_never_aliases_a_newer_socket_in_the_same_slot() {
 #[test]
 fn remote_address_on_dual_stack_listener_is_16_byte_ipv4_mapped() {
     let net = quiet_net();
-    let (mut sv, _peer, s) = established(&net);
+    let (mut sv, _peer, s) = established::<A>(&net);
     let mut buf = [0u8; 16];
     assert_eq!(sv.l.remote_address(s, &mut buf), 16);
     assert_eq!(buf, std::net::Ipv4Addr::LOCALHOST.to_ipv6_mapped().octets());
@@ -220,7 +208,7 @@ fn remote_address_on_ipv4_listener_is_4_bytes() {
 #[test]
 fn remote_address_returns_zero_when_the_buffer_is_too_small() {
     let net = quiet_net();
-    let (mut sv, _peer, s) = established(&net);
+    let (mut sv, _peer, s) = established::<A>(&net);
     let mut buf = [0xEEu8; 4];
     assert_eq!(sv.l.remote_address(s, &mut buf), 0);
     assert_eq!(buf, [0xEE; 4]);
@@ -229,7 +217,7 @@ fn remote_address_returns_zero_when_the_buffer_is_too_small() {
 #[test]
 fn addresses_are_unavailable_after_close() {
     let net = quiet_net();
-    let (mut sv, _peer, s) = established(&net);
+    let (mut sv, _peer, s) = established::<A>(&net);
     sv.l.close(s, 0, None);
     let mut buf = [0u8; 16];
     assert_eq!(sv.l.remote_address(s, &mut buf), 0);
@@ -240,7 +228,7 @@ fn addresses_are_unavailable_after_close() {
 #[test]
 fn local_port_of_accepted_socket_is_the_listen_port() {
     let net = quiet_net();
-    let (mut sv, _peer, s) = established(&net);
+    let (mut sv, _peer, s) = established::<A>(&net);
     assert_eq!(sv.l.local_port(s), Some(sv.port));
 }
 
@@ -272,7 +260,7 @@ fn remote_port_is_the_connecting_sockets_local_port() {
 #[test]
 fn paused_socket_gets_no_data_until_resumed() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     sv.l.pause(s);
     assert_eq!(sv.l.socket_interest(s), Some(Interest::NONE));
     net.peer_send(peer, b"queued while paused");
@@ -291,7 +279,7 @@ fn paused_socket_gets_no_data_until_resumed() {
 #[test]
 fn pause_keeps_writable_interest_and_resume_restores_readable() {
     let net = quiet_net();
-    let (mut sv, _peer, s) = established(&net);
+    let (mut sv, _peer, s) = established::<A>(&net);
     sv.l.write(s, &vec![0u8; 300 * 1024], false);
     assert_eq!(sv.l.socket_interest(s), Some(Interest::BOTH));
     sv.l.pause(s);
@@ -303,7 +291,7 @@ fn pause_keeps_writable_interest_and_resume_restores_readable() {
 #[test]
 fn set_socket_poll_interest_changes_interest_with_one_modify_each() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     let m0 = net.syscalls().modify;
     sv.l.set_socket_poll_interest(s, Interest::NONE);
     assert_eq!(net.syscalls().modify, m0 + 1);
@@ -326,7 +314,7 @@ fn set_socket_poll_interest_changes_interest_with_one_modify_each() {
 #[test]
 fn paused_socket_still_closes_on_reset() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     sv.l.pause(s);
     net.peer_reset(peer);
     turn(&mut sv.l);
@@ -343,7 +331,7 @@ fn paused_socket_still_closes_on_reset() {
 #[test]
 fn resume_after_peer_fin_does_not_rearm_reading() {
     let net = quiet_net();
-    let (mut sv, peer, s) = established(&net);
+    let (mut sv, peer, s) = established::<A>(&net);
     net.peer_shutdown(peer);
     turn(&mut sv.l);
     sv.l.resume(s);

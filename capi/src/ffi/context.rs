@@ -159,10 +159,7 @@ pub unsafe extern "C" fn us_socket_context_ext(
     ctx: *mut us_socket_context_t,
 ) -> *mut c_void {
     // SAFETY: C contract.
-    match unsafe { Block::from_ptr(ctx) } {
-        Some(b) => b.ext().cast(),
-        None => std::ptr::null_mut(),
-    }
+    unsafe { super::ext_of(ctx) }
 }
 
 /// `us_socket_context_loop`.
@@ -174,11 +171,8 @@ pub unsafe extern "C" fn us_socket_context_loop(
     _ssl: c_int,
     ctx: *mut us_socket_context_t,
 ) -> *mut us_loop_t {
-    // SAFETY: C contract; a live block's state is its live loop state.
-    match unsafe { Block::from_ptr(ctx) } {
-        Some(b) => unsafe { (*state_of(b)).block.as_ptr() },
-        None => std::ptr::null_mut(),
-    }
+    // SAFETY: C contract.
+    unsafe { super::loop_of(ctx) }
 }
 
 /// `us_socket_context_timestamp`: the short-tick counter (0–239).

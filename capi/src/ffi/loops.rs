@@ -115,10 +115,7 @@ pub unsafe extern "C" fn us_loop_free(lp: *mut us_loop_t) {
 #[no_mangle]
 pub unsafe extern "C" fn us_loop_ext(lp: *mut us_loop_t) -> *mut c_void {
     // SAFETY: C contract.
-    match unsafe { Block::from_ptr(lp) } {
-        Some(b) => b.ext().cast(),
-        None => std::ptr::null_mut(),
-    }
+    unsafe { super::ext_of(lp) }
 }
 
 /// `us_loop_run`: runs until no socket, listen socket, non-fallthrough timer or poll is left.

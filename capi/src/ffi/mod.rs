@@ -36,6 +36,30 @@ pub(crate) unsafe fn on_obj<R>(
     unsafe { with_cx(state_of(b), |cx| f(cx, obj, b)) }
 }
 
+/// The ext bytes of any block (`us_*_ext`); NULL for NULL.
+///
+/// # Safety
+/// `p` is NULL or a live block of this library.
+pub(crate) unsafe fn ext_of<T>(p: *mut T) -> *mut std::ffi::c_void {
+    // SAFETY: the caller's contract.
+    match unsafe { Block::from_ptr(p) } {
+        Some(b) => b.ext().cast(),
+        None => std::ptr::null_mut(),
+    }
+}
+
+/// The loop a block belongs to (`us_*_loop`); NULL for NULL.
+///
+/// # Safety
+/// `p` is NULL or a live block of this library.
+pub(crate) unsafe fn loop_of<T>(p: *mut T) -> *mut crate::types::us_loop_t {
+    // SAFETY: the caller's contract; a live block's state is its loop's live state.
+    match unsafe { Block::from_ptr(p) } {
+        Some(b) => unsafe { (*state_of(b)).block.as_ptr() },
+        None => std::ptr::null_mut(),
+    }
+}
+
 /// Reads a C string argument; `None` for NULL or invalid UTF-8.
 ///
 /// # Safety

@@ -185,10 +185,7 @@ pub unsafe extern "C" fn us_poll_events(p: *mut us_poll_t) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn us_poll_ext(p: *mut us_poll_t) -> *mut c_void {
     // SAFETY: C contract.
-    match unsafe { Block::from_ptr(p) } {
-        Some(b) => b.ext().cast(),
-        None => std::ptr::null_mut(),
-    }
+    unsafe { super::ext_of(p) }
 }
 
 /// `us_poll_fd`: the descriptor of a poll or a socket; -1 when there is none.

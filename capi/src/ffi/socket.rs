@@ -51,10 +51,7 @@ unsafe fn sock<R: Copy>(
 #[no_mangle]
 pub unsafe extern "C" fn us_socket_ext(_ssl: c_int, s: *mut us_socket_t) -> *mut c_void {
     // SAFETY: C contract.
-    match unsafe { Block::from_ptr(s) } {
-        Some(b) => b.ext().cast(),
-        None => std::ptr::null_mut(),
-    }
+    unsafe { super::ext_of(s) }
 }
 
 /// `us_socket_write`: bytes accepted, never negative; 0 when closed, shut down or would-block.

@@ -49,10 +49,7 @@ pub unsafe extern "C" fn us_create_timer(
 #[no_mangle]
 pub unsafe extern "C" fn us_timer_ext(t: *mut us_timer_t) -> *mut c_void {
     // SAFETY: C contract.
-    match unsafe { Block::from_ptr(t) } {
-        Some(b) => b.ext().cast(),
-        None => std::ptr::null_mut(),
-    }
+    unsafe { super::ext_of(t) }
 }
 
 /// `us_timer_close`: stops and frees the timer now; allowed inside its own callback.
@@ -105,9 +102,6 @@ pub unsafe extern "C" fn us_timer_set(
 /// `t` is NULL or a live timer.
 #[no_mangle]
 pub unsafe extern "C" fn us_timer_loop(t: *mut us_timer_t) -> *mut us_loop_t {
-    // SAFETY: C contract; a live block's state is its loop's live state.
-    match unsafe { Block::from_ptr(t) } {
-        Some(b) => unsafe { (*state_of(b)).block.as_ptr() },
-        None => std::ptr::null_mut(),
-    }
+    // SAFETY: C contract.
+    unsafe { super::loop_of(t) }
 }

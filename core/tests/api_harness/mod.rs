@@ -315,3 +315,27 @@ pub fn accept<C: Api>(net: &SimNet, l: &mut Loop<C>, port: u16) -> (PeerId, Sock
 pub fn turn<C: Api>(l: &mut Loop<C>) {
     l.run_once(Some(0)).expect("run_once");
 }
+
+/// A server with one accepted connection.
+pub fn established_on<C: Api>(
+    net: &SimNet,
+    caps: Caps,
+    settings: Settings,
+) -> (Server<C>, PeerId, SocketId) {
+    let mut sv = server_on::<C>(net, caps, settings, None);
+    let (peer, s) = accept(net, &mut sv.l, sv.port);
+    (sv, peer, s)
+}
+
+/// A server with one accepted connection, default capacities and settings.
+pub fn established<C: Api>(net: &SimNet) -> (Server<C>, PeerId, SocketId) {
+    established_on(net, Caps::default(), Settings::default())
+}
+
+/// Every send is partial.
+pub fn partial_writes() -> Faults {
+    Faults {
+        partial_write: 1000,
+        ..Faults::NONE
+    }
+}
