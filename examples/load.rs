@@ -35,8 +35,8 @@ use std::time::Instant;
 
 use http::{ResponseChecker, REQUEST};
 use usockets::{
-    App, ConnectTarget, ContextCallbacks, ContextId, Cx, LoopCallbacks, OsError, RecvBuf, Settings,
-    SocketId, TimerId,
+    App, CloseCause, ConnectTarget, ContextCallbacks, ContextId, Cx, LoopCallbacks, OsError,
+    RecvBuf, Settings, SocketId, TimerId,
 };
 
 /// The echo stream repeats with this period (a prime, so it never lines up with a message).
@@ -248,7 +248,7 @@ fn on_end(cx: &mut C, s: SocketId) {
     cx.close(s, 0, None);
 }
 
-fn on_close(cx: &mut C, s: SocketId, code: i32, _reason: Option<usize>) {
+fn on_close(cx: &mut C, s: SocketId, cause: CloseCause<usize>) {
     if cx.socket_ext(s).is_none_or(|c| c.failed) {
         return;
     }
@@ -256,7 +256,7 @@ fn on_close(cx: &mut C, s: SocketId, code: i32, _reason: Option<usize>) {
     if !cx.ext().stopping {
         error(
             cx,
-            format_args!("connection closed unexpectedly (code {code})"),
+            format_args!("connection closed unexpectedly ({cause:?})"),
         );
     }
     if cx.ext().live == 0 {

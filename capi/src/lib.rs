@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod block;
+mod fd;
 pub mod ffi;
 mod state;
 mod trampoline;

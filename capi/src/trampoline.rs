@@ -4,11 +4,12 @@
 use std::ffi::{c_char, c_int};
 
 use usockets::{
-    ContextCallbacks, ContextId, Cx, Interest, LoopCallbacks, OsError, PollId, PreOpen, RecvBuf,
-    SocketId, TimerId, RECV_PADDING,
+    Accepted, CloseCause, ContextCallbacks, ContextId, Cx, Interest, LoopCallbacks, OsError,
+    PollId, RecvBuf, SocketId, TimerId, RECV_PADDING,
 };
 
 use crate::block::{Block, Obj};
+use crate::fd::{self, Fd};
 use crate::state::{enter, Capi};
 use crate::types::ContextCbs;
 
@@ -54,12 +55,17 @@ fn ip_buf(ip: &[u8]) -> ([u8; 16], c_int) {
     (buf, n as c_int)
 }
 
-fn pre_open(cx: &mut Cx<Capi>, ctx: ContextId, fd: i32, ip: &[u8]) -> PreOpen {
+/// `on_pre_open`: C returns the descriptor to let the library adopt it; anything else (uWS
+/// returns -1) means C took it, and C owns it from then on.
+fn pre_open(cx: &mut Cx<Capi>, ctx: ContextId, accepted: &mut Accepted<Fd>, ip: &[u8]) {
     let Some((cb, block)) = cx
         .context_ext(ctx)
         .and_then(|c| c.cbs.on_pre_open.map(|f| (f, c.block)))
     else {
-        return PreOpen::Adopt;
+        return;
+    };
+    let Some(number) = accepted.fd().map(fd::number) else {
+        return;
     };
     let (mut ipb, len) = ip_buf(ip);
     let ipp = if len > 0 {
@@ -68,11 +74,11 @@ fn pre_open(cx: &mut Cx<Capi>, ctx: ContextId, fd: i32, ip: &[u8]) -> PreOpen {
         std::ptr::null_mut()
     };
     // SAFETY: calling the C callback the application registered, with live pointers.
-    let kept = enter(cx, || unsafe { cb(block.as_ptr(), fd, ipp, len) });
-    if kept == fd {
-        PreOpen::Adopt
-    } else {
-        PreOpen::Taken
+    let kept = enter(cx, || unsafe { cb(block.as_ptr(), number, ipp, len) });
+    if kept != number {
+        if let Some(taken) = accepted.take() {
+            fd::into_c(taken);
+        }
     }
 }
 
@@ -116,7 +122,10 @@ fn open(cx: &mut Cx<Capi>, s: SocketId, is_client: bool, ip: &[u8]) {
     });
 }
 
-fn close(cx: &mut Cx<Capi>, s: SocketId, code: i32, reason: Option<*mut std::ffi::c_void>) {
+/// `on_close`: C gets the code and reason given to `us_socket_close`, and `(0, NULL)` for every
+/// close the library starts.
+fn close(cx: &mut Cx<Capi>, s: SocketId, cause: CloseCause<*mut std::ffi::c_void>) {
+    let (code, reason) = cause.code_and_reason();
     let st = *cx.ext();
     let block = block_of(cx, s);
     let ret = match (block, cbs_of(cx, s).and_then(|c| c.on_close)) {

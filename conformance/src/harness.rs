@@ -8,15 +8,14 @@ use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use usockets_core::{
-    Config, ConnectTarget, ContextCallbacks, ContextEntry, ContextId, Cx, Event, Interest,
-    ListenEntry, ListenId, ListenOptions, ListenTarget, Loop, LoopCallbacks, Memory, OsError,
-    PollEntry, PollId, PreOpen, RecvBuf, Settings, SocketEntry, SocketId, TimerEntry, TimerId,
-    RECV_PADDING,
+    Accepted, CloseCause, Config, ConnectTarget, ContextCallbacks, ContextEntry, ContextId, Cx,
+    Event, Interest, ListenEntry, ListenId, ListenOptions, ListenTarget, Loop, LoopCallbacks,
+    Memory, OsError, PollEntry, PollId, RecvBuf, Settings, SocketEntry, SocketId, TimerEntry,
+    TimerId, RECV_PADDING,
 };
 
 pub use crate::Fd;
 use crate::{ShimUnderTest, VecSlots};
-use usockets_core::OsShim as _;
 
 /// The loop every check builds.
 pub type L<S> = Loop<Conf<S>>;
@@ -106,10 +105,8 @@ pub enum Ev {
     Close {
         /// The socket.
         s: SocketId,
-        /// The code given.
-        code: i32,
-        /// The reason given.
-        reason: Option<u32>,
+        /// Why it closed.
+        cause: CloseCause<u32>,
         /// Tag of the context whose callback ran.
         ctx: u32,
     },
@@ -310,14 +307,18 @@ fn pump<S: ShimUnderTest>(cx: &mut X<S>, s: SocketId) {
     }
 }
 
-fn on_pre_open<S: ShimUnderTest>(cx: &mut X<S>, _c: ContextId, fd: Fd<S>, ip: &[u8]) -> PreOpen {
+fn on_pre_open<S: ShimUnderTest>(
+    cx: &mut X<S>,
+    _c: ContextId,
+    accepted: &mut Accepted<Fd<S>>,
+    ip: &[u8],
+) {
     let w = cx.ext_mut();
     w.log.push(Ev::PreOpen { ip: ip.to_vec() });
     if w.take_on_pre_open {
-        w.taken.push((fd, ip.to_vec()));
-        PreOpen::Taken
-    } else {
-        PreOpen::Adopt
+        if let Some(fd) = accepted.take() {
+            w.taken.push((fd, ip.to_vec()));
+        }
     }
 }
 
@@ -385,14 +386,13 @@ fn on_end<S: ShimUnderTest>(cx: &mut X<S>, s: SocketId) {
     }
 }
 
-fn on_close<S: ShimUnderTest>(cx: &mut X<S>, s: SocketId, code: i32, reason: Option<u32>) {
+fn on_close<S: ShimUnderTest>(cx: &mut X<S>, s: SocketId, cause: CloseCause<u32>) {
     let ctx = ctx_of::<S>(cx, s);
     let closed = cx.is_closed(s);
     let w = cx.ext_mut();
     w.log.push(Ev::Close {
         s,
-        code,
-        reason,
+        cause,
         ctx: ctx.tag,
     });
     w.closed_in_on_close.push((s, closed));
@@ -407,12 +407,12 @@ fn on_connect_error<S: ShimUnderTest>(cx: &mut X<S>, s: SocketId, err: OsError) 
 }
 
 fn on_timeout<S: ShimUnderTest>(cx: &mut X<S>, s: SocketId) {
-    let at = cx.shim().now_ms();
+    let at = cx.clock_ms();
     cx.ext_mut().log.push(Ev::Timeout { s, at });
 }
 
 fn on_long_timeout<S: ShimUnderTest>(cx: &mut X<S>, s: SocketId) {
-    let at = cx.shim().now_ms();
+    let at = cx.clock_ms();
     cx.ext_mut().log.push(Ev::LongTimeout { s, at });
 }
 
@@ -444,7 +444,7 @@ fn post<S: ShimUnderTest>(cx: &mut X<S>) {
 
 /// A timer callback that logs.
 pub fn timer_log<S: ShimUnderTest>(cx: &mut X<S>, t: TimerId) {
-    let at = cx.shim().now_ms();
+    let at = cx.clock_ms();
     cx.ext_mut().log.push(Ev::Timer { t, at });
 }
 
@@ -537,10 +537,7 @@ const RECV: usize = 64 * 1024;
 
 /// Settings with the shim's short sweep period.
 pub fn short_sweep<S: ShimUnderTest>() -> Settings {
-    Settings {
-        sweep_period_ms: S::SWEEP_MS,
-        ..Settings::default()
-    }
+    Settings::default().with_sweep_period_ms(S::SWEEP_MS)
 }
 
 /// Builds a loop over a new shim with every loop callback set to the recording one.
@@ -607,10 +604,10 @@ pub fn drive_bounded<S: ShimUnderTest>(
     mut done: impl FnMut(&mut L<S>) -> bool,
 ) {
     let start = Instant::now();
-    let shim_start = l.shim().now_ms();
+    let shim_start = l.clock_ms();
     let mut iterations = 0u64;
     while !done(l) {
-        let shim_elapsed = l.shim().now_ms().saturating_sub(shim_start);
+        let shim_elapsed = l.clock_ms().saturating_sub(shim_start);
         if start.elapsed() > bound.wall
             || shim_elapsed > bound.shim_ms
             || iterations >= bound.iterations
@@ -636,10 +633,8 @@ pub fn drive<S: ShimUnderTest>(l: &mut L<S>, what: &str, done: impl FnMut(&mut L
 
 /// Runs the loop until the shim clock has advanced `ms` (nothing expected to happen).
 pub fn idle<S: ShimUnderTest>(l: &mut L<S>, ms: u64) {
-    let until = l.shim().now_ms() + ms;
-    drive(l, "the shim clock to advance", |l| {
-        l.shim().now_ms() >= until
-    });
+    let until = l.clock_ms() + ms;
+    drive(l, "the shim clock to advance", |l| l.clock_ms() >= until);
 }
 
 /// Runs exactly `n` iterations that do not wait.
@@ -684,15 +679,21 @@ pub fn opened<S: ShimUnderTest>(l: &L<S>, s: SocketId) -> bool {
     count(l, |e| matches!(e, Ev::Open { s: x, .. } if *x == s)) > 0
 }
 
-/// The `on_close` calls of `s`: (code, reason).
+/// The `on_close` calls of `s`: (code, reason) as the C API gives them.
 pub fn closes<S: ShimUnderTest>(l: &L<S>, s: SocketId) -> Vec<(i32, Option<u32>)> {
+    close_causes(l, s)
+        .iter()
+        .map(CloseCause::code_and_reason)
+        .collect()
+}
+
+/// The `on_close` calls of `s`: why it closed.
+pub fn close_causes<S: ShimUnderTest>(l: &L<S>, s: SocketId) -> Vec<CloseCause<u32>> {
     l.ext()
         .log
         .iter()
         .filter_map(|e| match e {
-            Ev::Close {
-                s: x, code, reason, ..
-            } if *x == s => Some((*code, *reason)),
+            Ev::Close { s: x, cause, .. } if *x == s => Some(*cause),
             _ => None,
         })
         .collect()

@@ -46,7 +46,7 @@
 //!
 //! ```
 //! use usockets_conformance::ShimUnderTest;
-//! use usockets_shim_sim::{Fd, Faults, NoFaults, SimNet, SimShim};
+//! use usockets_shim_sim::{Faults, NoFaults, SimFd, SimNet, SimShim};
 //!
 //! struct Sim;
 //!
@@ -56,13 +56,13 @@
 //!         SimNet::new(Faults::NONE, Box::new(NoFaults)).shim()
 //!     }
 //!     const SLACK_MS: u64 = 0; // a virtual clock has no jitter
-//!     fn pipe(shim: &mut SimShim) -> Option<(Fd, Fd)> {
+//!     fn pipe(shim: &SimShim) -> Option<(SimFd, SimFd)> {
 //!         Some(shim.net().user_pipe())
 //!     }
-//!     fn write_pipe(shim: &mut SimShim, write_end: Fd, data: &[u8]) {
+//!     fn write_pipe(shim: &SimShim, write_end: &SimFd, data: &[u8]) {
 //!         shim.net().pipe_write(write_end, data);
 //!     }
-//!     fn read_pipe(shim: &mut SimShim, read_end: Fd, buf: &mut [u8]) -> usize {
+//!     fn read_pipe(shim: &SimShim, read_end: &SimFd, buf: &mut [u8]) -> usize {
 //!         shim.net().pipe_read(read_end, buf)
 //!     }
 //! }
@@ -141,31 +141,24 @@ pub trait ShimUnderTest: 'static {
     const BOUND_MS: u64 = 5_000;
 
     /// A `(read end, write end)` pair of plain descriptors the shim can `register` for the
-    /// user-poll check, e.g. a pipe. `None` (the default) skips that one check with a note on
-    /// stderr; every other check runs regardless.
-    fn pipe(shim: &mut Self::Shim) -> Option<(Fd<Self>, Fd<Self>)> {
+    /// user-poll check, e.g. a pipe; both owned (dropping one must close it). `None` (the
+    /// default) skips that one check with a note on stderr; every other check runs regardless.
+    fn pipe(shim: &Self::Shim) -> Option<(Fd<Self>, Fd<Self>)> {
         let _ = shim;
         None
     }
 
     /// Writes `data` into the write end of a [`pipe`](Self::pipe).
-    fn write_pipe(shim: &mut Self::Shim, write_end: Fd<Self>, data: &[u8]) {
+    fn write_pipe(shim: &Self::Shim, write_end: &Fd<Self>, data: &[u8]) {
         let _ = (shim, write_end, data);
         panic!("ShimUnderTest::pipe returned a pipe but write_pipe is not implemented");
     }
 
     /// Reads what is available (up to `buf.len()` bytes) from the read end of a
     /// [`pipe`](Self::pipe); returns how many bytes were read.
-    fn read_pipe(shim: &mut Self::Shim, read_end: Fd<Self>, buf: &mut [u8]) -> usize {
+    fn read_pipe(shim: &Self::Shim, read_end: &Fd<Self>, buf: &mut [u8]) -> usize {
         let _ = (shim, read_end, buf);
         panic!("ShimUnderTest::pipe returned a pipe but read_pipe is not implemented");
-    }
-
-    /// Closes both ends of a [`pipe`](Self::pipe), after the polls on them are freed. The
-    /// default closes them with [`OsShim::close`].
-    fn close_pipe(shim: &mut Self::Shim, read_end: Fd<Self>, write_end: Fd<Self>) {
-        shim.close(read_end);
-        shim.close(write_end);
     }
 }
 

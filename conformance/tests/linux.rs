@@ -5,27 +5,20 @@
 //! target needs a newer toolchain than the workspace's MSRV; the library does not.
 #![cfg(target_os = "linux")]
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::io::{PipeReader, PipeWriter, Read, Write};
-use std::os::fd::AsRawFd;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 
 use usockets_conformance::{conformance_suite, ShimUnderTest};
-use usockets_shim_linux::{Fd, LinuxShim};
-
-/// The ends of the pipes handed out on this thread, by descriptor: the `std` objects own the
-/// descriptors (reading and writing a raw descriptor would need `unsafe`), the suite only sees
-/// the numbers.
-enum End {
-    Read(PipeReader),
-    Write(PipeWriter),
-}
-
-thread_local! {
-    static PIPES: RefCell<HashMap<Fd, End>> = RefCell::new(HashMap::new());
-}
+use usockets_shim_linux::LinuxShim;
 
 struct Linux;
+
+/// A `File` on a duplicate of `fd`, to read or write a descriptor the loop owns without
+/// `unsafe` (the duplicate closes when the `File` drops).
+fn dup(fd: &OwnedFd) -> File {
+    File::from(fd.try_clone().expect("dup"))
+}
 
 impl ShimUnderTest for Linux {
     type Shim = LinuxShim;
@@ -34,37 +27,17 @@ impl ShimUnderTest for Linux {
         LinuxShim::new().expect("LinuxShim::new")
     }
 
-    fn pipe(_shim: &mut LinuxShim) -> Option<(Fd, Fd)> {
+    fn pipe(_shim: &LinuxShim) -> Option<(OwnedFd, OwnedFd)> {
         let (r, w) = std::io::pipe().expect("pipe");
-        let fds = (r.as_raw_fd(), w.as_raw_fd());
-        PIPES.with(|p| {
-            let mut p = p.borrow_mut();
-            p.insert(fds.0, End::Read(r));
-            p.insert(fds.1, End::Write(w));
-        });
-        Some(fds)
+        Some((r.into(), w.into()))
     }
 
-    fn write_pipe(_shim: &mut LinuxShim, write_end: Fd, data: &[u8]) {
-        PIPES.with(|p| match p.borrow_mut().get_mut(&write_end) {
-            Some(End::Write(w)) => w.write_all(data).expect("pipe write"),
-            _ => panic!("{write_end} is not a pipe write end of this thread"),
-        });
+    fn write_pipe(_shim: &LinuxShim, write_end: &OwnedFd, data: &[u8]) {
+        dup(write_end).write_all(data).expect("pipe write");
     }
 
-    fn read_pipe(_shim: &mut LinuxShim, read_end: Fd, buf: &mut [u8]) -> usize {
-        PIPES.with(|p| match p.borrow_mut().get_mut(&read_end) {
-            Some(End::Read(r)) => r.read(buf).expect("pipe read"),
-            _ => panic!("{read_end} is not a pipe read end of this thread"),
-        })
-    }
-
-    fn close_pipe(_shim: &mut LinuxShim, read_end: Fd, write_end: Fd) {
-        PIPES.with(|p| {
-            let mut p = p.borrow_mut();
-            p.remove(&read_end);
-            p.remove(&write_end);
-        });
+    fn read_pipe(_shim: &LinuxShim, read_end: &OwnedFd, buf: &mut [u8]) -> usize {
+        dup(read_end).read(buf).expect("pipe read")
     }
 }
 

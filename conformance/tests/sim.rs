@@ -2,7 +2,7 @@
 //! jumps forward inside `wait`, so the time-based checks run in milliseconds.
 
 use usockets_conformance::{conformance_suite, ShimUnderTest};
-use usockets_shim_sim::{Faults, Fd, NoFaults, SimNet, SimShim};
+use usockets_shim_sim::{Faults, NoFaults, SimFd, SimNet, SimShim};
 
 struct Sim;
 
@@ -16,15 +16,15 @@ impl ShimUnderTest for Sim {
     // Virtual time is exact: no scheduling jitter to allow for.
     const SLACK_MS: u64 = 0;
 
-    fn pipe(shim: &mut SimShim) -> Option<(Fd, Fd)> {
+    fn pipe(shim: &SimShim) -> Option<(SimFd, SimFd)> {
         Some(shim.net().user_pipe())
     }
 
-    fn write_pipe(shim: &mut SimShim, write_end: Fd, data: &[u8]) {
+    fn write_pipe(shim: &SimShim, write_end: &SimFd, data: &[u8]) {
         shim.net().pipe_write(write_end, data);
     }
 
-    fn read_pipe(shim: &mut SimShim, read_end: Fd, buf: &mut [u8]) -> usize {
+    fn read_pipe(shim: &SimShim, read_end: &SimFd, buf: &mut [u8]) -> usize {
         shim.net().pipe_read(read_end, buf)
     }
 }

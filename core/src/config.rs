@@ -48,6 +48,9 @@ pub trait Config: Sized {
     type EventBuf: AsMut<[Event]>;
 }
 
+/// The (owned) descriptor type of the shim of config `C`; the loop lends it as `&FdOf<C>`.
+pub type FdOf<C> = <<C as Config>::Shim as OsShim>::Fd;
+
 /// The memory a loop runs in, handed over once at construction. Nothing grows unless a storage
 /// type grows by itself.
 pub struct Memory<C: Config> {
@@ -68,9 +71,12 @@ pub struct Memory<C: Config> {
     pub events: C::EventBuf,
 }
 
-/// Tunables of a loop. `Default` gives the C library's values.
+/// Tunables of a loop. [`Settings::default`] (or [`new`](Settings::new)) gives the C library's
+/// values; change them with the `with_*` setters (the struct may gain settings, so it cannot be
+/// written as a literal outside core).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Settings {
     /// Period of the timeout sweep in milliseconds (`LIBUS_TIMEOUT_GRANULARITY` = 4 s). Tests
     /// shorten it; socket timeouts are always measured in real seconds and minutes.
@@ -81,12 +87,15 @@ pub struct Settings {
     pub max_reads_per_event: u32,
     /// Connections accepted per listener per readable event.
     pub max_accepts_per_event: u32,
-    /// How long a listener stops accepting after the OS ran out of descriptors.
+    /// How long a listener stops accepting after the OS ran out of descriptors or failed an
+    /// accept in a way core does not know.
     pub accept_backoff_ms: u64,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
+impl Settings {
+    /// The C library's values: a 4 s sweep, 5 low-priority reads per iteration, up to 4 reads
+    /// per readable event, 256 accepts per event, a 250 ms accept back-off.
+    pub const fn new() -> Settings {
         Settings {
             sweep_period_ms: 4000,
             low_priority_budget: 5,
@@ -94,5 +103,41 @@ impl Default for Settings {
             max_accepts_per_event: 256,
             accept_backoff_ms: 250,
         }
+    }
+    /// These settings with [`sweep_period_ms`](Settings::sweep_period_ms) = `ms`.
+    #[must_use]
+    pub const fn with_sweep_period_ms(mut self, ms: u64) -> Settings {
+        self.sweep_period_ms = ms;
+        self
+    }
+    /// These settings with [`low_priority_budget`](Settings::low_priority_budget) = `n`.
+    #[must_use]
+    pub const fn with_low_priority_budget(mut self, n: u32) -> Settings {
+        self.low_priority_budget = n;
+        self
+    }
+    /// These settings with [`max_reads_per_event`](Settings::max_reads_per_event) = `n`.
+    #[must_use]
+    pub const fn with_max_reads_per_event(mut self, n: u32) -> Settings {
+        self.max_reads_per_event = n;
+        self
+    }
+    /// These settings with [`max_accepts_per_event`](Settings::max_accepts_per_event) = `n`.
+    #[must_use]
+    pub const fn with_max_accepts_per_event(mut self, n: u32) -> Settings {
+        self.max_accepts_per_event = n;
+        self
+    }
+    /// These settings with [`accept_backoff_ms`](Settings::accept_backoff_ms) = `ms`.
+    #[must_use]
+    pub const fn with_accept_backoff_ms(mut self, ms: u64) -> Settings {
+        self.accept_backoff_ms = ms;
+        self
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::new()
     }
 }

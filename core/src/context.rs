@@ -1,8 +1,10 @@
 //! Socket contexts: groups of sockets sharing callbacks; connect, adopt and context close.
 
-use crate::config::Config;
-use crate::error::{ConnectError, ContextError};
+use crate::close::CloseCause;
+use crate::config::{Config, FdOf};
+use crate::error::{AdoptError, ConnectError, ContextError, WithFd};
 use crate::handle::{token, ContextId, Kind, SocketId};
+use crate::listen::Accepted;
 use crate::recv::RecvBuf;
 use crate::shim::{ConnectTarget, ErrorKind, Interest, OsError, OsShim, ShimError};
 use crate::socket::{SocketEntry, NEVER};
@@ -11,29 +13,21 @@ use crate::{Cx, NIL};
 /// `on_open(socket, is_client, ip)`: `ip` is 4 or 16 raw bytes for accepted sockets, empty for
 /// connected ones.
 pub type OpenCb<C> = fn(&mut Cx<C>, SocketId, bool, &[u8]);
-/// `on_close(socket, code, reason)`: code and reason as given to `close`; `(0, None)` when the
-/// library closes.
-pub type CloseCb<C> = fn(&mut Cx<C>, SocketId, i32, Option<<C as Config>::Reason>);
+/// `on_close(socket, cause)`: why it closed; [`CloseCause::User`] carries the code and reason
+/// given to `close`.
+pub type CloseCb<C> = fn(&mut Cx<C>, SocketId, CloseCause<<C as Config>::Reason>);
 /// `on_data(socket, data)`: `data` is never empty and has writable padding around it.
 pub type DataCb<C> = fn(&mut Cx<C>, SocketId, &mut RecvBuf<'_>);
 /// A socket event without arguments: `on_writable`, `on_timeout`, `on_long_timeout`, `on_end`.
 pub type SocketCb<C> = fn(&mut Cx<C>, SocketId);
 /// `on_connect_error(socket, error)`: the socket is then released without `on_close`.
 pub type ConnectErrorCb<C> = fn(&mut Cx<C>, SocketId, OsError);
-/// `on_pre_open(context, fd, ip)`: return [`PreOpen::Adopt`] to let the library adopt the
-/// descriptor, [`PreOpen::Taken`] when the application took it.
+/// `on_pre_open(context, accepted, ip)`: runs for each accepted connection before it becomes a
+/// socket. The callback may borrow the descriptor ([`Accepted::fd`]) or take it
+/// ([`Accepted::take`]); if it is still there when the callback returns, the library adopts it
+/// as usual, otherwise the application owns it.
 pub type PreOpenCb<C> =
-    fn(&mut Cx<C>, ContextId, <<C as Config>::Shim as OsShim>::Fd, &[u8]) -> PreOpen;
-
-/// What `on_pre_open` decided about an accepted descriptor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum PreOpen {
-    /// The library adopts it as usual.
-    Adopt,
-    /// The application owns it now; the library forgets it.
-    Taken,
-}
+    fn(&mut Cx<C>, ContextId, &mut Accepted<FdOf<C>>, &[u8]);
 
 /// The per-context callbacks (`us_socket_context_on_*`). Unset ones are skipped.
 pub struct ContextCallbacks<C: Config> {
@@ -197,7 +191,8 @@ impl<C: Config> Cx<C> {
     }
 
     /// Closes every listen socket of the context, then every socket, each exactly once, even
-    /// when an `on_close` closes others (`us_socket_context_close`). The context stays valid.
+    /// when an `on_close` closes others (`us_socket_context_close`); `on_close` gets
+    /// [`CloseCause::ContextClosed`]. The context stays valid.
     pub fn context_close(&mut self, c: ContextId) {
         while let Some(l) = self
             .context_entry(c)
@@ -226,7 +221,7 @@ impl<C: Config> Cx<C> {
                 cur = e.next;
             }
             match older {
-                Some(s) => self.close(s, 0, None),
+                Some(s) => self.close_with(s, CloseCause::ContextClosed),
                 None => break,
             }
         }
@@ -306,7 +301,7 @@ impl<C: Config> Cx<C> {
         let result = match self.shim.connect(target) {
             Ok(fd) => {
                 let t = token(Kind::Socket, index, generation);
-                match self.shim.register(fd, t, Interest::WRITABLE) {
+                match self.shim.register(&fd, t, Interest::WRITABLE) {
                     Ok(()) => Ok(fd),
                     Err(e) => {
                         self.shim.close(fd);
@@ -322,7 +317,7 @@ impl<C: Config> Cx<C> {
             match result {
                 Ok(fd) => e.fd = Some(fd),
                 Err(err) => {
-                    e.connect_error = Some(err);
+                    e.pending_error = Some(err);
                     self.pending_connect_errors += 1;
                 }
             }
@@ -332,7 +327,11 @@ impl<C: Config> Cx<C> {
 
     /// A connecting socket became writable or errored: read the outcome.
     pub(crate) fn connect_event(&mut self, s: SocketId) {
-        let Some(fd) = self.socket(s).and_then(|e| e.fd) else {
+        let Some(fd) = self
+            .sockets
+            .get(s.index, s.generation)
+            .and_then(|e| e.fd.as_ref())
+        else {
             return;
         };
         match self.shim.connect_result(fd) {
@@ -369,17 +368,19 @@ impl<C: Config> Cx<C> {
     pub(crate) fn report_failed_connects(&mut self) {
         let mut index = 0;
         while self.pending_connect_errors > 0 && index < self.sockets.slots() {
-            let found = self
-                .sockets
-                .at(index)
-                .and_then(|(g, e)| e.connect_error.filter(|_| !e.closed).map(|err| (g, err)));
+            let found = self.sockets.at(index).and_then(|(g, e)| {
+                e.pending_error
+                    .filter(|_| e.connecting && !e.closed)
+                    .map(|err| (g, err))
+            });
             if let Some((g, err)) = found {
                 let s = SocketId::new(index, g);
                 if let Some(e) = self.socket_mut(s) {
-                    e.connect_error = None;
+                    e.pending_error = None;
                 }
                 self.pending_connect_errors -= 1;
                 self.connect_failed(s, err);
+                self.close_failed();
             }
             index += 1;
         }
@@ -414,46 +415,71 @@ impl<C: Config> Cx<C> {
         Some(s)
     }
 
-    /// Wraps a descriptor accepted elsewhere (`us_adopt_accepted_socket`): prepares it, starts
-    /// reading and calls `on_open(is_client = false, ip)` synchronously.
+    /// Wraps a descriptor accepted elsewhere (`us_adopt_accepted_socket`), taking ownership of
+    /// it: prepares it, starts reading and calls `on_open(is_client = false, ip)`
+    /// synchronously. On failure the descriptor comes back in the error, still open.
     pub fn adopt_accepted(
         &mut self,
         c: ContextId,
-        fd: <C::Shim as OsShim>::Fd,
+        fd: FdOf<C>,
         ext: C::SocketExt,
         ip: &[u8],
-    ) -> Result<SocketId, ConnectError> {
+    ) -> Result<SocketId, WithFd<AdoptError, FdOf<C>>> {
         if self.context_entry(c).is_none() {
-            return Err(ConnectError::InvalidContext);
+            return Err(WithFd {
+                error: AdoptError::InvalidContext,
+                fd,
+            });
         }
-        self.shim
-            .adopt(fd)
-            .map_err(|e| ConnectError::Os(OsError::from_shim(e)))?;
+        if let Err(e) = self.shim.adopt(&fd) {
+            return Err(WithFd {
+                error: AdoptError::Os(OsError::from_shim(e)),
+                fd,
+            });
+        }
         self.open_accepted(c, fd, ext, None, ip)
     }
 
-    /// Registers an accepted descriptor as a socket of `c` and calls `on_open`.
+    /// Registers an accepted descriptor as a socket of `c` and calls `on_open`; on failure the
+    /// descriptor comes back.
     pub(crate) fn open_accepted(
         &mut self,
         c: ContextId,
-        fd: <C::Shim as OsShim>::Fd,
+        fd: FdOf<C>,
         ext: C::SocketExt,
         listener: Option<crate::ListenId>,
         ip: &[u8],
-    ) -> Result<SocketId, ConnectError> {
-        let mut entry = SocketEntry::new(Some(fd), c, ext);
-        entry.serial = self.take_serial();
+    ) -> Result<SocketId, WithFd<AdoptError, FdOf<C>>> {
+        let mut entry = SocketEntry::new(None, c, ext);
         entry.listener = listener;
         entry.interest = Interest::READABLE;
-        let (index, generation) = self
-            .sockets
-            .insert(entry)
-            .map_err(|_| ConnectError::Capacity)?;
+        let Ok((index, generation)) = self.sockets.insert(entry) else {
+            return Err(WithFd {
+                error: AdoptError::Capacity,
+                fd,
+            });
+        };
         let s = SocketId::new(index, generation);
         let t = token(Kind::Socket, index, generation);
-        if let Err(e) = self.shim.register(fd, t, Interest::READABLE) {
+        if let Err(e) = self.shim.register(&fd, t, Interest::READABLE) {
             self.sockets.remove(index, generation);
-            return Err(ConnectError::Os(OsError::from_shim(e)));
+            return Err(WithFd {
+                error: AdoptError::Os(OsError::from_shim(e)),
+                fd,
+            });
+        }
+        let serial = self.take_serial();
+        match self.sockets.get_mut(index, generation) {
+            Some(e) => {
+                e.fd = Some(fd);
+                e.serial = serial;
+            }
+            None => {
+                return Err(WithFd {
+                    error: AdoptError::Capacity,
+                    fd,
+                })
+            }
         }
         self.keepalive += 1;
         self.link_socket(s, c);

@@ -24,6 +24,7 @@ display!(CapacityError, CapacityError => |f: &mut fmt::Formatter<'_>| f.write_st
 /// Why a context operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ContextError {
     /// The context handle is stale or was never valid.
     InvalidContext,
@@ -41,6 +42,7 @@ display!(ContextError,
 /// Why `listen` failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ListenError {
     /// The context handle is stale or was never valid.
     InvalidContext,
@@ -55,27 +57,79 @@ display!(ListenError,
     ListenError::Os(e) => |f: &mut fmt::Formatter<'_>| write!(f, "listen failed: {e}"),
 );
 
-/// Why `connect` or `adopt_accepted` failed at once. Network failures of a connect are not
-/// errors here: they arrive through `on_connect_error`.
+/// Why `connect` failed at once. Network failures of a connect are not errors here: they
+/// arrive through `on_connect_error`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ConnectError {
     /// The context handle is stale or was never valid.
     InvalidContext,
     /// No free socket slot.
     Capacity,
-    /// The OS refused to prepare or register an adopted descriptor.
-    Os(OsError),
 }
 display!(ConnectError,
     ConnectError::InvalidContext => |f: &mut fmt::Formatter<'_>| f.write_str("invalid context"),
     ConnectError::Capacity => |f: &mut fmt::Formatter<'_>| f.write_str("no free socket slot"),
-    ConnectError::Os(e) => |f: &mut fmt::Formatter<'_>| write!(f, "adopt failed: {e}"),
 );
+
+/// Why `adopt_accepted` failed (the descriptor comes back in a [`WithFd`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum AdoptError {
+    /// The context handle is stale or was never valid.
+    InvalidContext,
+    /// No free socket slot.
+    Capacity,
+    /// The OS refused to prepare or register the descriptor (e.g. it is not a socket).
+    Os(OsError),
+}
+display!(AdoptError,
+    AdoptError::InvalidContext => |f: &mut fmt::Formatter<'_>| f.write_str("invalid context"),
+    AdoptError::Capacity => |f: &mut fmt::Formatter<'_>| f.write_str("no free socket slot"),
+    AdoptError::Os(e) => |f: &mut fmt::Formatter<'_>| write!(f, "adopting the descriptor failed: {e}"),
+);
+
+/// A failed call's error together with the descriptor it was given, handed back so it is
+/// neither lost nor leaked: the caller owns it again (like std's `IntoInnerError`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct WithFd<E, F> {
+    /// Why the call failed.
+    pub error: E,
+    /// The descriptor the call took, returned to its owner.
+    pub fd: F,
+}
+
+impl<E, F> WithFd<E, F> {
+    /// The error and the descriptor.
+    pub fn into_parts(self) -> (E, F) {
+        (self.error, self.fd)
+    }
+    /// The descriptor, dropping the error.
+    pub fn into_fd(self) -> F {
+        self.fd
+    }
+}
+
+impl<E: fmt::Display, F> fmt::Display for WithFd<E, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+/// Displays as the error it carries (its `source` is that error's source, not the error itself,
+/// so a report does not print the message twice).
+impl<E: core::error::Error, F: fmt::Debug> core::error::Error for WithFd<E, F> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        self.error.source()
+    }
+}
 
 /// Why a poll operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum PollError {
     /// The poll handle is stale or was never valid.
     InvalidHandle,

@@ -2,7 +2,7 @@
 
 use core::ops::{Deref, DerefMut};
 
-use crate::config::{Config, Memory, Settings};
+use crate::config::{Config, FdOf, Memory, Settings};
 use crate::context::ContextEntry;
 use crate::handle::{untoken, Kind, SocketId};
 use crate::listen::ListenEntry;
@@ -81,6 +81,9 @@ pub struct Cx<C: Config> {
     pub(crate) closed_sockets: u32,
     /// Closed listen sockets waiting for the end of the iteration.
     pub(crate) closed_listeners: u32,
+    /// Failing sockets waiting for the running callback to return (linked through
+    /// `queue_next`; see the `close` module).
+    pub(crate) failing: u32,
     /// Sockets whose connect failed at once; their `on_connect_error` runs next iteration.
     pub(crate) pending_connect_errors: usize,
     /// Listen sockets paused for lack of slots or descriptors.
@@ -97,6 +100,10 @@ pub struct Cx<C: Config> {
 /// An event loop over a shim: owns all state, the receive buffer and drives the callbacks.
 ///
 /// It dereferences to [`Cx`], so every API call works on the loop directly too.
+///
+/// Dropping it closes every descriptor it owns (sockets, listen sockets and the descriptors
+/// given to polls), drops every ext and then the shim, and runs **no** callback: no `on_close`,
+/// no `released`. Close sockets first for their callbacks to run.
 pub struct Loop<C: Config> {
     cx: Cx<C>,
     recv: C::RecvBuf,
@@ -105,6 +112,7 @@ pub struct Loop<C: Config> {
 /// Why a loop could not be built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum LoopError {
     /// The receive buffer has no room for data between its two paddings.
     RecvBufferTooSmall,
@@ -167,6 +175,7 @@ impl<C: Config> Loop<C> {
                 keepalive: 0,
                 closed_sockets: crate::NIL,
                 closed_listeners: crate::NIL,
+                failing: crate::NIL,
                 pending_connect_errors: 0,
                 paused_listeners: 0,
                 low_priority: crate::low_priority::Queue::new(),
@@ -195,9 +204,12 @@ impl<C: Config> Loop<C> {
         let cx = &mut self.cx;
         let recv = self.recv.as_mut();
         cx.iteration += 1;
+        // Sockets whose write failed outside any callback close now.
+        cx.close_failed();
         cx.serve_low_priority();
         if let Some(pre) = cx.callbacks.pre {
             pre(cx);
+            cx.close_failed();
         }
         let mut wait = cx
             .next_deadline()
@@ -219,6 +231,7 @@ impl<C: Config> Loop<C> {
                 break;
             };
             cx.dispatch(recv, ev);
+            cx.close_failed();
         }
         if cx.pending_connect_errors > 0 {
             cx.report_failed_connects();
@@ -227,8 +240,23 @@ impl<C: Config> Loop<C> {
         cx.release_closed();
         if let Some(post) = cx.callbacks.post {
             post(cx);
+            cx.close_failed();
         }
         Ok(())
+    }
+
+    /// Takes the loop apart without closing anything it owns: every descriptor (sockets,
+    /// listen sockets, polls) is handed to `keep`, no callback runs, the rest is dropped. For
+    /// an owner that must leave descriptors open, as the C ABI's `us_loop_free` does (the C
+    /// library does not close sockets there).
+    pub fn into_descriptors(mut self, mut keep: impl FnMut(FdOf<C>)) {
+        self.cx.dismantle(&mut |_, fd| keep(fd));
+    }
+}
+
+impl<C: Config> Drop for Loop<C> {
+    fn drop(&mut self) {
+        self.cx.dismantle(&mut |shim, fd| shim.close(fd));
     }
 }
 
@@ -281,13 +309,20 @@ impl<C: Config> Cx<C> {
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
-    /// The shim.
-    pub fn shim(&mut self) -> &mut C::Shim {
-        &mut self.shim
+    /// The shim, shared: for its counters and other `&self` reads. The loop never lends it
+    /// mutably, so nothing reachable from a loop can close or re-register a descriptor the loop
+    /// owns.
+    pub fn shim(&self) -> &C::Shim {
+        &self.shim
     }
     /// Loop time in milliseconds as of the last wait.
     pub fn now_ms(&self) -> u64 {
         self.now
+    }
+    /// The shim's clock right now ([`OsShim::now_ms`]), in milliseconds; unlike
+    /// [`now_ms`](Self::now_ms) it moves during an iteration.
+    pub fn clock_ms(&mut self) -> u64 {
+        self.shim.now_ms()
     }
     /// Whether something keeps [`Loop::run`] going.
     pub fn is_alive(&self) -> bool {
@@ -346,10 +381,59 @@ impl<C: Config> Cx<C> {
         }
     }
 
+    /// Empties every arena, handing each owned descriptor to `f` (with the shim), running no
+    /// callback. Used by `Drop` and [`Loop::into_descriptors`].
+    fn dismantle(&mut self, f: &mut dyn FnMut(&mut C::Shim, FdOf<C>)) {
+        for index in 0..self.sockets.slots() {
+            if let Some((g, _)) = self.sockets.at(index) {
+                if let Some(fd) = self.sockets.remove(index, g).and_then(|e| e.fd) {
+                    f(&mut self.shim, fd);
+                }
+            }
+        }
+        for index in 0..self.listeners.slots() {
+            if let Some((g, _)) = self.listeners.at(index) {
+                if let Some(fd) = self.listeners.remove(index, g).and_then(|e| e.fd) {
+                    f(&mut self.shim, fd);
+                }
+            }
+        }
+        for index in 0..self.polls.slots() {
+            if let Some((g, _)) = self.polls.at(index) {
+                if let Some(fd) = self.polls.remove(index, g).and_then(|e| e.fd) {
+                    f(&mut self.shim, fd);
+                }
+            }
+        }
+        for index in 0..self.timers.slots() {
+            if let Some((g, _)) = self.timers.at(index) {
+                self.timers.remove(index, g);
+            }
+        }
+        for index in 0..self.contexts.slots() {
+            if let Some((g, _)) = self.contexts.at(index) {
+                self.contexts.remove(index, g);
+            }
+        }
+        self.keepalive = 0;
+        self.closed_sockets = crate::NIL;
+        self.closed_listeners = crate::NIL;
+        self.failing = crate::NIL;
+        self.pending_connect_errors = 0;
+        self.paused_listeners = 0;
+        self.low_priority = crate::low_priority::Queue::new();
+    }
+
     /// Frees the slots of sockets and listen sockets closed during this iteration.
     fn release_closed(&mut self) {
         let mut released_any = false;
-        while self.closed_sockets != crate::NIL {
+        loop {
+            // A `released` callback may fail (and close) a socket: the failing list is always
+            // empty before a slot is freed, so it never leads to a freed slot.
+            self.close_failed();
+            if self.closed_sockets == crate::NIL {
+                break;
+            }
             let index = self.closed_sockets;
             let Some((generation, entry)) = self.sockets.at(index) else {
                 self.closed_sockets = crate::NIL;

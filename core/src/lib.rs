@@ -98,6 +98,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod close;
 mod config;
 mod context;
 mod error;
@@ -114,15 +115,17 @@ mod storage;
 mod sweep;
 mod timer;
 
-pub use config::{Config, Memory, Settings};
+pub use close::CloseCause;
+pub use config::{Config, FdOf, Memory, Settings};
 pub use context::{
-    CloseCb, ConnectErrorCb, ContextCallbacks, ContextEntry, DataCb, OpenCb, PreOpen, PreOpenCb,
-    SocketCb,
+    CloseCb, ConnectErrorCb, ContextCallbacks, ContextEntry, DataCb, OpenCb, PreOpenCb, SocketCb,
 };
-pub use error::{CapacityError, ConnectError, ContextError, ListenError, PollError};
+pub use error::{
+    AdoptError, CapacityError, ConnectError, ContextError, ListenError, PollError, WithFd,
+};
 pub use event_loop::{Cx, Loop, LoopCallbacks, LoopCb, LoopError, ReleaseCb};
 pub use handle::{ContextId, ListenId, PollId, SocketId, TimerId};
-pub use listen::ListenEntry;
+pub use listen::{Accepted, ListenEntry};
 pub use poll::{PollCb, PollEntry};
 pub use recv::{RecvBuf, RECV_PADDING};
 pub use shim::{

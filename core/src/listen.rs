@@ -1,8 +1,13 @@
-//! Listen sockets and the accept loop, with back-off when slots or descriptors run out.
+//! Listen sockets and the accept loop, with back-off when slots or descriptors run out or the
+//! OS fails in a way core does not know.
+//!
+//! A paused listener must stop being reported, or a level-triggered poller spins on it: pausing
+//! drops its interest (`modify` to none) and, if the poller refuses that, deregisters it. If
+//! even that fails, the listener cannot be silenced and is closed. Resuming re-arms it (or
+//! registers it again); a refusal there pauses it for another back-off.
 
-use crate::config::Config;
-use crate::context::PreOpen;
-use crate::error::ListenError;
+use crate::config::{Config, FdOf};
+use crate::error::{AdoptError, ListenError};
 use crate::handle::{token, ContextId, Kind, ListenId};
 use crate::shim::{
     ErrorKind, Interest, ListenOptions, ListenTarget, OsError, OsShim, PeerAddr, ShimError,
@@ -10,19 +15,49 @@ use crate::shim::{
 use crate::socket::ip_bytes;
 use crate::{Cx, NIL};
 
+/// A just-accepted connection's descriptor, offered to `on_pre_open` before the library
+/// adopts it. Borrow it with [`fd`](Accepted::fd); [`take`](Accepted::take) it to own it (the
+/// library then forgets the connection: no socket, no `on_open`).
+#[derive(Debug)]
+pub struct Accepted<F> {
+    fd: Option<F>,
+}
+
+impl<F> Accepted<F> {
+    pub(crate) fn new(fd: F) -> Self {
+        Accepted { fd: Some(fd) }
+    }
+    /// The descriptor, borrowed; `None` once taken.
+    pub fn fd(&self) -> Option<&F> {
+        self.fd.as_ref()
+    }
+    /// Takes the descriptor: the caller owns it now (dropping it closes it).
+    pub fn take(&mut self) -> Option<F> {
+        self.fd.take()
+    }
+    /// Whether the descriptor was taken.
+    pub fn is_taken(&self) -> bool {
+        self.fd.is_none()
+    }
+}
+
 /// Why a listener is not accepting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Paused {
     No,
     /// The socket arena is full: resumes when a socket slot is released.
     Full,
-    /// The OS ran out of descriptors: resumes at this time, or earlier when a socket is released.
+    /// The OS ran out of descriptors or failed: resumes at this time, or (for descriptors)
+    /// earlier when a socket is released.
     Until(u64),
 }
 
 /// A listen socket in its arena slot. Opaque; public only so storage can be typed.
 pub struct ListenEntry<C: Config> {
-    pub(crate) fd: <C::Shim as OsShim>::Fd,
+    /// The owned descriptor; `None` once closed.
+    pub(crate) fd: Option<FdOf<C>>,
+    /// Whether the descriptor is in the poller (a pause whose `modify` failed deregisters it).
+    pub(crate) registered: bool,
     pub(crate) context: ContextId,
     /// Makes the ext of each accepted socket.
     pub(crate) new_ext: fn() -> C::SocketExt,
@@ -64,7 +99,8 @@ impl<C: Config> Cx<C> {
             .listen(target, options)
             .map_err(|e| ListenError::Os(OsError::from_shim(e)))?;
         let entry = ListenEntry {
-            fd,
+            fd: None,
+            registered: true,
             context: c,
             new_ext,
             closed: false,
@@ -72,22 +108,22 @@ impl<C: Config> Cx<C> {
             prev: NIL,
             next: head,
         };
-        let (index, generation) = match self.listeners.insert(entry) {
-            Ok(v) => v,
-            Err(_) => {
-                self.shim.close(fd);
-                return Err(ListenError::Capacity);
-            }
+        let Ok((index, generation)) = self.listeners.insert(entry) else {
+            self.shim.close(fd);
+            return Err(ListenError::Capacity);
         };
         let l = ListenId::new(index, generation);
         if let Err(e) = self.shim.register(
-            fd,
+            &fd,
             token(Kind::Listen, index, generation),
             Interest::READABLE,
         ) {
             self.listeners.remove(index, generation);
             self.shim.close(fd);
             return Err(ListenError::Os(OsError::from_shim(e)));
+        }
+        if let Some(e) = self.listeners.get_mut(index, generation) {
+            e.fd = Some(fd);
         }
         if let Some((g, _)) = self.listeners.at(head) {
             if let Some(h) = self.listeners.get_mut(head, g) {
@@ -105,7 +141,7 @@ impl<C: Config> Cx<C> {
     /// reclaimed at the end of the iteration.
     pub fn listen_close(&mut self, l: ListenId) {
         let Some(e) = self.listener(l) else { return };
-        let (fd, prev, next, c, paused) = (e.fd, e.prev, e.next, e.context, e.paused);
+        let (prev, next, c, paused) = (e.prev, e.next, e.context, e.paused);
         if let Some((g, _)) = self.listeners.at(prev) {
             if let Some(p) = self.listeners.get_mut(prev, g) {
                 p.next = next;
@@ -123,12 +159,16 @@ impl<C: Config> Cx<C> {
         if paused != Paused::No {
             self.paused_listeners -= 1;
         }
-        self.shim.close(fd);
         let closed_head = self.closed_listeners;
+        let mut fd = None;
         if let Some(e) = self.listeners.get_mut(l.index, l.generation) {
             e.closed = true;
             e.paused = Paused::No;
             e.next = closed_head;
+            fd = e.fd.take();
+        }
+        if let Some(fd) = fd {
+            self.shim.close(fd);
         }
         self.closed_listeners = l.index;
         self.keepalive -= 1;
@@ -136,7 +176,8 @@ impl<C: Config> Cx<C> {
 
     /// The port a listener is bound to (`us_socket_local_port` on a listen socket).
     pub fn listen_port(&mut self, l: ListenId) -> Option<u16> {
-        let fd = self.listener(l)?.fd;
+        let e = self.listeners.get(l.index, l.generation)?;
+        let fd = e.fd.as_ref().filter(|_| !e.closed)?;
         match self.shim.local_addr(fd) {
             Ok(PeerAddr::Ip(a)) => Some(a.port()),
             _ => None,
@@ -148,63 +189,77 @@ impl<C: Config> Cx<C> {
         self.listener(l).map(|e| e.context)
     }
 
-    /// The listener's descriptor.
-    pub fn listen_fd(&self, l: ListenId) -> Option<<C::Shim as OsShim>::Fd> {
-        self.listener(l).map(|e| e.fd)
+    /// The listener's descriptor, borrowed from the loop that owns it.
+    pub fn listen_fd(&self, l: ListenId) -> Option<&FdOf<C>> {
+        self.listener(l).and_then(|e| e.fd.as_ref())
     }
 
     /// Accepts up to the per-event cap; stops at would-block or when the listener closes.
+    /// Errors that concern only the pending connection skip it; running out of descriptors or
+    /// any error core does not know pauses the listener with back-off, so a level-triggered
+    /// poller never spins on it.
     pub(crate) fn listen_event(&mut self, l: ListenId) {
         for _ in 0..self.settings.max_accepts_per_event.max(1) {
-            let Some(e) = self.listener(l) else { return };
-            if e.paused != Paused::No {
+            // Field access, not `self.listener()`: the descriptor stays borrowed from the arena
+            // while the shim accepts on it.
+            let Some(e) = self.listeners.get(l.index, l.generation) else {
+                return;
+            };
+            if e.closed || e.paused != Paused::No {
                 return;
             }
-            let (fd, c, new_ext) = (e.fd, e.context, e.new_ext);
+            let (c, new_ext) = (e.context, e.new_ext);
+            let Some(fd) = e.fd.as_ref() else { return };
             let (cfd, addr) = match self.shim.accept(fd) {
                 Ok(Some(v)) => v,
                 Ok(None) => return,
                 Err(err) => match err.kind() {
                     ErrorKind::WouldBlock => return,
                     ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset => continue,
-                    ErrorKind::TooManyOpenFiles | ErrorKind::OutOfMemory => {
+                    _ => {
+                        crate::log::log_warn!("accept failed: {}", err.raw_os_error());
                         let until = self.now + self.settings.accept_backoff_ms;
                         self.pause_listener(l, Paused::Until(until));
                         return;
                     }
-                    _ => return,
                 },
             };
             let mut raw = [0u8; 16];
             let n = ip_bytes(&addr, &mut raw);
             let ip = &raw[..n];
+            let mut accepted = Accepted::new(cfd);
             if let Some(cb) = self
                 .contexts
                 .get(c.index, c.generation)
                 .and_then(|x| x.callbacks.on_pre_open)
             {
-                if cb(self, c, cfd, ip) == PreOpen::Taken {
-                    continue;
-                }
+                cb(self, c, &mut accepted, ip);
             }
+            let Some(cfd) = accepted.take() else {
+                continue;
+            };
             if self.contexts.get(c.index, c.generation).is_none() {
                 self.shim.close(cfd);
                 return;
             }
             match self.open_accepted(c, cfd, new_ext(), Some(l), ip) {
                 Ok(_) => {}
-                Err(crate::ConnectError::Capacity) => {
-                    // A full arena is treated like descriptor exhaustion: shed this connection
-                    // and stop accepting until a slot is released.
+                Err(rejected) => {
+                    let (error, cfd) = rejected.into_parts();
                     self.shim.close(cfd);
-                    self.pause_listener(l, Paused::Full);
-                    return;
+                    if error == AdoptError::Capacity {
+                        // A full arena is treated like descriptor exhaustion: shed this
+                        // connection and stop accepting until a slot is released.
+                        self.pause_listener(l, Paused::Full);
+                        return;
+                    }
                 }
-                Err(_) => self.shim.close(cfd),
             }
         }
     }
 
+    /// Stops reporting the listener until it resumes. If the poller refuses to drop its
+    /// interest it is deregistered; if that fails too it cannot be silenced and is closed.
     fn pause_listener(&mut self, l: ListenId, why: Paused) {
         let Some(e) = self.listeners.get_mut(l.index, l.generation) else {
             return;
@@ -213,12 +268,20 @@ impl<C: Config> Cx<C> {
             self.paused_listeners += 1;
         }
         e.paused = why;
-        let fd = e.fd;
-        let _ = self.shim.modify(
-            fd,
-            token(Kind::Listen, l.index, l.generation),
-            Interest::NONE,
-        );
+        if !e.registered {
+            return;
+        }
+        let Some(fd) = e.fd.as_ref() else { return };
+        let t = token(Kind::Listen, l.index, l.generation);
+        if self.shim.modify(fd, t, Interest::NONE).is_ok() {
+            return;
+        }
+        if self.shim.deregister(fd).is_ok() {
+            e.registered = false;
+            return;
+        }
+        crate::log::log_warn!("a paused listener cannot be silenced: closing it");
+        self.listen_close(l);
     }
 
     /// Resumes paused listeners: all of them when a socket slot was released (`released`), or
@@ -237,17 +300,25 @@ impl<C: Config> Cx<C> {
             if !due || e.closed {
                 continue;
             }
-            let fd = e.fd;
-            if let Some(e) = self.listeners.get_mut(index, g) {
-                e.paused = Paused::No;
-            }
+            let Some(e) = self.listeners.get_mut(index, g) else {
+                continue;
+            };
+            e.paused = Paused::No;
             self.paused_listeners -= 1;
-            if self
-                .shim
-                .modify(fd, token(Kind::Listen, index, g), Interest::READABLE)
-                .is_err()
-            {
-                self.listen_close(ListenId::new(index, g));
+            let Some(fd) = e.fd.as_ref() else { continue };
+            let t = token(Kind::Listen, index, g);
+            let armed = if e.registered {
+                self.shim.modify(fd, t, Interest::READABLE)
+            } else {
+                self.shim.register(fd, t, Interest::READABLE)
+            };
+            match armed {
+                Ok(()) => e.registered = true,
+                Err(_) => {
+                    // Try again after another back-off rather than give the listener up.
+                    let until = now + self.settings.accept_backoff_ms;
+                    self.pause_listener(ListenId::new(index, g), Paused::Until(until));
+                }
             }
         }
     }

@@ -1,7 +1,11 @@
 //! Polls on user descriptors (`us_poll_t`), each with its own ready callback.
+//!
+//! A poll owns the descriptor it watches from [`Cx::poll_init`] until [`Cx::poll_free`] gives
+//! it back (or the loop is dropped, which closes it): the loop never watches a descriptor whose
+//! owner might close it behind its back.
 
-use crate::config::Config;
-use crate::error::{CapacityError, PollError};
+use crate::config::{Config, FdOf};
+use crate::error::{CapacityError, PollError, WithFd};
 use crate::handle::{token, Kind, PollId};
 use crate::shim::{Event, Interest, OsError, OsShim};
 use crate::Cx;
@@ -16,7 +20,8 @@ pub type PollCb<C> = fn(&mut Cx<C>, PollId, Interest, bool);
 /// A poll in its arena slot. Opaque; public only so storage can be typed.
 pub struct PollEntry<C: Config> {
     pub(crate) ext: C::PollExt,
-    pub(crate) fd: Option<<C::Shim as OsShim>::Fd>,
+    /// The owned descriptor, once `poll_init` gave one.
+    pub(crate) fd: Option<FdOf<C>>,
     pub(crate) fallthrough: bool,
     pub(crate) interest: Interest,
     pub(crate) started: bool,
@@ -50,17 +55,27 @@ impl<C: Config> Cx<C> {
         Ok(PollId::new(index, generation))
     }
 
-    /// Associates the poll with a descriptor (`us_poll_init`).
-    pub fn poll_init(&mut self, p: PollId, fd: <C::Shim as OsShim>::Fd) -> Result<(), PollError> {
-        let e = self
-            .polls
-            .get_mut(p.index, p.generation)
-            .ok_or(PollError::InvalidHandle)?;
+    /// Associates the poll with a descriptor (`us_poll_init`), taking ownership of it. A
+    /// descriptor the poll held before is given back (`Ok(Some(old))`); on failure `fd` comes
+    /// back in the error.
+    pub fn poll_init(
+        &mut self,
+        p: PollId,
+        fd: FdOf<C>,
+    ) -> Result<Option<FdOf<C>>, WithFd<PollError, FdOf<C>>> {
+        let Some(e) = self.polls.get_mut(p.index, p.generation) else {
+            return Err(WithFd {
+                error: PollError::InvalidHandle,
+                fd,
+            });
+        };
         if e.started {
-            return Err(PollError::Started);
+            return Err(WithFd {
+                error: PollError::Started,
+                fd,
+            });
         }
-        e.fd = Some(fd);
-        Ok(())
+        Ok(e.fd.replace(fd))
     }
 
     /// Sets the poll's ready callback (not in upstream's public C API; see the crate docs).
@@ -75,11 +90,14 @@ impl<C: Config> Cx<C> {
 
     /// Starts polling for `interest` (`us_poll_start`).
     pub fn poll_start(&mut self, p: PollId, interest: Interest) -> Result<(), PollError> {
-        let e = self.poll_entry(p).ok_or(PollError::InvalidHandle)?;
-        let fd = e.fd.ok_or(PollError::NotInitialized)?;
+        let e = self
+            .polls
+            .get(p.index, p.generation)
+            .ok_or(PollError::InvalidHandle)?;
         if e.started {
             return self.poll_change(p, interest);
         }
+        let fd = e.fd.as_ref().ok_or(PollError::NotInitialized)?;
         self.shim
             .register(fd, token(Kind::Poll, p.index, p.generation), interest)
             .map_err(|e| PollError::Os(OsError::from_shim(e)))?;
@@ -92,14 +110,20 @@ impl<C: Config> Cx<C> {
 
     /// Changes the interest (`us_poll_change`); no OS call when unchanged.
     pub fn poll_change(&mut self, p: PollId, interest: Interest) -> Result<(), PollError> {
-        let e = self.poll_entry(p).ok_or(PollError::InvalidHandle)?;
-        let fd = e.fd.ok_or(PollError::NotInitialized)?;
+        let e = self
+            .polls
+            .get(p.index, p.generation)
+            .ok_or(PollError::InvalidHandle)?;
+        if e.fd.is_none() {
+            return Err(PollError::NotInitialized);
+        }
         if !e.started {
             return self.poll_start(p, interest);
         }
         if e.interest == interest {
             return Ok(());
         }
+        let fd = e.fd.as_ref().ok_or(PollError::NotInitialized)?;
         self.shim
             .modify(fd, token(Kind::Poll, p.index, p.generation), interest)
             .map_err(|e| PollError::Os(OsError::from_shim(e)))?;
@@ -120,7 +144,7 @@ impl<C: Config> Cx<C> {
         }
         e.started = false;
         e.interest = Interest::NONE;
-        match e.fd {
+        match e.fd.as_ref() {
             Some(fd) => self
                 .shim
                 .deregister(fd)
@@ -143,9 +167,9 @@ impl<C: Config> Cx<C> {
             .get_mut(p.index, p.generation)
             .map(|e| &mut e.ext)
     }
-    /// The descriptor (`us_poll_fd`).
-    pub fn poll_fd(&self, p: PollId) -> Option<<C::Shim as OsShim>::Fd> {
-        self.poll_entry(p).and_then(|e| e.fd)
+    /// The descriptor (`us_poll_fd`), borrowed from the poll that owns it.
+    pub fn poll_fd(&self, p: PollId) -> Option<&FdOf<C>> {
+        self.poll_entry(p).and_then(|e| e.fd.as_ref())
     }
     /// Replaces the poll's ext (`us_poll_resize`: typed ext is resized by transforming it). The
     /// handle and the registration stay as they are.
@@ -157,15 +181,20 @@ impl<C: Config> Cx<C> {
         transform(&mut self.polls.get_mut(p.index, p.generation)?.ext);
         Some(p)
     }
-    /// Stops (if needed) and frees the poll (`us_poll_free`); returns its ext. The descriptor
-    /// is the caller's: it is not closed.
-    pub fn poll_free(&mut self, p: PollId) -> Option<C::PollExt> {
+    /// Stops (if needed) and frees the poll (`us_poll_free`); returns its ext and gives back
+    /// its descriptor, unclosed (drop it to close it).
+    pub fn poll_free(
+        &mut self,
+        p: PollId,
+    ) -> Option<(C::PollExt, Option<FdOf<C>>)> {
+        // Deregistering fails only for a descriptor the poller no longer holds; a late event
+        // for this poll is dropped by the token's generation.
         let _ = self.poll_stop(p);
         let e = self.polls.remove(p.index, p.generation)?;
         if !e.fallthrough {
             self.keepalive -= 1;
         }
-        Some(e.ext)
+        Some((e.ext, e.fd))
     }
 
     pub(crate) fn poll_event(&mut self, p: PollId, ev: Event) {

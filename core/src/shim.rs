@@ -46,6 +46,24 @@
 //! generation is part of the token, an event that arrives for a slot that has since been reused
 //! (a stale event, a late completion) is recognised and dropped by core.
 //!
+//! # Descriptors have one owner
+//!
+//! A shim's [`Fd`](OsShim::Fd) is an *owned* descriptor, like std's `OwnedFd`: not `Copy`, not
+//! makeable from an integer by safe code, closed by whoever holds it. The shim gives core an
+//! owned `Fd` from `listen`, `accept` and `connect`; every other operation borrows one
+//! (`&Self::Fd`); [`OsShim::close`] takes it back. So safe code can never close, read or
+//! register a descriptor it does not own, nor one that was closed and reused (std's I/O-safety
+//! rule), through the loop or through a second shim.
+//!
+//! # Dropping a shim
+//!
+//! A shim's `Drop` must return only once the OS can no longer touch the shim's memory. A
+//! readiness poller (epoll, kqueue) holds none; a completion-based shim does (IOCP's
+//! `OVERLAPPED`s and buffers, io_uring's rings and provided buffers): its `Drop` cancels every
+//! operation in flight, then drains the completions until none is outstanding, and only then
+//! frees what the kernel was writing into. [`Loop`](crate::Loop)'s own `Drop` closes every
+//! descriptor the loop owns before the shim is dropped.
+//!
 //! # Non-blocking everything
 //!
 //! Every socket operation must be non-blocking except name resolution, which a shim may do
@@ -118,8 +136,12 @@ impl Interest {
 }
 
 /// One readiness report from [`OsShim::wait`].
+///
+/// Build one with [`Event::new`] and the `with_*` setters (the struct may gain fields, so it
+/// cannot be written as a literal outside core).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Event {
     /// The token given at registration, or [`Token::WAKER`].
     pub token: Token,
@@ -136,13 +158,42 @@ pub struct Event {
 
 impl Event {
     /// An event with nothing set, for filling the slice core hands to [`OsShim::wait`].
-    pub const EMPTY: Event = Event {
-        token: Token(0),
-        readable: false,
-        writable: false,
-        error: false,
-        hangup: false,
-    };
+    pub const EMPTY: Event = Event::new(Token(0));
+
+    /// An event for `token` with nothing set yet.
+    pub const fn new(token: Token) -> Event {
+        Event {
+            token,
+            readable: false,
+            writable: false,
+            error: false,
+            hangup: false,
+        }
+    }
+    /// This event with [`readable`](Event::readable) set to `on`.
+    #[must_use]
+    pub const fn with_readable(mut self, on: bool) -> Event {
+        self.readable = on;
+        self
+    }
+    /// This event with [`writable`](Event::writable) set to `on`.
+    #[must_use]
+    pub const fn with_writable(mut self, on: bool) -> Event {
+        self.writable = on;
+        self
+    }
+    /// This event with [`error`](Event::error) set to `on`.
+    #[must_use]
+    pub const fn with_error(mut self, on: bool) -> Event {
+        self.error = on;
+        self
+    }
+    /// This event with [`hangup`](Event::hangup) set to `on`.
+    #[must_use]
+    pub const fn with_hangup(mut self, on: bool) -> Event {
+        self.hangup = on;
+        self
+    }
 }
 
 impl Default for Event {
@@ -199,6 +250,7 @@ pub trait ShimError: Copy + fmt::Debug {
 /// An OS error as core reports it to users: a portable kind plus the raw OS code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct OsError {
     /// The portable kind.
     pub kind: ErrorKind,
@@ -245,9 +297,11 @@ pub trait Wake: Clone + Send + Sync {
     fn wake(&self);
 }
 
-/// Options for [`OsShim::listen`].
+/// Options for [`OsShim::listen`]. Start from [`ListenOptions::default`] (or
+/// [`new`](ListenOptions::new)) and use the `with_*` setters: the struct may gain options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct ListenOptions {
     /// Do not share the port (no `SO_REUSEPORT`; `SO_EXCLUSIVEADDRUSE` on Windows).
     pub exclusive_port: bool,
@@ -255,12 +309,32 @@ pub struct ListenOptions {
     pub backlog: u32,
 }
 
-impl Default for ListenOptions {
-    fn default() -> Self {
+impl ListenOptions {
+    /// The C library's defaults: a shared port (`LIBUS_LISTEN_DEFAULT`) and a backlog of 512.
+    pub const fn new() -> ListenOptions {
         ListenOptions {
             exclusive_port: false,
             backlog: 512,
         }
+    }
+    /// These options with [`exclusive_port`](ListenOptions::exclusive_port) set to `on`
+    /// (`LIBUS_LISTEN_EXCLUSIVE_PORT`).
+    #[must_use]
+    pub const fn with_exclusive_port(mut self, on: bool) -> ListenOptions {
+        self.exclusive_port = on;
+        self
+    }
+    /// These options with an accept backlog of `backlog`.
+    #[must_use]
+    pub const fn with_backlog(mut self, backlog: u32) -> ListenOptions {
+        self.backlog = backlog;
+        self
+    }
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions::new()
     }
 }
 
@@ -304,13 +378,29 @@ pub enum PeerAddr {
 }
 
 /// What core needs from an operating system. See the [module docs](self) for the readiness
-/// contract every implementation must meet.
+/// contract every implementation must meet, and for who owns a descriptor.
 ///
 /// All methods take `&mut self`: a shim belongs to one loop on one thread. Only the
-/// [`Waker`](OsShim::Waker) crosses threads.
+/// [`Waker`](OsShim::Waker) crosses threads. The loop lends its shim to users only as `&Self`
+/// ([`Cx::shim`](crate::Cx::shim)), so nothing reachable from a loop can close or re-register a
+/// descriptor the loop owns.
+///
+/// Required methods are the poller, the clock and the socket operations; [`send2`](Self::send2)
+/// and [`flush`](Self::flush) have correct defaults, so a minimal shim is short. The
+/// conformance suite (`usockets-conformance`) proves every method either way.
 pub trait OsShim {
-    /// A socket descriptor: an `int` on Unix, a `SOCKET` on Windows.
-    type Fd: Copy + Eq + fmt::Debug;
+    /// An **owned** descriptor: a socket, listener or other pollable object. Whoever holds the
+    /// value owns it and is the one to close it; core hands every `Fd` it owns back to
+    /// [`close`](Self::close) exactly once (or to the user, who then owns it). Operations borrow
+    /// it as `&Self::Fd`, which is the borrowed handle: it cannot outlive the owner, so it can
+    /// never name a descriptor that was closed and reused.
+    ///
+    /// It must not be `Copy` or `Clone`, and safe code must not be able to make one from an
+    /// integer: std's `OwnedFd` (Unix) and `OwnedSocket` (Windows) fit exactly (their
+    /// `from_raw_*` constructors are `unsafe fn`s with a written contract); an io_uring
+    /// fixed-file slot or a simulated descriptor is a private newtype. Dropping one should close
+    /// it, as std's types do.
+    type Fd: fmt::Debug;
     /// The cross-thread waker.
     type Waker: Wake + 'static;
     /// The shim's error type.
@@ -321,15 +411,19 @@ pub trait OsShim {
     /// Starts watching `fd` with `interest`, reporting events with `token`.
     fn register(
         &mut self,
-        fd: Self::Fd,
+        fd: &Self::Fd,
         token: Token,
         interest: Interest,
     ) -> Result<(), Self::Error>;
     /// Changes the interest (and token) of a registered descriptor.
-    fn modify(&mut self, fd: Self::Fd, token: Token, interest: Interest)
-        -> Result<(), Self::Error>;
+    fn modify(
+        &mut self,
+        fd: &Self::Fd,
+        token: Token,
+        interest: Interest,
+    ) -> Result<(), Self::Error>;
     /// Stops watching `fd`. Events for it already collected but not yet returned are dropped.
-    fn deregister(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
+    fn deregister(&mut self, fd: &Self::Fd) -> Result<(), Self::Error>;
     /// Waits up to `timeout_ms` (`None` = forever, `Some(0)` = poll) for readiness and fills
     /// `events` from the front, returning how many were filled. A wake-up is reported as an event
     /// with [`Token::WAKER`]. An interrupted wait returns `Ok(0)`.
@@ -345,36 +439,77 @@ pub trait OsShim {
 
     // ---- sockets ------------------------------------------------------------------------
 
-    /// Opens a non-blocking listener. Returns the descriptor; core registers it.
+    /// Opens a non-blocking listener and returns it (owned); core registers it.
     fn listen(
         &mut self,
         target: ListenTarget<'_>,
         options: ListenOptions,
     ) -> Result<Self::Fd, Self::Error>;
-    /// Accepts one pending connection: `Ok(Some((fd, addr)))`, or `Ok(None)` when none is pending.
-    /// The new descriptor is non-blocking, close-on-exec and (TCP) has `TCP_NODELAY`.
-    fn accept(&mut self, listener: Self::Fd) -> Result<Option<(Self::Fd, PeerAddr)>, Self::Error>;
-    /// Starts a non-blocking connect. The outcome is read with [`connect_result`](Self::connect_result)
-    /// once the descriptor reports writable (or an error). An error here means it failed at once
-    /// (name resolution, immediate refusal); core reports it through `on_connect_error`.
+    /// Accepts one pending connection: `Ok(Some((fd, addr)))` (the caller owns `fd`), or
+    /// `Ok(None)` when none is pending. The new descriptor is non-blocking, close-on-exec and
+    /// (TCP) has `TCP_NODELAY`.
+    ///
+    /// Errors that concern only the pending connection (it was aborted or hit a network error
+    /// before it was accepted; Linux lists ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET,
+    /// EHOSTUNREACH, EOPNOTSUPP and ENETUNREACH besides ECONNABORTED) must be reported as
+    /// [`ErrorKind::ConnectionAborted`]: core then accepts the next one. Running out of
+    /// descriptors is [`ErrorKind::TooManyOpenFiles`]. On any other error core pauses the
+    /// listener and retries after a back-off.
+    fn accept(&mut self, listener: &Self::Fd) -> Result<Option<(Self::Fd, PeerAddr)>, Self::Error>;
+    /// Starts a non-blocking connect and returns the new (owned) descriptor. The outcome is read
+    /// with [`connect_result`](Self::connect_result) once the descriptor reports writable (or
+    /// an error). An error here means it failed at once (name resolution, immediate refusal);
+    /// core reports it through `on_connect_error`.
     fn connect(&mut self, target: ConnectTarget<'_>) -> Result<Self::Fd, Self::Error>;
-    /// The outcome of a connect started by [`connect`](Self::connect) (`SO_ERROR`).
-    fn connect_result(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
+    /// The socket's pending error (`SO_ERROR`), cleared by reading it: the outcome of a connect
+    /// started by [`connect`](Self::connect), or why an established socket reported an error.
+    /// `Ok(())` when there is none.
+    fn connect_result(&mut self, fd: &Self::Fd) -> Result<(), Self::Error>;
     /// Prepares a descriptor opened elsewhere for use by core (non-blocking, `TCP_NODELAY`).
-    fn adopt(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
+    fn adopt(&mut self, fd: &Self::Fd) -> Result<(), Self::Error>;
     /// Receives into `buf`. `Ok(0)` means the peer sent FIN.
-    fn recv(&mut self, fd: Self::Fd, buf: &mut [u8]) -> Result<usize, Self::Error>;
+    fn recv(&mut self, fd: &Self::Fd, buf: &mut [u8]) -> Result<usize, Self::Error>;
     /// Sends `data`; returns how many bytes the OS took. `more` hints that more data follows at
     /// once (`MSG_MORE`); a later [`flush`](Self::flush) withdraws the hint.
-    fn send(&mut self, fd: Self::Fd, data: &[u8], more: bool) -> Result<usize, Self::Error>;
+    ///
+    /// Would-block is an error of kind [`ErrorKind::WouldBlock`]; any other error is a hard
+    /// failure of the connection, on which core closes the socket.
+    fn send(&mut self, fd: &Self::Fd, data: &[u8], more: bool) -> Result<usize, Self::Error>;
     /// Sends `header` then `payload` in one gathered write (`writev`); returns the bytes taken.
-    fn send2(&mut self, fd: Self::Fd, header: &[u8], payload: &[u8]) -> Result<usize, Self::Error>;
-    /// Withdraws a "more is coming" hold (clears `TCP_CORK` if it was set).
-    fn flush(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
+    ///
+    /// The default sends `header`, then `payload` only if all of `header` was taken: correct,
+    /// but two calls where a gathered write makes one.
+    fn send2(
+        &mut self,
+        fd: &Self::Fd,
+        header: &[u8],
+        payload: &[u8],
+    ) -> Result<usize, Self::Error> {
+        let first = if header.is_empty() {
+            0
+        } else {
+            self.send(fd, header, false)?
+        };
+        if first < header.len() || payload.is_empty() {
+            return Ok(first);
+        }
+        match self.send(fd, payload, false) {
+            Ok(n) => Ok(first + n),
+            // The header is out: report it, and let the next write see the error again.
+            Err(_) if first > 0 => Ok(first),
+            Err(e) => Err(e),
+        }
+    }
+    /// Withdraws a "more is coming" hold (clears `TCP_CORK` if it was set). The default does
+    /// nothing, which is right for a shim that ignores the `more` hint.
+    fn flush(&mut self, fd: &Self::Fd) -> Result<(), Self::Error> {
+        let _ = fd;
+        Ok(())
+    }
     /// Sends FIN (`shutdown(SHUT_WR)`).
-    fn shutdown_write(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
+    fn shutdown_write(&mut self, fd: &Self::Fd) -> Result<(), Self::Error>;
     /// `shutdown(SHUT_RD)`: the next readiness report sees EOF.
-    fn shutdown_read(&mut self, fd: Self::Fd) -> Result<(), Self::Error>;
+    fn shutdown_read(&mut self, fd: &Self::Fd) -> Result<(), Self::Error>;
     /// Closes the descriptor, which also stops watching it: core does not call
     /// [`deregister`](Self::deregister) first (closing removes a descriptor from epoll and
     /// kqueue, and cancels an AFD poll). Events already collected for it are dropped by core
@@ -382,9 +517,9 @@ pub trait OsShim {
     /// after EINTR).
     fn close(&mut self, fd: Self::Fd);
     /// The local address (for listeners: the bound port, also after an ephemeral bind).
-    fn local_addr(&mut self, fd: Self::Fd) -> Result<PeerAddr, Self::Error>;
+    fn local_addr(&mut self, fd: &Self::Fd) -> Result<PeerAddr, Self::Error>;
     /// The remote address of a connected socket.
-    fn remote_addr(&mut self, fd: Self::Fd) -> Result<PeerAddr, Self::Error>;
+    fn remote_addr(&mut self, fd: &Self::Fd) -> Result<PeerAddr, Self::Error>;
 }
 
 #[cfg(test)]

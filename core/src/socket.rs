@@ -1,6 +1,7 @@
 //! Connections: their slot, the read/write hot path and the per-socket API.
 
-use crate::config::Config;
+use crate::close::CloseCause;
+use crate::config::{Config, FdOf};
 use crate::handle::{token, ContextId, Kind, ListenId, SocketId};
 use crate::recv::RecvBuf;
 use crate::shim::{ErrorKind, Event, Interest, OsError, OsShim, PeerAddr, ShimError};
@@ -11,8 +12,9 @@ pub(crate) const NEVER: u64 = u64::MAX;
 
 /// The state of one connection in its arena slot. Opaque; public only so storage can be typed.
 pub struct SocketEntry<C: Config> {
-    /// `None` only for a connect that failed before a descriptor existed.
-    pub(crate) fd: Option<<C::Shim as OsShim>::Fd>,
+    /// The owned descriptor. `None` for a connect that failed before a descriptor existed, and
+    /// once closed.
+    pub(crate) fd: Option<FdOf<C>>,
     pub(crate) context: ContextId,
     pub(crate) ext: C::SocketExt,
     pub(crate) listener: Option<ListenId>,
@@ -31,21 +33,23 @@ pub struct SocketEntry<C: Config> {
     pub(crate) low_priority_turn: bool,
     /// Creation number, in the order sockets were made (see `context_close`).
     pub(crate) serial: u64,
-    /// A connect that failed at once, reported in the next iteration.
-    pub(crate) connect_error: Option<OsError>,
+    /// While connecting: a connect that failed at once, reported in the next iteration. Once
+    /// established: a hard send error; the socket is failing and closes when the running
+    /// callback returns (see the `close` module).
+    pub(crate) pending_error: Option<OsError>,
     /// Absolute sweep tick of the short and long timeout, [`NEVER`] when off.
     pub(crate) timeout_tick: u64,
     pub(crate) long_timeout_tick: u64,
     /// Context list links (or, once closed, the closed list).
     pub(crate) prev: u32,
     pub(crate) next: u32,
-    /// Low-priority queue link.
+    /// Low-priority queue link, or the failing-list link (a socket is in at most one of them).
     pub(crate) queue_next: u32,
 }
 
 impl<C: Config> SocketEntry<C> {
     pub(crate) fn new(
-        fd: Option<<C::Shim as OsShim>::Fd>,
+        fd: Option<FdOf<C>>,
         context: ContextId,
         ext: C::SocketExt,
     ) -> Self {
@@ -65,7 +69,7 @@ impl<C: Config> SocketEntry<C> {
             queued: false,
             low_priority_turn: false,
             serial: 0,
-            connect_error: None,
+            pending_error: None,
             timeout_tick: NEVER,
             long_timeout_tick: NEVER,
             prev: NIL,
@@ -101,20 +105,37 @@ impl<C: Config> Cx<C> {
     fn open_socket(&self, s: SocketId) -> Option<&SocketEntry<C>> {
         self.socket(s).filter(|e| !e.closed)
     }
+    /// Runs `f` with the shim and the descriptor of the open socket `s` (borrowing both at
+    /// once: the descriptor stays in its slot).
+    fn with_socket_fd<R>(
+        &mut self,
+        s: SocketId,
+        f: impl FnOnce(&mut C::Shim, &FdOf<C>) -> R,
+    ) -> Option<R> {
+        let e = self.sockets.get(s.index, s.generation)?;
+        if e.closed {
+            return None;
+        }
+        let fd = e.fd.as_ref()?;
+        Some(f(&mut self.shim, fd))
+    }
 
-    /// Changes a socket's registered interest; a poller error closes the socket (it can no
-    /// longer be served), so the error is never silently lost.
+    /// Changes a socket's registered interest. A poller error fails the socket (it can no longer
+    /// be served): it closes with that error once the running callback returns, so the error is
+    /// never silently lost and `on_close` never runs inside the caller's own call.
     pub(crate) fn set_socket_interest(&mut self, s: SocketId, interest: Interest) {
-        let Some(e) = self.socket_mut(s) else { return };
+        let Some(e) = self.sockets.get_mut(s.index, s.generation) else {
+            return;
+        };
         if e.closed || e.interest == interest {
             return;
         }
         e.interest = interest;
-        let Some(fd) = e.fd else { return };
+        let Some(fd) = e.fd.as_ref() else { return };
         let t = token(Kind::Socket, s.index, s.generation);
         if let Err(err) = self.shim.modify(fd, t, interest) {
             crate::log::log_warn!("modify failed: {}", err.raw_os_error());
-            self.close(s, 0, None);
+            self.fail_socket(s, OsError::from_shim(err));
         }
     }
 
@@ -126,6 +147,10 @@ impl<C: Config> Cx<C> {
             self.connect_event(s);
             return;
         }
+        if e.pending_error.is_some() {
+            // Failing: it closes as soon as this event is dispatched.
+            return;
+        }
         let interest = e.interest;
         if ev.error || ev.hangup {
             // Deliver what already arrived before acting on the hang-up: one read per event,
@@ -133,7 +158,8 @@ impl<C: Config> Cx<C> {
             if ev.readable && interest.is_readable() {
                 self.read(recv, s);
             } else {
-                self.close(s, 0, None);
+                let cause = self.hangup_cause(s);
+                self.close_with(s, cause);
             }
             return;
         }
@@ -163,16 +189,30 @@ impl<C: Config> Cx<C> {
         self.read(recv, s);
     }
 
+    /// Why an error or hang-up event ends the socket: its pending error, if the OS has one.
+    fn hangup_cause(&mut self, s: SocketId) -> CloseCause<C::Reason> {
+        match self.with_socket_fd(s, |shim, fd| shim.connect_result(fd)) {
+            Some(Err(e)) if e.kind() != ErrorKind::WouldBlock => {
+                CloseCause::Os(OsError::from_shim(e))
+            }
+            _ => CloseCause::HangUp,
+        }
+    }
+
     /// One `recv` per readable event (level-triggered: what is left is reported again), and
     /// another only while each read fills the whole buffer, up to the fairness cap.
     fn read(&mut self, recv: &mut [u8], s: SocketId) {
         let cap = self.recv_capacity;
         for _ in 0..self.settings.max_reads_per_event.max(1) {
-            // Re-check before every read: a callback may have closed, paused or adopted it.
-            let readable = self.open_socket(s).filter(|e| e.interest.is_readable());
-            let Some(fd) = readable.and_then(|e| e.fd) else {
+            // Re-check before every read: a callback may have closed, paused or adopted it, or
+            // a write inside it may have failed.
+            let Some(e) = self.sockets.get(s.index, s.generation) else {
                 return;
             };
+            if e.closed || !e.interest.is_readable() || e.pending_error.is_some() {
+                return;
+            }
+            let Some(fd) = e.fd.as_ref() else { return };
             match self
                 .shim
                 .recv(fd, &mut recv[RECV_PADDING..RECV_PADDING + cap])
@@ -191,8 +231,8 @@ impl<C: Config> Cx<C> {
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    self.close(s, 0, None);
+                Err(e) => {
+                    self.close_with(s, CloseCause::Os(OsError::from_shim(e)));
                     return;
                 }
             }
@@ -203,7 +243,7 @@ impl<C: Config> Cx<C> {
     fn peer_fin(&mut self, s: SocketId) {
         let Some(e) = self.socket_mut(s) else { return };
         if e.shut_down {
-            self.close(s, 0, None);
+            self.close_with(s, CloseCause::Finished);
             return;
         }
         e.peer_fin = true;
@@ -217,8 +257,23 @@ impl<C: Config> Cx<C> {
         }
     }
 
-    /// Records the outcome of a write: a short one arms writable interest.
-    fn wrote(&mut self, s: SocketId, written: usize, wanted: usize) -> usize {
+    /// Acts on a send's outcome and returns the bytes taken: a short write (would-block
+    /// included) arms writable interest; a hard error takes nothing, arms nothing and marks the
+    /// socket failing, to be closed when the running callback returns.
+    fn wrote(
+        &mut self,
+        s: SocketId,
+        result: Result<usize, <C::Shim as OsShim>::Error>,
+        wanted: usize,
+    ) -> usize {
+        let written = match result {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
+            Err(e) => {
+                self.fail_socket(s, OsError::from_shim(e));
+                return 0;
+            }
+        };
         if written < wanted {
             if let Some(e) = self.socket_mut(s) {
                 e.last_write_failed = true;
@@ -229,78 +284,102 @@ impl<C: Config> Cx<C> {
         written
     }
 
-    fn writable_fd(&self, s: SocketId) -> Option<<C::Shim as OsShim>::Fd> {
-        self.open_socket(s)
-            .filter(|e| !e.shut_down && !e.connecting)
-            .and_then(|e| e.fd)
+    /// Sends through `send` on the socket's descriptor if it may be written to now.
+    fn send_with(
+        &mut self,
+        s: SocketId,
+        send: impl FnOnce(
+            &mut C::Shim,
+            &FdOf<C>,
+        ) -> Result<usize, <C::Shim as OsShim>::Error>,
+    ) -> Option<Result<usize, <C::Shim as OsShim>::Error>> {
+        let e = self.sockets.get(s.index, s.generation)?;
+        if e.closed || e.shut_down || e.connecting || e.pending_error.is_some() {
+            return None;
+        }
+        let fd = e.fd.as_ref()?;
+        Some(send(&mut self.shim, fd))
     }
 
     // ---- socket API ----------------------------------------------------------------------
 
     /// Writes as much of `data` as the OS takes now and returns how many bytes that was
-    /// (`us_socket_write`). 0 when closed, shut down, connecting or would-block. A short write
-    /// arms `on_writable`. `more` hints that more data follows at once (`MSG_MORE`).
+    /// (`us_socket_write`). There is no write queue: **the caller keeps what was not taken**
+    /// and writes it from `on_writable`, which a short write arms.
+    ///
+    /// 0 when closed, shut down, connecting or would-block. A hard error (a reset, a broken
+    /// pipe) is not backpressure: it returns 0, arms nothing, and the socket closes with
+    /// [`CloseCause::Os`] once the running callback returns. `more` hints that more data
+    /// follows at once (`MSG_MORE`).
+    ///
+    /// ```ignore
+    /// let n = cx.write(s, &out, false);
+    /// if n < out.len() {
+    ///     pending.extend_from_slice(&out[n..]); // sent from on_writable
+    /// }
+    /// ```
+    #[must_use = "a short write leaves the rest with the caller, to send from on_writable"]
     pub fn write(&mut self, s: SocketId, data: &[u8], more: bool) -> usize {
-        let Some(fd) = self.writable_fd(s) else {
-            return 0;
-        };
         if data.is_empty() {
             return 0;
         }
-        let n = self.shim.send(fd, data, more).unwrap_or(0);
-        if more {
+        let Some(result) = self.send_with(s, |shim, fd| shim.send(fd, data, more)) else {
+            return 0;
+        };
+        if more && result.is_ok() {
             if let Some(e) = self.socket_mut(s) {
                 e.corked = true;
             }
         }
-        self.wrote(s, n, data.len())
+        self.wrote(s, result, data.len())
     }
 
-    /// Writes `header` then `payload` in one gathered write (`us_socket_write2`); same rules as
-    /// [`write`](Self::write).
+    /// Writes `header` then `payload` in one gathered write (`us_socket_write2`) and returns the
+    /// bytes taken from both together; same rules as [`write`](Self::write).
+    #[must_use = "a short write leaves the rest with the caller, to send from on_writable"]
     pub fn write2(&mut self, s: SocketId, header: &[u8], payload: &[u8]) -> usize {
-        let Some(fd) = self.writable_fd(s) else {
-            return 0;
-        };
         let wanted = header.len() + payload.len();
         if wanted == 0 {
             return 0;
         }
-        let n = self.shim.send2(fd, header, payload).unwrap_or(0);
-        self.wrote(s, n, wanted)
+        let Some(result) = self.send_with(s, |shim, fd| shim.send2(fd, header, payload)) else {
+            return 0;
+        };
+        self.wrote(s, result, wanted)
     }
 
     /// Withdraws a "more is coming" hold (`us_socket_flush`): a no-op unless `more` was used,
     /// and when shut down.
     pub fn flush(&mut self, s: SocketId) {
-        let Some(fd) = self.writable_fd(s) else {
+        let Some(e) = self.sockets.get_mut(s.index, s.generation) else {
             return;
         };
-        if let Some(e) = self.socket_mut(s) {
-            if e.corked {
-                e.corked = false;
-                let _ = self.shim.flush(fd);
-            }
+        if e.closed || e.shut_down || e.connecting || !e.corked {
+            return;
+        }
+        e.corked = false;
+        if let Some(fd) = e.fd.as_ref() {
+            // A failed flush loses nothing: the held bytes go out with the next send.
+            let _ = self.shim.flush(fd);
         }
     }
 
     /// Sends FIN (`us_socket_shutdown`). Idempotent. If the peer had already sent FIN the
-    /// connection is finished and closes now (`on_close(0, None)`).
+    /// connection is finished and closes now ([`CloseCause::Finished`]).
     pub fn shutdown(&mut self, s: SocketId) {
         let Some(e) = self.open_socket(s) else { return };
         if e.shut_down || e.connecting {
             return;
         }
-        let (fd, peer_fin, interest) = (e.fd, e.peer_fin, e.interest);
+        let (peer_fin, interest) = (e.peer_fin, e.interest);
         if let Some(e) = self.socket_mut(s) {
             e.shut_down = true;
             e.last_write_failed = false;
         }
-        if let Some(fd) = fd {
-            let _ = self.shim.shutdown_write(fd);
-        }
+        // A failed shutdown (the connection is already gone) shows up as EOF or an error.
+        let _ = self.with_socket_fd(s, |shim, fd| shim.shutdown_write(fd));
         if peer_fin {
-            self.close(s, 0, None);
+            self.close_with(s, CloseCause::Finished);
         } else {
             self.set_socket_interest(s, interest.without(Interest::WRITABLE));
         }
@@ -308,9 +387,7 @@ impl<C: Config> Cx<C> {
 
     /// Shuts down the read side (`us_socket_shutdown_read`): the next iteration sees EOF.
     pub fn shutdown_read(&mut self, s: SocketId) {
-        if let Some(fd) = self.open_socket(s).and_then(|e| e.fd) {
-            let _ = self.shim.shutdown_read(fd);
-        }
+        let _ = self.with_socket_fd(s, |shim, fd| shim.shutdown_read(fd));
     }
 
     /// Whether the write side is shut down (`us_socket_is_shut_down`). `None` for a released handle.
@@ -347,20 +424,27 @@ impl<C: Config> Cx<C> {
     pub fn socket_listener(&self, s: SocketId) -> Option<ListenId> {
         self.socket(s).and_then(|e| e.listener)
     }
-    /// The socket's descriptor (`us_poll_fd` on a socket, `us_socket_get_native_handle`).
-    pub fn socket_fd(&self, s: SocketId) -> Option<<C::Shim as OsShim>::Fd> {
-        self.open_socket(s).and_then(|e| e.fd)
+    /// The socket's descriptor, borrowed from the loop that owns it (`us_poll_fd` on a socket,
+    /// `us_socket_get_native_handle`). `None` once closed.
+    pub fn socket_fd(&self, s: SocketId) -> Option<&FdOf<C>> {
+        self.open_socket(s).and_then(|e| e.fd.as_ref())
     }
 
     /// Closes the socket now (`us_socket_close`): stops polling, closes the descriptor and calls
-    /// `on_close(code, reason)` synchronously. A no-op when already closed. The handle stays
-    /// valid (`is_closed() == Some(true)`, ext readable) until the end of the iteration.
+    /// `on_close` synchronously with [`CloseCause::User`]`{ code, reason }`. A no-op when
+    /// already closed. The handle stays valid (`is_closed() == Some(true)`, ext readable) until
+    /// the end of the iteration.
     pub fn close(&mut self, s: SocketId, code: i32, reason: Option<C::Reason>) {
+        self.close_with(s, CloseCause::User { code, reason });
+    }
+
+    /// Closes the socket and tells `on_close` why.
+    pub(crate) fn close_with(&mut self, s: SocketId, cause: CloseCause<C::Reason>) {
         if !self.close_quietly(s) {
             return;
         }
         if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_close) {
-            cb(self, s, code, reason);
+            cb(self, s, cause);
         }
     }
 
@@ -377,28 +461,28 @@ impl<C: Config> Cx<C> {
         let Some(e) = self.open_socket(s) else {
             return false;
         };
-        let (fd, had_error) = (e.fd, e.connect_error.is_some());
+        let had_connect_error = e.connecting && e.pending_error.is_some();
         self.unlink_socket(s);
         self.low_priority_remove(s);
+        if had_connect_error {
+            self.pending_connect_errors -= 1;
+        }
+        let head = self.closed_sockets;
+        let Some(e) = self.socket_mut(s) else {
+            return false;
+        };
+        e.closed = true;
+        e.pending_error = None;
+        e.next = head;
+        e.prev = NIL;
+        let fd = e.fd.take();
+        self.closed_sockets = s.index;
+        self.keepalive -= 1;
         // Closing also removes the descriptor from the poller (OsShim::close), so no
         // deregister: that would be one more syscall per connection.
         if let Some(fd) = fd {
             self.shim.close(fd);
         }
-        if had_error {
-            self.pending_connect_errors -= 1;
-        }
-        let head = self.closed_sockets;
-        if let Some(e) = self.socket_mut(s) {
-            e.closed = true;
-            // The descriptor number may be reused by the OS at once: forget it.
-            e.fd = None;
-            e.connect_error = None;
-            e.next = head;
-            e.prev = NIL;
-        }
-        self.closed_sockets = s.index;
-        self.keepalive -= 1;
         true
     }
 
@@ -421,11 +505,9 @@ impl<C: Config> Cx<C> {
 
     /// The remote IP address as raw bytes (`us_socket_remote_address`): copies 4 or 16 bytes
     /// into `out` and returns how many; 0 on failure or for unix sockets.
+    #[must_use = "only the first n bytes of `out` are the address"]
     pub fn remote_address(&mut self, s: SocketId, out: &mut [u8]) -> usize {
-        let Some(fd) = self.socket_fd(s) else {
-            return 0;
-        };
-        let Ok(addr) = self.shim.remote_addr(fd) else {
+        let Some(Ok(addr)) = self.with_socket_fd(s, |shim, fd| shim.remote_addr(fd)) else {
             return 0;
         };
         let mut raw = [0u8; 16];
@@ -439,8 +521,7 @@ impl<C: Config> Cx<C> {
 
     /// The remote port (`us_socket_remote_port`), `None` on failure or for unix sockets.
     pub fn remote_port(&mut self, s: SocketId) -> Option<u16> {
-        let fd = self.socket_fd(s)?;
-        match self.shim.remote_addr(fd) {
+        match self.with_socket_fd(s, |shim, fd| shim.remote_addr(fd))? {
             Ok(PeerAddr::Ip(a)) => Some(a.port()),
             _ => None,
         }
@@ -448,8 +529,7 @@ impl<C: Config> Cx<C> {
 
     /// The local port (`us_socket_local_port`), `None` on failure or for unix sockets.
     pub fn local_port(&mut self, s: SocketId) -> Option<u16> {
-        let fd = self.socket_fd(s)?;
-        match self.shim.local_addr(fd) {
+        match self.with_socket_fd(s, |shim, fd| shim.local_addr(fd))? {
             Ok(PeerAddr::Ip(a)) => Some(a.port()),
             _ => None,
         }

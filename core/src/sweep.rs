@@ -60,6 +60,7 @@ impl<C: Config> Cx<C> {
                 let context_before = self.socket(s).map(|e| e.context);
                 if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_timeout) {
                     cb(self, s);
+                    self.close_failed();
                 }
                 // A bug planted on purpose, only under `--cfg usockets_planted_bug`, for the fuzz
                 // targets to find (fuzz/ci.sh): a socket adopted into another context and then
@@ -70,7 +71,7 @@ impl<C: Config> Cx<C> {
                     .is_some_and(|e| e.closed && Some(e.context) != context_before)
                 {
                     if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_close) {
-                        cb(self, s, 0, None);
+                        cb(self, s, crate::CloseCause::HangUp);
                     }
                 }
             }
@@ -83,6 +84,7 @@ impl<C: Config> Cx<C> {
                 }
                 if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_long_timeout) {
                     cb(self, s);
+                    self.close_failed();
                 }
             }
         }

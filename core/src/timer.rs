@@ -125,6 +125,7 @@ impl<C: Config> Cx<C> {
             };
             if let Some(cb) = e.cb {
                 cb(self, TimerId::new(index, generation));
+                self.close_failed();
             }
         }
     }

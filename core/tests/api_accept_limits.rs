@@ -105,10 +105,7 @@ fn emfile_from_accept_backs_off_then_recovers() {
 #[test]
 fn a_released_socket_ends_the_descriptor_back_off_early() {
     let net = quiet_net();
-    let settings = Settings {
-        accept_backoff_ms: 60_000,
-        ..Settings::default()
-    };
+    let settings = Settings::default().with_accept_backoff_ms(60_000);
     let mut sv = server_on::<A>(&net, Caps::default(), settings, None);
     let (_p1, s1) = accept(&net, &mut sv.l, sv.port);
     net.set_fd_limit(Some(net.open_fds()));

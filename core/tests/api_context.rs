@@ -8,7 +8,9 @@ mod api_harness;
 
 use api_harness::*;
 use support::{quiet_net, Caps};
-use usockets_core::{ContextCallbacks, ContextError, Cx, ListenOptions, Settings, SocketId};
+use usockets_core::{
+    CloseCause, ContextCallbacks, ContextError, Cx, ListenOptions, Settings, SocketId,
+};
 
 sim_config!(A {
     loop_ext: World,
@@ -163,8 +165,8 @@ fn context_timestamp_advances_one_tick_per_sweep() {
     );
 }
 
-fn close_checks_listener(cx: &mut Cx<A>, s: SocketId, code: i32, reason: Option<u32>) {
-    rec_close(cx, s, code, reason);
+fn close_checks_listener(cx: &mut Cx<A>, s: SocketId, cause: CloseCause<u32>) {
+    rec_close(cx, s, cause);
     if let Some(ls) = cx.ext().listener {
         if cx.listen_fd(ls).is_some() {
             cx.ext_mut().log.push(Ev::Note("listener still open", s));
@@ -229,8 +231,8 @@ fn context_stays_usable_after_context_close() {
 }
 
 /// Closes another open socket of the same context, with code 7.
-fn close_a_sibling(cx: &mut Cx<A>, s: SocketId, code: i32, reason: Option<u32>) {
-    rec_close(cx, s, code, reason);
+fn close_a_sibling(cx: &mut Cx<A>, s: SocketId, cause: CloseCause<u32>) {
+    rec_close(cx, s, cause);
     let ctx = cx.socket_context(s).unwrap();
     if let Some(other) = cx.first_socket(ctx) {
         cx.close(other, 7, None);
@@ -293,8 +295,8 @@ fn first_and_next_socket_walk_every_socket_of_a_context() {
 
 /// A client with reconnect logic: every `on_close` connects again (to the port kept in the
 /// context ext), at most 20 times in all.
-fn reconnect_on_close(cx: &mut Cx<A>, s: SocketId, code: i32, reason: Option<u32>) {
-    rec_close(cx, s, code, reason);
+fn reconnect_on_close(cx: &mut Cx<A>, s: SocketId, cause: CloseCause<u32>) {
+    rec_close(cx, s, cause);
     if cx.ext().sockets.len() >= 20 {
         return;
     }

@@ -9,9 +9,10 @@ mod api_harness;
 use api_harness::*;
 use support::{quiet_net, Caps, SimNet};
 use usockets_core::{
-    ConnectError, Cx, ErrorKind, ListenError, ListenOptions, ListenTarget, OsError, OsShim,
-    PreOpen, Settings, SocketId,
+    AdoptError, Cx, ErrorKind, ListenError, ListenOptions, ListenTarget, OsError, Settings,
+    SocketId,
 };
+use usockets_shim_sim::{SimCall, SimError, SimFd};
 
 sim_config!(A {
     loop_ext: World,
@@ -288,7 +289,7 @@ fn pre_open_gets_context_descriptor_and_ip_and_adopt_opens_normally() {
     let mut sv = server::<A>(&net);
     sv.l.ext_mut().pre_open = Some(PreOpen::Adopt);
     let (_peer, s) = accept(&net, &mut sv.l, sv.port);
-    let fd = sv.l.socket_fd(s).expect("descriptor");
+    let fd = sv.l.socket_fd(s).expect("descriptor").number();
     let seq = events(&sv.l, |e| matches!(e, Ev::PreOpen { .. } | Ev::Open { .. }));
     assert_eq!(
         seq,
@@ -309,12 +310,12 @@ fn pre_open_gets_context_descriptor_and_ip_and_adopt_opens_normally() {
 }
 
 /// A server whose `on_pre_open` takes every descriptor; returns the taken fd and its peer.
-fn take_one(net: &SimNet) -> (Server<A>, usockets_shim_sim::PeerId, i32) {
+fn take_one(net: &SimNet) -> (Server<A>, usockets_shim_sim::PeerId, SimFd) {
     let mut sv = server::<A>(net);
     sv.l.ext_mut().pre_open = Some(PreOpen::Taken);
     let peer = net.peer_connect(sv.port).unwrap();
     support::run_until(&mut sv.l, 10, |l| !l.ext().taken.is_empty());
-    let fd = sv.l.ext().taken[0];
+    let fd = sv.l.ext_mut().taken.remove(0);
     (sv, peer, fd)
 }
 
@@ -336,8 +337,12 @@ fn pre_open_taken_means_the_library_forgets_the_descriptor() {
         "only the taken descriptor is left open: the app's"
     );
     assert!(!net.peer_got_fin(peer) && !net.peer_is_reset(peer));
-    sv.l.shim().close(fd);
-    assert_eq!(net.open_fds(), 0);
+    drop(fd);
+    assert_eq!(
+        net.open_fds(),
+        0,
+        "the app's descriptor closes when it drops it"
+    );
     assert!(net.peer_got_fin(peer));
 }
 
@@ -347,6 +352,7 @@ fn adopt_accepted_wraps_a_descriptor_and_opens_synchronously() {
     let (mut sv, peer, fd) = take_one(&net);
     let ctx2 = sv.l.context_create(2, recorder()).unwrap();
     let ip = mapped_localhost();
+    let number = fd.number();
     let s = sv.l.adopt_accepted(ctx2, fd, 555, &ip).unwrap();
     assert_eq!(
         sv.l.ext().log.last(),
@@ -360,7 +366,7 @@ fn adopt_accepted_wraps_a_descriptor_and_opens_synchronously() {
     );
     assert_eq!(sv.l.socket_context(s), Some(ctx2));
     assert_eq!(sv.l.socket_ext(s), Some(&555));
-    assert_eq!(sv.l.socket_fd(s), Some(fd));
+    assert_eq!(sv.l.socket_fd(s).map(SimFd::number), Some(number));
     assert_eq!(sv.l.socket_listener(s), None);
     assert_eq!(sv.l.is_established(s), Some(true));
     net.peer_send(peer, b"to adopted");
@@ -377,13 +383,22 @@ fn adopt_accepted_into_a_stale_context_fails_and_leaves_the_descriptor_alone() {
     let gone = sv.l.context_create(2, recorder()).unwrap();
     sv.l.context_free(gone).unwrap();
     let fds = net.open_fds();
+    let number = fd.number();
+    let refused = sv.l.adopt_accepted(gone, fd, 1, &[]).unwrap_err();
+    assert_eq!(refused.error, AdoptError::InvalidContext);
+    let fd = refused.into_fd();
     assert_eq!(
-        sv.l.adopt_accepted(gone, fd, 1, &[]),
-        Err(ConnectError::InvalidContext)
+        fd.number(),
+        number,
+        "the descriptor comes back to its owner"
     );
-    assert_eq!(net.open_fds(), fds);
+    assert_eq!(net.open_fds(), fds, "still open");
     assert!(!net.peer_got_fin(peer));
     assert_eq!(sv.l.socket_slots_in_use(), 0);
+    let s =
+        sv.l.adopt_accepted(sv.ctx, fd, 1, &[])
+            .expect("adoptable again");
+    assert_eq!(sv.l.is_established(s), Some(true));
 }
 
 #[test]
@@ -391,16 +406,15 @@ fn adopt_accepted_rejects_a_descriptor_that_is_not_a_socket() {
     let net = quiet_net();
     let mut sv = server::<A>(&net);
     let (r, _w) = net.user_pipe();
-    let err = sv.l.adopt_accepted(sv.ctx, r, 1, &[]).unwrap_err();
+    let rejected = sv.l.adopt_accepted(sv.ctx, r, 1, &[]).unwrap_err();
     assert!(
-        matches!(
-            err,
-            ConnectError::Os(OsError {
-                kind: ErrorKind::InvalidInput,
-                ..
-            })
-        ),
-        "{err:?}"
+        matches!(rejected.error, AdoptError::Os(e) if e.kind == ErrorKind::InvalidInput),
+        "{rejected:?}"
+    );
+    assert_eq!(
+        net.open_fds(),
+        3,
+        "the pipe end comes back open (pipe ends and the listener)"
     );
     assert_eq!(sv.l.socket_slots_in_use(), 0);
     assert!(opened(&sv.l).is_empty());
@@ -416,10 +430,7 @@ fn one_readable_event_accepts_every_pending_peer_up_to_the_cap() {
     turn(&mut sv.l);
     assert_eq!(opened(&sv.l).len(), 5, "accepts until would-block");
 
-    let settings = Settings {
-        max_accepts_per_event: 2,
-        ..Settings::default()
-    };
+    let settings = Settings::default().with_max_accepts_per_event(2);
     let mut capped = server_on::<A>(&net, Caps::default(), settings, None);
     for _ in 0..5 {
         net.peer_connect(capped.port).unwrap();
@@ -475,10 +486,7 @@ fn listen_options_reach_the_os_backlog() {
     let net = quiet_net();
     let mut l = make_loop::<A>(&net, Caps::default(), Settings::default());
     let ctx = l.context_create(1, recorder()).unwrap();
-    let options = ListenOptions {
-        backlog: 2,
-        ..ListenOptions::default()
-    };
+    let options = ListenOptions::default().with_backlog(2);
     let ls = l.listen(ctx, any_host(0), options, accepted_ext).unwrap();
     let port = l.listen_port(ls).unwrap();
     assert!(net.peer_connect(port).is_ok());
@@ -487,25 +495,33 @@ fn listen_options_reach_the_os_backlog() {
 }
 
 #[test]
-fn adopt_accepted_propagates_a_registration_error() {
+fn adopt_accepted_propagates_a_registration_error_and_returns_the_descriptor() {
     let net = quiet_net();
-    let mut sv = server::<A>(&net);
+    let (mut sv, peer, fd) = take_one(&net);
     sv.l.ext_mut().echo = true;
-    let (peer, s) = accept(&net, &mut sv.l, sv.port);
-    let fd = sv.l.socket_fd(s).unwrap();
-    let err = sv.l.adopt_accepted(sv.ctx, fd, 1, &[]).unwrap_err();
+    net.fail_next(
+        SimCall::Register,
+        SimError::new(ErrorKind::OutOfMemory, 12),
+        1,
+    );
+    let rejected = sv.l.adopt_accepted(sv.ctx, fd, 1, &[]).unwrap_err();
     assert_eq!(
-        err,
-        ConnectError::Os(OsError::new(ErrorKind::InvalidInput, 17)),
-        "EEXIST from the poller is reported, not ignored"
+        rejected.error,
+        AdoptError::Os(OsError::new(ErrorKind::OutOfMemory, 12)),
+        "ENOMEM from the poller is reported, not ignored"
     );
     assert_eq!(
         sv.l.socket_slots_in_use(),
-        1,
+        0,
         "no slot kept for the failed adoption"
     );
-    assert_eq!(opened(&sv.l), [s]);
+    assert!(opened(&sv.l).is_empty());
+    // The descriptor is the caller's again, still connected: adopting it now works.
+    let s =
+        sv.l.adopt_accepted(sv.ctx, rejected.into_fd(), 1, &[])
+            .expect("adopt");
     net.peer_send(peer, b"unaffected");
     turn(&mut sv.l);
-    assert_eq!(net.peer_recv(peer), b"unaffected");
+    assert_eq!(data_of(&sv.l, s), b"unaffected");
+    assert_eq!(net.peer_recv(peer), b"unaffected", "echoed");
 }

@@ -74,7 +74,8 @@ struct Rec {
     timer_fires: u32,
     /// A repeating timer closes itself after this many fires.
     close_timer_after: u32,
-    pipe_read: Option<i32>,
+    /// The poll callback drains its pipe.
+    pipe_read: bool,
 }
 
 sim_config!(L {
@@ -191,11 +192,13 @@ fn close_listener_timer(cx: &mut Cx<L>, _: TimerId) {
     }
 }
 
-fn on_poll(cx: &mut Cx<L>, _: PollId, _: Interest, _: bool) {
+fn on_poll(cx: &mut Cx<L>, p: PollId, _: Interest, _: bool) {
     cx.ext_mut().log.push(Ev::Poll);
-    if let Some(r) = cx.ext().pipe_read {
+    if cx.ext().pipe_read {
         let mut buf = [0u8; 64];
-        cx.shim().net().pipe_read(r, &mut buf);
+        if let Some(r) = cx.poll_fd(p) {
+            cx.shim().net().pipe_read(r, &mut buf);
+        }
     }
 }
 
@@ -431,7 +434,7 @@ fn pre_runs_before_wait_and_post_after_dispatch_and_timers() {
     let mut l = make(&net, Settings::default());
     l.ext_mut().trace = true;
     let (r, w) = net.user_pipe();
-    l.ext_mut().pipe_read = Some(r);
+    l.ext_mut().pipe_read = true;
     let p = l.poll_create(true, ()).expect("poll");
     l.poll_init(p, r).expect("init");
     l.poll_set_callback(p, on_poll).expect("cb");
@@ -442,7 +445,7 @@ fn pre_runs_before_wait_and_post_after_dispatch_and_timers() {
 
     step(&mut l); // nothing ready
     net.advance(10);
-    net.pipe_write(w, b"x");
+    net.pipe_write(&w, b"x");
     step(&mut l); // poll ready and timer due
     step(&mut l); // nothing
     let t0 = net.now_ms();
@@ -527,10 +530,7 @@ fn accepted(settings: Settings) -> (SimNet, Loop<L>, SocketId) {
 
 #[test]
 fn without_integrate_socket_timeouts_never_fire_under_run_once() {
-    let settings = Settings {
-        sweep_period_ms: 100,
-        ..Settings::default()
-    };
+    let settings = Settings::default().with_sweep_period_ms(100);
     let (net, mut l, s) = accepted(settings);
     l.timeout(s, 1);
     assert_eq!(l.next_deadline(), None, "no sweep armed, no timers");
@@ -546,10 +546,7 @@ fn without_integrate_socket_timeouts_never_fire_under_run_once() {
 
 #[test]
 fn integrate_arms_the_sweep_for_run_once() {
-    let settings = Settings {
-        sweep_period_ms: 100,
-        ..Settings::default()
-    };
+    let settings = Settings::default().with_sweep_period_ms(100);
     let (net, mut l, s) = accepted(settings);
     let set_at = net.now_ms();
     l.timeout(s, 1);
@@ -574,10 +571,7 @@ fn integrate_arms_the_sweep_for_run_once() {
 
 #[test]
 fn run_arms_the_sweep_itself() {
-    let settings = Settings {
-        sweep_period_ms: 100,
-        ..Settings::default()
-    };
+    let settings = Settings::default().with_sweep_period_ms(100);
     let (net, mut l, s) = accepted(settings);
     assert_eq!(l.next_deadline(), None, "not integrated yet");
     let set_at = net.now_ms();
@@ -600,13 +594,7 @@ fn run_arms_the_sweep_itself() {
 #[test]
 fn integrate_is_idempotent() {
     let net = quiet_net();
-    let mut l = make(
-        &net,
-        Settings {
-            sweep_period_ms: 100,
-            ..Settings::default()
-        },
-    );
+    let mut l = make(&net, Settings::default().with_sweep_period_ms(100));
     net.advance(30);
     l.integrate();
     let d = l.next_deadline().expect("armed");
@@ -633,13 +621,7 @@ fn integrate_is_idempotent() {
 fn next_deadline_is_earliest_timer_or_sweep_and_run_once_waits_at_most_timeout() {
     let net = quiet_net();
     let t0 = net.now_ms();
-    let mut l = make(
-        &net,
-        Settings {
-            sweep_period_ms: 300,
-            ..Settings::default()
-        },
-    );
+    let mut l = make(&net, Settings::default().with_sweep_period_ms(300));
     assert_eq!(l.next_deadline(), None);
     let a = l.timer_create(true, ()).expect("a");
     let b = l.timer_create(true, ()).expect("b");
@@ -839,13 +821,7 @@ fn on_data_b(cx: &mut Cx<L>, s: SocketId, _: &mut RecvBuf<'_>) {
 /// `n` low-priority sockets, accepted, each with one message pending.
 fn lp_setup(budget: u32, n: usize) -> (SimNet, Loop<L>, Vec<SocketId>) {
     let net = quiet_net();
-    let mut l = make(
-        &net,
-        Settings {
-            low_priority_budget: budget,
-            ..Settings::default()
-        },
-    );
+    let mut l = make(&net, Settings::default().with_low_priority_budget(budget));
     l.ext_mut().low_priority = true;
     let (_, port) = serve(&mut l);
     let peers: Vec<PeerId> = (0..n)
@@ -1011,13 +987,7 @@ fn adopting_a_queued_socket_keeps_it_queued_and_delivers_to_new_context() {
 #[test]
 fn max_accepts_per_event_caps_accepts_per_iteration() {
     let net = quiet_net();
-    let mut l = make(
-        &net,
-        Settings {
-            max_accepts_per_event: 3,
-            ..Settings::default()
-        },
-    );
+    let mut l = make(&net, Settings::default().with_max_accepts_per_event(3));
     let (_, port) = serve(&mut l);
     for _ in 0..10 {
         net.peer_connect(port).expect("connect");

@@ -6,9 +6,10 @@ mod support;
 
 use support::{new_loop, quiet_net, Caps, SimNet};
 use usockets_core::{
-    CapacityError, Cx, ErrorKind, Interest, Loop, LoopCallbacks, OsShim, PollError, PollId,
-    Settings, TimerId,
+    CapacityError, Cx, ErrorKind, Interest, Loop, LoopCallbacks, PollError, PollId, Settings,
+    TimerId,
 };
+use usockets_shim_sim::{SimCall, SimError, SimFd};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Fired {
@@ -28,7 +29,7 @@ struct Rec {
     action: Action,
     acted_in: Option<u64>,
     /// A readable pipe read end for the poll created inside a callback.
-    spare_fd: Option<i32>,
+    spare_fd: Option<SimFd>,
     created_in_callback: Option<PollId>,
     /// Poll freed by the timer.
     free_by_timer: Option<PollId>,
@@ -85,7 +86,7 @@ fn on_poll(cx: &mut Cx<P>, p: PollId, ready: Interest, error: bool) {
             for o in others {
                 cx.poll_free(o).expect("free");
             }
-            let fd = cx.ext().spare_fd.expect("spare fd");
+            let fd = cx.ext_mut().spare_fd.take().expect("spare fd");
             let n = cx.poll_create(true, "newcomer".into()).expect("create");
             cx.poll_init(n, fd).expect("init");
             cx.poll_set_callback(n, on_poll).expect("cb");
@@ -121,14 +122,21 @@ fn step(l: &mut Loop<P>) {
     l.run_once(Some(0)).expect("run_once");
 }
 
-/// A started readable poll on the read end of a new pipe: (poll, read end, write end).
-fn readable_poll(l: &mut Loop<P>, net: &SimNet, label: &str) -> (PollId, i32, i32) {
+/// A started readable poll on the read end of a new pipe: (poll, the read end's number, the
+/// write end). The poll owns the read end.
+fn readable_poll(l: &mut Loop<P>, net: &SimNet, label: &str) -> (PollId, i32, SimFd) {
     let (r, w) = net.user_pipe();
     let p = l.poll_create(true, label.into()).expect("create");
-    l.poll_init(p, r).expect("init");
+    let r_number = r.number();
+    assert!(matches!(l.poll_init(p, r), Ok(None)), "init");
     l.poll_set_callback(p, on_poll).expect("callback");
     l.poll_start(p, Interest::READABLE).expect("start");
-    (p, r, w)
+    (p, r_number, w)
+}
+
+/// The number of the descriptor a poll holds.
+fn fd_number(l: &Loop<P>, p: PollId) -> Option<i32> {
+    l.poll_fd(p).map(SimFd::number)
 }
 
 fn count(l: &Loop<P>, p: PollId) -> usize {
@@ -142,7 +150,7 @@ fn poll_fires_readable_when_pipe_has_data() {
     let (p, _r, w) = readable_poll(&mut l, &net, "reader");
     step(&mut l);
     assert!(l.ext().fired.is_empty(), "no data, no callback");
-    net.pipe_write(w, b"ping");
+    net.pipe_write(&w, b"ping");
     step(&mut l);
     assert_eq!(
         l.ext().fired,
@@ -160,8 +168,8 @@ fn poll_fires_readable_when_pipe_has_data() {
 fn poll_is_level_triggered_until_drained() {
     let net = quiet_net();
     let mut l = make(&net);
-    let (p, r, w) = readable_poll(&mut l, &net, "reader");
-    net.pipe_write(w, b"ping");
+    let (p, _, w) = readable_poll(&mut l, &net, "reader");
+    net.pipe_write(&w, b"ping");
     for n in 1..=3 {
         step(&mut l);
         assert_eq!(
@@ -171,7 +179,7 @@ fn poll_is_level_triggered_until_drained() {
         );
     }
     let mut buf = [0u8; 16];
-    assert_eq!(net.pipe_read(r, &mut buf), 4);
+    assert_eq!(net.pipe_read(l.poll_fd(p).expect("fd"), &mut buf), 4);
     step(&mut l);
     step(&mut l);
     assert_eq!(count(&l, p), 3, "silent once drained");
@@ -230,7 +238,7 @@ fn poll_stop_silences_poll_even_with_data_pending_and_start_resumes() {
     let net = quiet_net();
     let mut l = make(&net);
     let (p, _r, w) = readable_poll(&mut l, &net, "reader");
-    net.pipe_write(w, b"data");
+    net.pipe_write(&w, b"data");
     step(&mut l);
     assert_eq!(count(&l, p), 1);
     let d0 = net.syscalls().deregister;
@@ -258,8 +266,8 @@ fn poll_stop_inside_callback_drops_events_already_collected() {
     let mut l = make(&net);
     let (a, _, wa) = readable_poll(&mut l, &net, "a");
     let (b, _, wb) = readable_poll(&mut l, &net, "b");
-    net.pipe_write(wa, b"1");
-    net.pipe_write(wb, b"2");
+    net.pipe_write(&wa, b"1");
+    net.pipe_write(&wb, b"2");
     l.ext_mut().group = vec![a, b];
     l.ext_mut().action = Action::StopOthers;
     let w0 = net.syscalls().wait;
@@ -286,9 +294,9 @@ fn poll_freed_and_slot_reused_inside_callback_never_gets_stale_event() {
     let (a, _, wa) = readable_poll(&mut l, &net, "a");
     let (b, _, wb) = readable_poll(&mut l, &net, "b");
     let (spare_r, spare_w) = net.user_pipe();
-    net.pipe_write(wa, b"1");
-    net.pipe_write(wb, b"2");
-    net.pipe_write(spare_w, b"3");
+    net.pipe_write(&wa, b"1");
+    net.pipe_write(&wb, b"2");
+    net.pipe_write(&spare_w, b"3");
     l.ext_mut().group = vec![a, b];
     l.ext_mut().action = Action::FreeOthersAndReuse;
     l.ext_mut().spare_fd = Some(spare_r);
@@ -324,7 +332,7 @@ fn poll_reports_error_when_pipe_write_end_closes() {
     let net = quiet_net();
     let mut l = make(&net);
     let (p, _r, w) = readable_poll(&mut l, &net, "reader");
-    l.shim().close(w);
+    drop(w);
     step(&mut l);
     let f = l.ext().fired.last().cloned().expect("fired");
     assert_eq!(f.poll, p);
@@ -340,8 +348,13 @@ fn poll_events_fd_and_ext_accessors() {
     let p = l.poll_create(true, "x".into()).expect("create");
     assert_eq!(l.poll_fd(p), None, "no descriptor before init");
     assert_eq!(l.poll_events(p), Some(Interest::NONE));
-    l.poll_init(p, r).expect("init");
-    assert_eq!(l.poll_fd(p), Some(r));
+    let r_number = r.number();
+    assert!(matches!(l.poll_init(p, r), Ok(None)), "init");
+    assert_eq!(
+        fd_number(&l, p),
+        Some(r_number),
+        "the poll lends what it was given"
+    );
     assert_eq!(l.poll_ext(p).map(String::as_str), Some("x"));
     l.poll_ext_mut(p).expect("ext").push('y');
     assert_eq!(l.poll_ext(p).map(String::as_str), Some("xy"));
@@ -356,11 +369,20 @@ fn poll_init_on_started_poll_is_refused() {
     let mut l = make(&net);
     let (p, r, _w) = readable_poll(&mut l, &net, "reader");
     let (r2, _w2) = net.user_pipe();
-    assert_eq!(l.poll_init(p, r2), Err(PollError::Started));
-    assert_eq!(l.poll_fd(p), Some(r), "descriptor unchanged");
+    let r2_number = r2.number();
+    let refused = l.poll_init(p, r2).expect_err("refused while started");
+    assert_eq!(refused.error, PollError::Started);
+    let r2 = refused.into_fd();
+    assert_eq!(r2.number(), r2_number, "the refused descriptor comes back");
+    assert_eq!(fd_number(&l, p), Some(r), "descriptor unchanged");
     l.poll_stop(p).expect("stop");
-    l.poll_init(p, r2).expect("init after stop");
-    assert_eq!(l.poll_fd(p), Some(r2));
+    let previous = l.poll_init(p, r2).expect("init after stop");
+    assert_eq!(
+        previous.map(|f| f.number()),
+        Some(r),
+        "the replaced descriptor is given back"
+    );
+    assert_eq!(fd_number(&l, p), Some(r2_number));
 }
 
 #[test]
@@ -377,7 +399,7 @@ fn poll_resize_transforms_ext_and_keeps_handle_and_registration() {
         (before.register, before.modify, before.deregister),
         "registration untouched"
     );
-    net.pipe_write(w, b"x");
+    net.pipe_write(&w, b"x");
     step(&mut l);
     assert_eq!(l.ext().fired.len(), 1);
     assert_eq!(l.ext().fired[0].poll, p);
@@ -395,7 +417,10 @@ fn poll_free_returns_ext_frees_slot_and_leaves_descriptor_open() {
     assert_eq!(l.slots_in_use()[4], 1);
     let fds = net.open_fds();
     let d0 = net.syscalls().deregister;
-    assert_eq!(l.poll_free(p).as_deref(), Some("gone"));
+    let (ext, r_back) = l.poll_free(p).expect("freed");
+    assert_eq!(ext, "gone");
+    let r_back = r_back.expect("the descriptor comes back");
+    assert_eq!(r_back.number(), r);
     assert_eq!(l.slots_in_use()[4], 0);
     assert_eq!(
         net.syscalls().deregister,
@@ -403,11 +428,11 @@ fn poll_free_returns_ext_frees_slot_and_leaves_descriptor_open() {
         "a started poll is stopped"
     );
     assert_eq!(net.open_fds(), fds, "the descriptor is the caller's");
-    net.pipe_write(w, b"x");
+    net.pipe_write(&w, b"x");
     step(&mut l);
     assert!(l.ext().fired.is_empty());
     let mut buf = [0u8; 4];
-    assert_eq!(net.pipe_read(r, &mut buf), 1, "the pipe still works");
+    assert_eq!(net.pipe_read(&r_back, &mut buf), 1, "the pipe still works");
 }
 
 #[test]
@@ -486,11 +511,17 @@ fn poll_start_propagates_poller_error() {
     let net = quiet_net();
     let mut l = make(&net);
     let p = l.poll_create(true, "bad".into()).expect("create");
-    l.poll_init(p, 999).expect("init takes any descriptor");
+    let (r, _w) = net.user_pipe();
+    assert!(matches!(l.poll_init(p, r), Ok(None)));
+    net.fail_next(
+        SimCall::Register,
+        SimError::new(ErrorKind::OutOfMemory, 12),
+        1,
+    );
     match l.poll_start(p, Interest::READABLE) {
         Err(PollError::Os(e)) => {
-            assert_eq!(e.kind, ErrorKind::InvalidInput);
-            assert_eq!(e.code, 9, "EBADF from the poller");
+            assert_eq!(e.kind, ErrorKind::OutOfMemory);
+            assert_eq!(e.code, 12, "ENOMEM from the poller");
         }
         other => panic!("expected the poller's error, got {other:?}"),
     }
@@ -502,13 +533,16 @@ fn stale_poll_handle_is_rejected_and_never_aliases() {
     let net = quiet_net();
     let mut l = make(&net);
     let (old, _r, _w) = readable_poll(&mut l, &net, "old");
-    assert_eq!(l.poll_free(old).as_deref(), Some("old"));
+    assert_eq!(l.poll_free(old).map(|(ext, _)| ext).as_deref(), Some("old"));
     let (new, new_r, new_w) = readable_poll(&mut l, &net, "new");
     assert_eq!(new.index(), old.index(), "slot reused");
     assert_ne!(new.generation(), old.generation());
     let (r3, _w3) = net.user_pipe();
 
-    assert_eq!(l.poll_init(old, r3), Err(PollError::InvalidHandle));
+    assert_eq!(
+        l.poll_init(old, r3).map_err(|e| e.error),
+        Err(PollError::InvalidHandle)
+    );
     assert_eq!(
         l.poll_set_callback(old, on_poll),
         Err(PollError::InvalidHandle)
@@ -529,10 +563,10 @@ fn stale_poll_handle_is_rejected_and_never_aliases() {
     assert_eq!(l.poll_resize(old, |e| e.clear()), None);
     assert_eq!(l.poll_free(old), None);
 
-    assert_eq!(l.poll_fd(new), Some(new_r), "the new poll is untouched");
+    assert_eq!(fd_number(&l, new), Some(new_r), "the new poll is untouched");
     assert_eq!(l.poll_events(new), Some(Interest::READABLE));
     assert_eq!(l.poll_ext(new).map(String::as_str), Some("new"));
-    net.pipe_write(new_w, b"x");
+    net.pipe_write(&new_w, b"x");
     step(&mut l);
     assert_eq!(count(&l, new), 1);
 }

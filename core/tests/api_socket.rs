@@ -198,7 +198,7 @@ fn flush_without_more_makes_no_syscall() {
     let (mut sv, _peer, s) = established::<A>(&net);
     let f0 = net.syscalls().flush;
     sv.l.flush(s);
-    sv.l.write(s, b"plain", false);
+    assert_eq!(sv.l.write(s, b"plain", false), 5);
     sv.l.flush(s);
     assert_eq!(net.syscalls().flush, f0);
 }
@@ -207,7 +207,7 @@ fn flush_without_more_makes_no_syscall() {
 fn flush_after_shutdown_is_a_no_op() {
     let net = quiet_net();
     let (mut sv, _peer, s) = established::<A>(&net);
-    sv.l.write(s, b"held", true);
+    assert_eq!(sv.l.write(s, b"held", true), 4);
     sv.l.shutdown(s);
     let f0 = net.syscalls().flush;
     sv.l.flush(s);
@@ -341,10 +341,7 @@ fn rereads_per_event_are_capped_by_max_reads_per_event() {
         recv: 64,
         ..Caps::default()
     };
-    let settings = Settings {
-        max_reads_per_event: 2,
-        ..Settings::default()
-    };
+    let settings = Settings::default().with_max_reads_per_event(2);
     let (mut sv, peer, s) = established_on::<A>(&net, caps, settings);
     let msg: Vec<u8> = (0..320u32).map(|i| (i % 251) as u8).collect();
     net.peer_send(peer, &msg);

@@ -11,10 +11,10 @@ use std::rc::Rc;
 
 use support::{new_loop, quiet_net, run_until, Caps, ChunkStore, SimNet, SimShim, VecStore};
 use usockets_core::{
-    Config, ConnectError, ConnectTarget, ContextCallbacks, ContextEntry, ContextError, ContextId,
-    Cx, ErrorKind, Event, Interest, ListenEntry, ListenError, ListenOptions, ListenTarget, Loop,
-    LoopCallbacks, Memory, OsError, OsShim, PeerAddr, PollEntry, PollId, RecvBuf, Settings,
-    SocketEntry, SocketId, TimerEntry, Token, Wake,
+    CloseCause, Config, ConnectError, ConnectTarget, ContextCallbacks, ContextEntry, ContextError,
+    ContextId, Cx, ErrorKind, Event, Interest, ListenEntry, ListenError, ListenOptions,
+    ListenTarget, Loop, LoopCallbacks, Memory, OsError, OsShim, PeerAddr, PollEntry, PollId,
+    RecvBuf, Settings, SocketEntry, SocketId, TimerEntry, Token, Wake,
 };
 
 // ---- fixed storage over shim-sim ---------------------------------------------------------------
@@ -36,7 +36,7 @@ sim_config!(S {
 fn s_on_open(cx: &mut Cx<S>, s: SocketId, _: bool, _: &[u8]) {
     cx.ext_mut().opened.push(s);
 }
-fn s_on_close(cx: &mut Cx<S>, s: SocketId, _: i32, _: Option<u32>) {
+fn s_on_close(cx: &mut Cx<S>, s: SocketId, _: CloseCause<u32>) {
     let ext = cx.socket_ext(s).copied().unwrap_or(u32::MAX);
     cx.ext_mut().closes.push((s, ext));
 }
@@ -394,17 +394,22 @@ impl Wake for NoWake {
 const WOULD_BLOCK: OsError = OsError::new(ErrorKind::WouldBlock, 11);
 const BAD_FD: OsError = OsError::new(ErrorKind::InvalidInput, 9);
 
+/// The fake shim's descriptor: owned, not `Copy`, made only by the fake shim (and this test).
+#[derive(Debug, PartialEq, Eq)]
+struct FakeFd(i32);
+
+/// A minimal shim: `send2` and `flush` are the trait's defaults.
 impl OsShim for FakeShim {
-    type Fd = i32;
+    type Fd = FakeFd;
     type Waker = NoWake;
     type Error = OsError;
 
-    fn register(&mut self, fd: i32, token: Token, interest: Interest) -> Result<(), OsError> {
-        self.0.borrow_mut().regs.insert(fd, (token, interest));
+    fn register(&mut self, fd: &FakeFd, token: Token, interest: Interest) -> Result<(), OsError> {
+        self.0.borrow_mut().regs.insert(fd.0, (token, interest));
         Ok(())
     }
-    fn modify(&mut self, fd: i32, token: Token, interest: Interest) -> Result<(), OsError> {
-        match self.0.borrow_mut().regs.get_mut(&fd) {
+    fn modify(&mut self, fd: &FakeFd, token: Token, interest: Interest) -> Result<(), OsError> {
+        match self.0.borrow_mut().regs.get_mut(&fd.0) {
             Some(r) => {
                 *r = (token, interest);
                 Ok(())
@@ -412,11 +417,11 @@ impl OsShim for FakeShim {
             None => Err(BAD_FD),
         }
     }
-    fn deregister(&mut self, fd: i32) -> Result<(), OsError> {
+    fn deregister(&mut self, fd: &FakeFd) -> Result<(), OsError> {
         self.0
             .borrow_mut()
             .regs
-            .remove(&fd)
+            .remove(&fd.0)
             .map(|_| ())
             .ok_or(BAD_FD)
     }
@@ -432,28 +437,28 @@ impl OsShim for FakeShim {
     fn now_ms(&mut self) -> u64 {
         self.0.borrow().now
     }
-    fn listen(&mut self, _: ListenTarget<'_>, _: ListenOptions) -> Result<i32, OsError> {
+    fn listen(&mut self, _: ListenTarget<'_>, _: ListenOptions) -> Result<FakeFd, OsError> {
         let mut s = self.0.borrow_mut();
         s.next_fd += 1;
-        Ok(s.next_fd)
+        Ok(FakeFd(s.next_fd))
     }
-    fn accept(&mut self, listener: i32) -> Result<Option<(i32, PeerAddr)>, OsError> {
-        self.0.borrow_mut().accept_calls.push(listener);
+    fn accept(&mut self, listener: &FakeFd) -> Result<Option<(FakeFd, PeerAddr)>, OsError> {
+        self.0.borrow_mut().accept_calls.push(listener.0);
         Ok(None)
     }
-    fn connect(&mut self, _: ConnectTarget<'_>) -> Result<i32, OsError> {
+    fn connect(&mut self, _: ConnectTarget<'_>) -> Result<FakeFd, OsError> {
         Err(OsError::new(ErrorKind::Unsupported, 95))
     }
-    fn connect_result(&mut self, _: i32) -> Result<(), OsError> {
+    fn connect_result(&mut self, _: &FakeFd) -> Result<(), OsError> {
         Ok(())
     }
-    fn adopt(&mut self, _: i32) -> Result<(), OsError> {
+    fn adopt(&mut self, _: &FakeFd) -> Result<(), OsError> {
         Ok(())
     }
-    fn recv(&mut self, fd: i32, buf: &mut [u8]) -> Result<usize, OsError> {
+    fn recv(&mut self, fd: &FakeFd, buf: &mut [u8]) -> Result<usize, OsError> {
         let mut s = self.0.borrow_mut();
-        s.recv_calls.push(fd);
-        let pending = s.data.entry(fd).or_default();
+        s.recv_calls.push(fd.0);
+        let pending = s.data.entry(fd.0).or_default();
         if pending.is_empty() {
             return Err(WOULD_BLOCK);
         }
@@ -462,28 +467,22 @@ impl OsShim for FakeShim {
         pending.drain(..n);
         Ok(n)
     }
-    fn send(&mut self, _: i32, data: &[u8], _: bool) -> Result<usize, OsError> {
+    fn send(&mut self, _: &FakeFd, data: &[u8], _: bool) -> Result<usize, OsError> {
         Ok(data.len())
     }
-    fn send2(&mut self, _: i32, h: &[u8], p: &[u8]) -> Result<usize, OsError> {
-        Ok(h.len() + p.len())
-    }
-    fn flush(&mut self, _: i32) -> Result<(), OsError> {
+    fn shutdown_write(&mut self, _: &FakeFd) -> Result<(), OsError> {
         Ok(())
     }
-    fn shutdown_write(&mut self, _: i32) -> Result<(), OsError> {
+    fn shutdown_read(&mut self, _: &FakeFd) -> Result<(), OsError> {
         Ok(())
     }
-    fn shutdown_read(&mut self, _: i32) -> Result<(), OsError> {
-        Ok(())
+    fn close(&mut self, fd: FakeFd) {
+        self.0.borrow_mut().closed.push(fd.0);
     }
-    fn close(&mut self, fd: i32) {
-        self.0.borrow_mut().closed.push(fd);
-    }
-    fn local_addr(&mut self, _: i32) -> Result<PeerAddr, OsError> {
+    fn local_addr(&mut self, _: &FakeFd) -> Result<PeerAddr, OsError> {
         Ok(PeerAddr::Unix)
     }
-    fn remote_addr(&mut self, _: i32) -> Result<PeerAddr, OsError> {
+    fn remote_addr(&mut self, _: &FakeFd) -> Result<PeerAddr, OsError> {
         Ok(PeerAddr::Unix)
     }
 }
@@ -560,11 +559,7 @@ fn fake_loop() -> (Rc<RefCell<FakeState>>, Loop<F>, ContextId) {
 }
 
 fn readable(token: Token) -> Event {
-    Event {
-        token,
-        readable: true,
-        ..Event::EMPTY
-    }
+    Event::new(token).with_readable(true)
 }
 
 fn token_of(state: &Rc<RefCell<FakeState>>, fd: i32) -> Token {
@@ -574,11 +569,11 @@ fn token_of(state: &Rc<RefCell<FakeState>>, fd: i32) -> Token {
 #[test]
 fn stale_socket_event_for_reused_slot_is_dropped() {
     let (state, mut l, c) = fake_loop();
-    let old = l.adopt_accepted(c, 10, 1, &[]).expect("old");
+    let old = l.adopt_accepted(c, FakeFd(10), 1, &[]).expect("old");
     let old_token = token_of(&state, 10);
     l.close(old, 0, None);
     l.run_once(Some(0)).expect("run");
-    let new = l.adopt_accepted(c, 11, 2, &[]).expect("new");
+    let new = l.adopt_accepted(c, FakeFd(11), 2, &[]).expect("new");
     assert_eq!(new.index(), old.index(), "slot reused");
     let new_token = token_of(&state, 11);
     assert_ne!(new_token, old_token);
@@ -610,7 +605,7 @@ fn stale_listen_event_for_reused_slot_is_dropped() {
     let old = l
         .listen(c, any_port(), ListenOptions::default(), || 0)
         .expect("old");
-    let old_fd = l.listen_fd(old).expect("fd");
+    let old_fd = l.listen_fd(old).expect("fd").0;
     let old_token = token_of(&state, old_fd);
     l.listen_close(old);
     l.run_once(Some(0)).expect("run");
@@ -618,7 +613,7 @@ fn stale_listen_event_for_reused_slot_is_dropped() {
         .listen(c, any_port(), ListenOptions::default(), || 0)
         .expect("new");
     assert_eq!(new.index(), old.index(), "slot reused");
-    let new_fd = l.listen_fd(new).expect("fd");
+    let new_fd = l.listen_fd(new).expect("fd").0;
     let new_token = token_of(&state, new_fd);
     assert_ne!(new_token, old_token);
 
@@ -644,13 +639,14 @@ fn stale_listen_event_for_reused_slot_is_dropped() {
 fn stale_poll_event_for_reused_slot_is_dropped() {
     let (state, mut l, _) = fake_loop();
     let old = l.poll_create(true, 1).expect("old");
-    l.poll_init(old, 20).expect("init");
+    l.poll_init(old, FakeFd(20)).expect("init");
     l.poll_set_callback(old, f_poll).expect("cb");
     l.poll_start(old, Interest::READABLE).expect("start");
     let old_token = token_of(&state, 20);
-    l.poll_free(old);
+    let (_, fd) = l.poll_free(old).expect("freed");
+    assert_eq!(fd, Some(FakeFd(20)), "poll_free gives the descriptor back");
     let new = l.poll_create(true, 2).expect("new");
-    l.poll_init(new, 21).expect("init");
+    l.poll_init(new, FakeFd(21)).expect("init");
     l.poll_set_callback(new, f_poll).expect("cb");
     l.poll_start(new, Interest::READABLE).expect("start");
     assert_eq!(new.index(), old.index(), "slot reused");
@@ -674,7 +670,7 @@ fn stale_poll_event_for_reused_slot_is_dropped() {
 #[test]
 fn stale_event_in_same_batch_after_close_is_dropped() {
     let (state, mut l, c) = fake_loop();
-    let a = l.adopt_accepted(c, 10, 1, &[]).expect("a");
+    let a = l.adopt_accepted(c, FakeFd(10), 1, &[]).expect("a");
     let ta = token_of(&state, 10);
     state.borrow_mut().data.insert(10, b"one".to_vec());
     l.close(a, 0, None);
@@ -689,7 +685,7 @@ fn stale_event_in_same_batch_after_close_is_dropped() {
 #[test]
 fn foreign_and_garbage_tokens_are_dropped_without_effect() {
     let (state, mut l, c) = fake_loop();
-    let s = l.adopt_accepted(c, 10, 1, &[]).expect("s");
+    let s = l.adopt_accepted(c, FakeFd(10), 1, &[]).expect("s");
     let t = token_of(&state, 10);
     state.borrow_mut().data.insert(10, b"x".to_vec());
     let garbage = [

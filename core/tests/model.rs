@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use support::{new_loop, Caps, Faults, SeededRng, SimNet};
 use usockets_core::{
-    ConnectTarget, ContextCallbacks, ContextId, Cx, ListenId, ListenOptions, ListenTarget, Loop,
-    LoopCallbacks, OsError, RecvBuf, Settings, SocketId,
+    CloseCause, ConnectTarget, ContextCallbacks, ContextId, Cx, ListenId, ListenOptions,
+    ListenTarget, Loop, LoopCallbacks, OsError, RecvBuf, Settings, SocketId,
 };
 use usockets_shim_sim::PeerId;
 
@@ -89,7 +89,7 @@ fn on_end(cx: &mut Cx<M>, s: SocketId) {
 fn on_timeout(cx: &mut Cx<M>, s: SocketId) {
     live(cx, s, "on_timeout");
 }
-fn on_close(cx: &mut Cx<M>, s: SocketId, _: i32, _: Option<u32>) {
+fn on_close(cx: &mut Cx<M>, s: SocketId, _: CloseCause<u32>) {
     let m = cx.ext_mut();
     match m.life.get(&s) {
         Some(Life::Open) | Some(Life::Connecting) => {
@@ -216,10 +216,7 @@ impl Harness {
             recv: 2048,
             ..Caps::default()
         };
-        let settings = Settings {
-            sweep_period_ms: 1000,
-            ..Settings::default()
-        };
+        let settings = Settings::default().with_sweep_period_ms(1000);
         let mut l = new_loop::<M>(
             &net,
             caps,

@@ -2,7 +2,7 @@
 //! (`tests/hot_path.rs`, `tests/emfile.rs`), so they prove the example's own hot path. The
 //! including file also includes `shared/http.rs` as `mod http`.
 
-use usockets::{App, ContextCallbacks, Cx, RecvBuf, SocketId};
+use usockets::{App, CloseCause, ContextCallbacks, Cx, RecvBuf, SocketId};
 
 use crate::http::{responses, RequestCounter, BATCH};
 
@@ -52,7 +52,7 @@ fn on_open<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId, _is_client: bool, _ip:
     L::opened(cx);
 }
 
-fn on_close<L: Observe>(cx: &mut Cx<Http<L>>, _s: SocketId, _code: i32, _reason: Option<usize>) {
+fn on_close<L: Observe>(cx: &mut Cx<Http<L>>, _s: SocketId, _cause: CloseCause<usize>) {
     L::closed(cx);
 }
 

@@ -7,7 +7,9 @@ use usockets_core::{Event, Interest, Token};
 
 use crate::error::LinuxError;
 use crate::stats::{Counters, Sys};
-use crate::sys::{cvt, cvt_retry, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::sys::{cvt, cvt_retry};
 
 /// The `epoll_event` buffer size allocated up front; it only grows if core passes a larger
 /// event slice to `wait`.
@@ -45,13 +47,11 @@ pub(crate) fn epoll_bits(interest: Interest) -> u32 {
 pub(crate) fn translate(ev: &libc::epoll_event) -> Event {
     let bits = ev.events;
     let has = |flag: i32| bits & flag as u32 != 0;
-    Event {
-        token: Token(ev.u64),
-        readable: has(libc::EPOLLIN) || has(libc::EPOLLRDHUP),
-        writable: has(libc::EPOLLOUT),
-        error: has(libc::EPOLLERR),
-        hangup: has(libc::EPOLLHUP),
-    }
+    Event::new(Token(ev.u64))
+        .with_readable(has(libc::EPOLLIN) || has(libc::EPOLLRDHUP))
+        .with_writable(has(libc::EPOLLOUT))
+        .with_error(has(libc::EPOLLERR))
+        .with_hangup(has(libc::EPOLLHUP))
 }
 
 impl Poller {
@@ -62,14 +62,15 @@ impl Poller {
             libc::epoll_create1(libc::EPOLL_CLOEXEC)
         })?;
         Ok(Poller {
-            epfd: OwnedFd(fd),
+            // SAFETY: epoll_create1 just returned `fd`, a new descriptor that nothing else owns.
+            epfd: unsafe { OwnedFd::from_raw_fd(fd) },
             buf: vec![EMPTY; INITIAL_EVENTS],
         })
     }
 
     /// The epoll descriptor.
     pub(crate) fn raw(&self) -> i32 {
-        self.epfd.raw()
+        self.epfd.as_raw_fd()
     }
 
     /// `epoll_ctl(op)` with raw epoll bits.
@@ -85,7 +86,7 @@ impl Poller {
             events: bits,
             u64: token.0,
         };
-        let (epfd, evp): (i32, *mut libc::epoll_event) = (self.epfd.raw(), &mut ev);
+        let (epfd, evp): (i32, *mut libc::epoll_event) = (self.epfd.as_raw_fd(), &mut ev);
         // SAFETY: `evp` points to a live epoll_event for the whole call (the kernel only reads
         // it; EPOLL_CTL_DEL ignores it).
         cvt_retry(c, Sys::EpollCtl, || unsafe {
@@ -112,7 +113,7 @@ impl Poller {
             None => -1,
             Some(ms) => ms.min(i32::MAX as u64) as i32,
         };
-        let (epfd, buf) = (self.epfd.raw(), self.buf.as_mut_ptr());
+        let (epfd, buf) = (self.epfd.as_raw_fd(), self.buf.as_mut_ptr());
         // SAFETY: `buf` points to at least `max` epoll_events (the buffer is at least
         // `events.len()` long), which the kernel writes and nothing else touches meanwhile.
         let n = match cvt(c, Sys::EpollWait, || unsafe {

@@ -11,6 +11,7 @@ use usockets_core::{ErrorKind, ShimError};
 /// [`ErrorKind::NameResolution`], where it is the (negative) `EAI_*` code `getaddrinfo`
 /// returned (e.g. -2 for `EAI_NONAME`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct LinuxError {
     /// The portable kind.
     pub kind: ErrorKind,

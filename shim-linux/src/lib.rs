@@ -10,7 +10,7 @@
 //! let mut shim = LinuxShim::new()?;
 //! let target = ListenTarget::Host { host: Some("127.0.0.1"), port: 0 };
 //! let listener = shim.listen(target, ListenOptions::default())?;
-//! println!("listening on {:?}", shim.local_addr(listener)?);
+//! println!("listening on {:?}", shim.local_addr(&listener)?);
 //! # Ok::<(), usockets_shim_linux::LinuxError>(())
 //! ```
 //!
@@ -31,6 +31,14 @@
 //! * `wait` reuses one `epoll_event` buffer (1024 entries, grown only if core passes a larger
 //!   slice): no allocation per call. An interrupted `epoll_wait` returns `Ok(0)`.
 //!
+//! # Descriptors
+//!
+//! [`OsShim::Fd`] is std's [`OwnedFd`]: the shim hands out owned descriptors from `listen`,
+//! `accept` and `connect`, borrows them (`&OwnedFd`, which is `AsFd`/`AsRawFd`) for every other
+//! call, and closes them in [`close`](OsShim::close) (or when dropped). Safe code cannot make
+//! one from an integer (`OwnedFd::from_raw_fd` is `unsafe`), so it cannot make the shim touch a
+//! descriptor it does not own.
+//!
 //! # Syscalls and errors
 //!
 //! Every raw libc call goes through one helper that turns `-1` into the `errno`
@@ -39,6 +47,11 @@
 //! `connect` (after `EINTR` the connect continues asynchronously, like `EINPROGRESS`).
 //! Would-block is an error of kind [`ErrorKind::WouldBlock`]. Every descriptor the shim creates
 //! is close-on-exec (`SOCK_CLOEXEC`, `EPOLL_CLOEXEC`, `EFD_CLOEXEC`, `O_CLOEXEC`).
+//!
+//! `accept` reports the network errors accept(2) says to treat like `EAGAIN` (`ENETDOWN`,
+//! `EPROTO`, `ENOPROTOOPT`, `EHOSTDOWN`, `ENONET`, `EHOSTUNREACH`, `EOPNOTSUPP`,
+//! `ENETUNREACH`, `ECONNABORTED`: the pending connection died, the listener is fine) as
+//! [`ErrorKind::ConnectionAborted`], with the raw code kept, so core accepts the next one.
 //!
 //! # Blocking name resolution
 //!
@@ -109,7 +122,7 @@ mod sys;
 mod waker;
 
 use core::fmt;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use usockets_core::{
     ConnectTarget, ErrorKind, Event, Interest, ListenOptions, ListenTarget, OsShim, PeerAddr, Token,
@@ -119,7 +132,6 @@ use crate::addr::SockAddr;
 use crate::epoll::Poller;
 use crate::fdset::FdSet;
 use crate::stats::{Counters, Sys};
-use crate::sys::OwnedFd;
 
 pub use crate::addr::UNIX_PATH_MAX;
 pub use crate::error::LinuxError;
@@ -127,8 +139,8 @@ pub use crate::error::LinuxError;
 pub use crate::stats::SyscallStats;
 pub use crate::waker::LinuxWaker;
 
-/// A socket descriptor: a raw Unix file descriptor.
-pub type Fd = RawFd;
+/// The shim's descriptor: std's owned Unix file descriptor.
+pub type Fd = OwnedFd;
 
 /// The Linux [`OsShim`]: one per loop, used from that loop's thread.
 ///
@@ -183,19 +195,19 @@ impl LinuxShim {
 
     /// Accepts one pending connection and closes it at once, with the reserve descriptor
     /// released for the moment; then takes the reserve back.
-    fn shed_one(&mut self, listener: Fd) {
+    fn shed_one(&mut self, listener: RawFd) {
         if let Some(reserve) = self.reserve.take() {
-            reserve.close(&mut self.c);
+            sys::close_owned(&mut self.c, reserve);
         }
         let mut addr = SockAddr::empty();
         if let Ok(fd) = net::accept_raw(&mut self.c, listener, &mut addr) {
-            sys::close(&mut self.c, fd);
+            sys::close_owned(&mut self.c, fd);
         }
         self.reserve = sys::open_dev_null(&mut self.c).ok();
     }
 
     /// Records whether a successful send left data held back by `MSG_MORE`.
-    fn note_send(&mut self, fd: Fd, more: bool, result: &Result<usize, LinuxError>) {
+    fn note_send(&mut self, fd: RawFd, more: bool, result: &Result<usize, LinuxError>) {
         if matches!(result, Ok(n) if *n > 0) {
             if more {
                 self.corked.insert(fd);
@@ -229,21 +241,36 @@ impl OsShim for LinuxShim {
     type Waker = LinuxWaker;
     type Error = LinuxError;
 
-    fn register(&mut self, fd: Fd, token: Token, interest: Interest) -> Result<(), LinuxError> {
+    fn register(&mut self, fd: &Fd, token: Token, interest: Interest) -> Result<(), LinuxError> {
         let bits = epoll::epoll_bits(interest);
-        self.poller
-            .ctl(&mut self.c, libc::EPOLL_CTL_ADD, fd, token, bits)
+        self.poller.ctl(
+            &mut self.c,
+            libc::EPOLL_CTL_ADD,
+            fd.as_raw_fd(),
+            token,
+            bits,
+        )
     }
 
-    fn modify(&mut self, fd: Fd, token: Token, interest: Interest) -> Result<(), LinuxError> {
+    fn modify(&mut self, fd: &Fd, token: Token, interest: Interest) -> Result<(), LinuxError> {
         let bits = epoll::epoll_bits(interest);
-        self.poller
-            .ctl(&mut self.c, libc::EPOLL_CTL_MOD, fd, token, bits)
+        self.poller.ctl(
+            &mut self.c,
+            libc::EPOLL_CTL_MOD,
+            fd.as_raw_fd(),
+            token,
+            bits,
+        )
     }
 
-    fn deregister(&mut self, fd: Fd) -> Result<(), LinuxError> {
-        self.poller
-            .ctl(&mut self.c, libc::EPOLL_CTL_DEL, fd, Token(0), 0)
+    fn deregister(&mut self, fd: &Fd) -> Result<(), LinuxError> {
+        self.poller.ctl(
+            &mut self.c,
+            libc::EPOLL_CTL_DEL,
+            fd.as_raw_fd(),
+            Token(0),
+            0,
+        )
     }
 
     fn wait(&mut self, events: &mut [Event], timeout_ms: Option<u64>) -> Result<usize, LinuxError> {
@@ -251,11 +278,7 @@ impl OsShim for LinuxShim {
         for ev in &mut events[..n] {
             if ev.token == Token::WAKER {
                 self.waker.drain(&mut self.c);
-                *ev = Event {
-                    token: Token::WAKER,
-                    readable: true,
-                    ..Event::EMPTY
-                };
+                *ev = Event::new(Token::WAKER).with_readable(true);
             }
         }
         Ok(n)
@@ -313,7 +336,8 @@ impl OsShim for LinuxShim {
         }
     }
 
-    fn accept(&mut self, listener: Fd) -> Result<Option<(Fd, PeerAddr)>, LinuxError> {
+    fn accept(&mut self, listener: &Fd) -> Result<Option<(Fd, PeerAddr)>, LinuxError> {
+        let listener = listener.as_raw_fd();
         match net::accept(&mut self.c, listener) {
             Ok(accepted) => Ok(Some(accepted)),
             Err(e) if e.is_would_block() => Ok(None),
@@ -321,6 +345,10 @@ impl OsShim for LinuxShim {
                 self.shed_one(listener);
                 Err(e)
             }
+            Err(e) if net::is_pending_connection_error(e.code) => Err(LinuxError {
+                kind: ErrorKind::ConnectionAborted,
+                ..e
+            }),
             Err(e) => Err(e),
         }
     }
@@ -343,31 +371,34 @@ impl OsShim for LinuxShim {
         }
     }
 
-    fn connect_result(&mut self, fd: Fd) -> Result<(), LinuxError> {
-        net::take_error(&mut self.c, fd)
+    fn connect_result(&mut self, fd: &Fd) -> Result<(), LinuxError> {
+        net::take_error(&mut self.c, fd.as_raw_fd())
     }
 
-    fn adopt(&mut self, fd: Fd) -> Result<(), LinuxError> {
-        net::adopt(&mut self.c, fd)
+    fn adopt(&mut self, fd: &Fd) -> Result<(), LinuxError> {
+        net::adopt(&mut self.c, fd.as_raw_fd())
     }
 
-    fn recv(&mut self, fd: Fd, buf: &mut [u8]) -> Result<usize, LinuxError> {
-        net::recv(&mut self.c, fd, buf)
+    fn recv(&mut self, fd: &Fd, buf: &mut [u8]) -> Result<usize, LinuxError> {
+        net::recv(&mut self.c, fd.as_raw_fd(), buf)
     }
 
-    fn send(&mut self, fd: Fd, data: &[u8], more: bool) -> Result<usize, LinuxError> {
+    fn send(&mut self, fd: &Fd, data: &[u8], more: bool) -> Result<usize, LinuxError> {
+        let fd = fd.as_raw_fd();
         let r = net::send(&mut self.c, fd, data, more);
         self.note_send(fd, more, &r);
         r
     }
 
-    fn send2(&mut self, fd: Fd, header: &[u8], payload: &[u8]) -> Result<usize, LinuxError> {
+    fn send2(&mut self, fd: &Fd, header: &[u8], payload: &[u8]) -> Result<usize, LinuxError> {
+        let fd = fd.as_raw_fd();
         let r = net::send2(&mut self.c, fd, header, payload);
         self.note_send(fd, false, &r);
         r
     }
 
-    fn flush(&mut self, fd: Fd) -> Result<(), LinuxError> {
+    fn flush(&mut self, fd: &Fd) -> Result<(), LinuxError> {
+        let fd = fd.as_raw_fd();
         if !self.corked.remove(fd) {
             return Ok(());
         }
@@ -377,24 +408,24 @@ impl OsShim for LinuxShim {
         }
     }
 
-    fn shutdown_write(&mut self, fd: Fd) -> Result<(), LinuxError> {
-        net::shutdown(&mut self.c, fd, libc::SHUT_WR)
+    fn shutdown_write(&mut self, fd: &Fd) -> Result<(), LinuxError> {
+        net::shutdown(&mut self.c, fd.as_raw_fd(), libc::SHUT_WR)
     }
 
-    fn shutdown_read(&mut self, fd: Fd) -> Result<(), LinuxError> {
-        net::shutdown(&mut self.c, fd, libc::SHUT_RD)
+    fn shutdown_read(&mut self, fd: &Fd) -> Result<(), LinuxError> {
+        net::shutdown(&mut self.c, fd.as_raw_fd(), libc::SHUT_RD)
     }
 
     fn close(&mut self, fd: Fd) {
-        self.corked.remove(fd);
-        sys::close(&mut self.c, fd);
+        self.corked.remove(fd.as_raw_fd());
+        sys::close_owned(&mut self.c, fd);
     }
 
-    fn local_addr(&mut self, fd: Fd) -> Result<PeerAddr, LinuxError> {
-        net::name(&mut self.c, fd, false)
+    fn local_addr(&mut self, fd: &Fd) -> Result<PeerAddr, LinuxError> {
+        net::name(&mut self.c, fd.as_raw_fd(), false)
     }
 
-    fn remote_addr(&mut self, fd: Fd) -> Result<PeerAddr, LinuxError> {
-        net::name(&mut self.c, fd, true)
+    fn remote_addr(&mut self, fd: &Fd) -> Result<PeerAddr, LinuxError> {
+        net::name(&mut self.c, fd.as_raw_fd(), true)
     }
 }

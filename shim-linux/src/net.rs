@@ -1,9 +1,13 @@
 //! Non-blocking socket operations, one small function per syscall pattern.
 //!
-//! Every socket is created with `SOCK_NONBLOCK | SOCK_CLOEXEC`. A function that creates a
-//! descriptor and then fails half-way closes it before returning the error.
+//! Every socket is created with `SOCK_NONBLOCK | SOCK_CLOEXEC` and returned as an `OwnedFd`. A
+//! function that creates a descriptor and then fails half-way closes it before returning the
+//! error. Functions that operate on an existing descriptor take its raw number, borrowed from
+//! its owner for the duration of the call.
 
 use core::net::{Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
 use usockets_core::PeerAddr;
 
 use crate::addr::SockAddr;
@@ -11,24 +15,29 @@ use crate::error::LinuxError;
 use crate::stats::{Counters, Sys};
 use crate::sys::{self, cvt, cvt_retry};
 
-/// Runs `setup` on a freshly created `fd`; on error closes `fd` and passes the error on.
-fn or_close<T>(
+/// Runs `setup` on a freshly created `fd`; returns `fd` on success, or closes it (counted) and
+/// passes the error on.
+fn or_close(
     c: &mut Counters,
-    fd: i32,
-    setup: impl FnOnce(&mut Counters) -> Result<T, LinuxError>,
-) -> Result<T, LinuxError> {
-    let r = setup(c);
-    if r.is_err() {
-        sys::close(c, fd);
+    fd: OwnedFd,
+    setup: impl FnOnce(&mut Counters, i32) -> Result<(), LinuxError>,
+) -> Result<OwnedFd, LinuxError> {
+    match setup(c, fd.as_raw_fd()) {
+        Ok(()) => Ok(fd),
+        Err(e) => {
+            sys::close_owned(c, fd);
+            Err(e)
+        }
     }
-    r
 }
 
 /// A non-blocking, close-on-exec stream socket of `family`.
-fn socket(c: &mut Counters, family: i32) -> Result<i32, LinuxError> {
+fn socket(c: &mut Counters, family: i32) -> Result<OwnedFd, LinuxError> {
     let ty = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     // SAFETY: socket takes only integers and touches no memory.
-    cvt_retry(c, Sys::Other, || unsafe { libc::socket(family, ty, 0) })
+    let raw = cvt_retry(c, Sys::Other, || unsafe { libc::socket(family, ty, 0) })?;
+    // SAFETY: socket just returned `raw`, a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
 fn bind(c: &mut Counters, fd: i32, addr: &SockAddr) -> Result<(), LinuxError> {
@@ -61,9 +70,9 @@ pub(crate) fn listen_ip(
     addr: &SockAddr,
     reuse_port: bool,
     backlog: u32,
-) -> Result<i32, LinuxError> {
+) -> Result<OwnedFd, LinuxError> {
     let fd = socket(c, addr.family())?;
-    or_close(c, fd, |c| {
+    or_close(c, fd, |c, fd| {
         sys::setsockopt_int(c, fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
         if reuse_port {
             sys::setsockopt_int(c, fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
@@ -72,8 +81,7 @@ pub(crate) fn listen_ip(
             sys::setsockopt_int(c, fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0)?;
         }
         bind(c, fd, addr)?;
-        listen(c, fd, backlog)?;
-        Ok(fd)
+        listen(c, fd, backlog)
     })
 }
 
@@ -84,7 +92,7 @@ pub(crate) fn listen_any(
     port: u16,
     reuse_port: bool,
     backlog: u32,
-) -> Result<i32, LinuxError> {
+) -> Result<OwnedFd, LinuxError> {
     let v6 = SockAddr::from_std(&SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port));
     match listen_ip(c, &v6, reuse_port, backlog) {
         Err(e) if e.code == libc::EAFNOSUPPORT => {
@@ -100,12 +108,11 @@ pub(crate) fn listen_unix(
     c: &mut Counters,
     addr: &SockAddr,
     backlog: u32,
-) -> Result<i32, LinuxError> {
+) -> Result<OwnedFd, LinuxError> {
     let fd = socket(c, libc::AF_UNIX)?;
-    or_close(c, fd, |c| {
+    or_close(c, fd, |c, fd| {
         bind(c, fd, addr)?;
-        listen(c, fd, backlog)?;
-        Ok(fd)
+        listen(c, fd, backlog)
     })
 }
 
@@ -114,25 +121,46 @@ pub(crate) fn accept_raw(
     c: &mut Counters,
     listener: i32,
     addr: &mut SockAddr,
-) -> Result<i32, LinuxError> {
+) -> Result<OwnedFd, LinuxError> {
     let (p, lenp) = addr.as_out();
     let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     // SAFETY: `p`/`lenp` point into `addr`, which outlives the call; `*lenp` is the full size
     // of the storage behind `p`, so the kernel never writes past it.
-    cvt_retry(c, Sys::Accept, || unsafe {
+    let raw = cvt_retry(c, Sys::Accept, || unsafe {
         libc::accept4(listener, p, lenp, flags)
-    })
+    })?;
+    // SAFETY: accept4 just returned `raw`, a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
 /// Accepts one connection; TCP sockets get `TCP_NODELAY` (best effort).
-pub(crate) fn accept(c: &mut Counters, listener: i32) -> Result<(i32, PeerAddr), LinuxError> {
+pub(crate) fn accept(c: &mut Counters, listener: i32) -> Result<(OwnedFd, PeerAddr), LinuxError> {
     let mut addr = SockAddr::empty();
     let fd = accept_raw(c, listener, &mut addr)?;
     if matches!(addr.family(), libc::AF_INET | libc::AF_INET6) {
         // Best effort, as in the C library: a socket without TCP_NODELAY still works.
-        let _ = set_nodelay(c, fd);
+        let _ = set_nodelay(c, fd.as_raw_fd());
     }
     Ok((fd, addr.peer_addr()))
+}
+
+/// Whether `code` is one of the network errors accept(2) passes on from the pending connection
+/// ("For reliable operation the application should detect the network errors defined for the
+/// protocol after accept() and treat them like EAGAIN by retrying", accept(2), Linux): the
+/// connection is lost, the listener is fine.
+pub(crate) fn is_pending_connection_error(code: i32) -> bool {
+    matches!(
+        code,
+        libc::ENETDOWN
+            | libc::EPROTO
+            | libc::ENOPROTOOPT
+            | libc::EHOSTDOWN
+            | libc::ENONET
+            | libc::EHOSTUNREACH
+            | libc::EOPNOTSUPP
+            | libc::ENETUNREACH
+            | libc::ECONNABORTED
+    )
 }
 
 /// Starts a non-blocking connect to `addr`, optionally bound first to `source`.
@@ -141,9 +169,9 @@ pub(crate) fn connect(
     c: &mut Counters,
     addr: &SockAddr,
     source: Option<&SockAddr>,
-) -> Result<i32, LinuxError> {
+) -> Result<OwnedFd, LinuxError> {
     let fd = socket(c, addr.family())?;
-    or_close(c, fd, |c| {
+    or_close(c, fd, |c, fd| {
         if addr.family() != libc::AF_UNIX {
             set_nodelay(c, fd)?;
         }
@@ -153,8 +181,8 @@ pub(crate) fn connect(
         let (p, len) = (addr.as_ptr(), addr.len());
         // SAFETY: `p` points to `len` initialised bytes of a sockaddr that outlives the call.
         match cvt(c, Sys::Connect, || unsafe { libc::connect(fd, p, len) }) {
-            Ok(_) => Ok(fd),
-            Err(e) if e.code == libc::EINPROGRESS || e.code == libc::EINTR => Ok(fd),
+            Ok(_) => Ok(()),
+            Err(e) if e.code == libc::EINPROGRESS || e.code == libc::EINTR => Ok(()),
             Err(e) => Err(e),
         }
     })

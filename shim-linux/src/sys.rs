@@ -9,6 +9,7 @@
 //! like `EINPROGRESS`).
 
 use std::mem::size_of;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 
 use crate::error::LinuxError;
 use crate::stats::{Counters, Sys};
@@ -136,32 +137,15 @@ pub(crate) fn fcntl_add(
 pub(crate) fn open_dev_null(c: &mut Counters) -> Result<OwnedFd, LinuxError> {
     let path = c"/dev/null";
     // SAFETY: `path` is a static NUL-terminated string; open copies it before returning.
-    cvt_retry(c, Sys::Other, || unsafe {
+    let raw = cvt_retry(c, Sys::Other, || unsafe {
         libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC)
-    })
-    .map(OwnedFd)
+    })?;
+    // SAFETY: open just returned `raw`, a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
-/// A descriptor the shim owns privately (epoll, eventfd, reserve): closed once when dropped.
-#[derive(Debug)]
-pub(crate) struct OwnedFd(pub(crate) i32);
-
-impl OwnedFd {
-    /// The raw descriptor, still owned.
-    pub(crate) fn raw(&self) -> i32 {
-        self.0
-    }
-    /// Closes it now, counting the `close`.
-    pub(crate) fn close(self, c: &mut Counters) {
-        let fd = self.0;
-        std::mem::forget(self);
-        close(c, fd);
-    }
-}
-
-impl Drop for OwnedFd {
-    fn drop(&mut self) {
-        // Not counted: a drop has no access to the shim's counters.
-        close(&mut Counters::default(), self.0);
-    }
+/// Closes an owned descriptor now, counting the `close` (dropping it would close it too, but
+/// a drop has no access to the shim's counters).
+pub(crate) fn close_owned(c: &mut Counters, fd: OwnedFd) {
+    close(c, fd.into_raw_fd());
 }

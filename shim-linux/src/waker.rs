@@ -1,12 +1,13 @@
 //! The cross-thread waker: an eventfd shared through an `Arc`.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 use usockets_core::Wake;
 
 use crate::error::LinuxError;
 use crate::stats::{Counters, Sys};
-use crate::sys::{cvt_retry, OwnedFd};
+use crate::sys::cvt_retry;
 
 /// Wakes a [`LinuxShim`](crate::LinuxShim)'s `wait` from any thread.
 ///
@@ -28,19 +29,20 @@ impl LinuxWaker {
             libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)
         })?;
         Ok(LinuxWaker {
-            fd: Arc::new(OwnedFd(fd)),
+            // SAFETY: eventfd just returned `fd`, a new descriptor that nothing else owns.
+            fd: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }),
         })
     }
 
     /// The eventfd.
     pub(crate) fn raw(&self) -> i32 {
-        self.fd.raw()
+        self.fd.as_raw_fd()
     }
 
     /// Consumes pending wake-ups (reads and so resets the eventfd counter).
     pub(crate) fn drain(&self, c: &mut Counters) {
         let mut counter: u64 = 0;
-        let (fd, p): (i32, *mut u64) = (self.fd.raw(), &mut counter);
+        let (fd, p): (i32, *mut u64) = (self.fd.as_raw_fd(), &mut counter);
         // SAFETY: `p` points to a live u64 and exactly 8 bytes are read into it. The eventfd
         // is open: `self` holds a reference to its owner.
         let _ = cvt_retry(c, Sys::Other, || unsafe { libc::read(fd, p.cast(), 8) });
@@ -50,7 +52,7 @@ impl LinuxWaker {
 impl Wake for LinuxWaker {
     fn wake(&self) {
         let one: u64 = 1;
-        let (fd, p): (i32, *const u64) = (self.fd.raw(), &one);
+        let (fd, p): (i32, *const u64) = (self.fd.as_raw_fd(), &one);
         // Not counted: wake runs on other threads, away from the shim's counters. EAGAIN
         // means the counter is already non-zero (a wake-up is pending): nothing to do.
         // SAFETY: `p` points to a live u64 and exactly 8 bytes are written from it. The

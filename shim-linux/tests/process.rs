@@ -86,8 +86,8 @@ fn child_emfile() {
     }
     let mut shim = shim();
     let listener = listen_host(&mut shim, Some("127.0.0.1"));
-    let addr = local(&mut shim, listener);
-    shim.register(listener, LISTENER, Interest::READABLE)
+    let addr = local(&mut shim, &listener);
+    shim.register(&listener, LISTENER, Interest::READABLE)
         .unwrap();
     let connect = || {
         let c = TcpStream::connect(addr).expect("client connect");
@@ -111,7 +111,7 @@ fn child_emfile() {
     // Round 1: accept fails with EMFILE and sheds the pending connection.
     let ev = poll_once(&mut shim, LISTENER, 5000).expect("listener readable");
     assert!(ev.readable);
-    let e = shim.accept(listener).unwrap_err();
+    let e = shim.accept(&listener).unwrap_err();
     assert_eq!(
         (e.kind, e.code),
         (ErrorKind::TooManyOpenFiles, libc::EMFILE)
@@ -121,7 +121,7 @@ fn child_emfile() {
     assert_eq!(poll_once(&mut shim, LISTENER, 50), None);
     // With the table full, Linux fails accept4 with EMFILE even when no connection is pending
     // (it allocates the descriptor first); the shim then has nothing to shed.
-    match shim.accept(listener) {
+    match shim.accept(&listener) {
         Ok(None) => {}
         Err(e) if e.kind == ErrorKind::TooManyOpenFiles => {}
         other => panic!("{other:?}"),
@@ -136,7 +136,7 @@ fn child_emfile() {
     drop(fillers.pop());
     let mut client2 = connect();
     poll_once(&mut shim, LISTENER, 5000).expect("listener readable again");
-    let e = shim.accept(listener).unwrap_err();
+    let e = shim.accept(&listener).unwrap_err();
     assert_eq!(e.kind, ErrorKind::TooManyOpenFiles);
     assert_shed(&mut client2);
     assert_eq!(poll_once(&mut shim, LISTENER, 50), None);
@@ -145,7 +145,7 @@ fn child_emfile() {
     fillers.clear();
     let _client3 = connect();
     poll_once(&mut shim, LISTENER, 5000).expect("listener readable");
-    let (fd, _) = shim.accept(listener).unwrap().expect("accepted");
+    let (fd, _) = shim.accept(&listener).unwrap().expect("accepted");
     shim.close(fd);
     shim.close(listener);
 }
@@ -164,6 +164,6 @@ fn child_private_fds() {
     assert_eq!(new.len(), 3, "{new:?}");
     assert!(new.contains(&shim.as_raw_fd()));
     for fd in new {
-        assert!(cloexec(fd), "descriptor {fd} is not close-on-exec");
+        assert!(cloexec(&fd), "descriptor {fd} is not close-on-exec");
     }
 }

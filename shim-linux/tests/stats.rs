@@ -15,19 +15,19 @@ use usockets_shim_linux::SyscallStats;
 fn counts_each_syscall_kind() {
     let mut shim = shim();
     let listener = listen_host(&mut shim, Some("127.0.0.1"));
-    let addr = local(&mut shim, listener);
+    let addr = local(&mut shim, &listener);
     let mut client = TcpStream::connect(addr).unwrap();
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    shim.register(listener, LISTENER, Interest::READABLE)
+    shim.register(&listener, LISTENER, Interest::READABLE)
         .unwrap();
     wait_token(&mut shim, LISTENER, Duration::from_secs(5)).unwrap();
 
     shim.reset_stats();
     assert_eq!(shim.stats(), SyscallStats::default());
 
-    let (fd, _) = shim.accept(listener).unwrap().unwrap();
+    let (fd, _) = shim.accept(&listener).unwrap().unwrap();
     let s = shim.stats();
     assert_eq!(
         (s.accept, s.setsockopt),
@@ -35,24 +35,24 @@ fn counts_each_syscall_kind() {
         "accept + TCP_NODELAY: {s:?}"
     );
 
-    shim.register(fd, CONN, Interest::READABLE).unwrap();
-    shim.modify(fd, CONN, Interest::BOTH).unwrap();
-    shim.deregister(fd).unwrap();
+    shim.register(&fd, CONN, Interest::READABLE).unwrap();
+    shim.modify(&fd, CONN, Interest::BOTH).unwrap();
+    shim.deregister(&fd).unwrap();
     assert_eq!(shim.stats().epoll_ctl, 3);
 
     shim.reset_stats();
-    shim.send(fd, b"a", true).unwrap();
-    shim.flush(fd).unwrap(); // TCP_NODELAY push
-    shim.flush(fd).unwrap(); // nothing held: no syscall
-    shim.send(fd, b"b", false).unwrap();
-    shim.flush(fd).unwrap(); // a plain send pushed it: no syscall
-    shim.send2(fd, b"c", b"d").unwrap();
+    shim.send(&fd, b"a", true).unwrap();
+    shim.flush(&fd).unwrap(); // TCP_NODELAY push
+    shim.flush(&fd).unwrap(); // nothing held: no syscall
+    shim.send(&fd, b"b", false).unwrap();
+    shim.flush(&fd).unwrap(); // a plain send pushed it: no syscall
+    shim.send2(&fd, b"c", b"d").unwrap();
     let mut buf = [0u8; 4];
     client.read_exact(&mut buf).unwrap();
     client.write_all(b"x").unwrap();
-    shim.register(fd, CONN, Interest::READABLE).unwrap();
+    shim.register(&fd, CONN, Interest::READABLE).unwrap();
     wait_token(&mut shim, CONN, Duration::from_secs(5)).unwrap();
-    shim.recv(fd, &mut buf).unwrap();
+    shim.recv(&fd, &mut buf).unwrap();
     let s = shim.stats();
     assert_eq!(
         (s.send, s.setsockopt, s.writev, s.recv, s.epoll_ctl),
@@ -66,7 +66,7 @@ fn counts_each_syscall_kind() {
     shim.wait(&mut events, Some(0)).unwrap();
     let _ = shim.now_ms(); // vDSO, not counted
     shim.close(fd);
-    shim.local_addr(listener).unwrap();
+    shim.local_addr(&listener).unwrap();
     let s = shim.stats();
     assert_eq!((s.epoll_wait, s.close, s.other), (1, 1, 1), "{s:?}");
     assert_eq!(s.total(), 3);
@@ -77,7 +77,7 @@ fn counts_each_syscall_kind() {
 fn connect_is_counted() {
     let mut shim = shim();
     let listener = listen_host(&mut shim, Some("127.0.0.1"));
-    let port = local(&mut shim, listener).port();
+    let port = local(&mut shim, &listener).port();
     shim.reset_stats();
     let fd = shim
         .connect(usockets_core::ConnectTarget::Host {

@@ -29,43 +29,46 @@ fn unix_listen_connect_round_trip() {
     let listener = shim
         .listen(ListenTarget::Unix(p), ListenOptions::default())
         .unwrap();
-    assert!(cloexec(listener));
-    assert_eq!(shim.local_addr(listener).unwrap(), PeerAddr::Unix);
+    assert!(cloexec(&listener));
+    assert_eq!(shim.local_addr(&listener).unwrap(), PeerAddr::Unix);
 
     // The shim as client.
     let fd = shim.connect(ConnectTarget::Unix(p)).unwrap();
-    assert!(cloexec(fd));
-    shim.register(fd, CONN, Interest::WRITABLE).unwrap();
+    assert!(cloexec(&fd));
+    shim.register(&fd, CONN, Interest::WRITABLE).unwrap();
     let ev = wait_token(&mut shim, CONN, Duration::from_secs(5)).unwrap();
     assert!(ev.writable);
-    shim.connect_result(fd).unwrap();
-    let (server, peer) = accept_one(&mut shim, listener);
+    shim.connect_result(&fd).unwrap();
+    let (server, peer) = accept_one(&mut shim, &listener);
     assert_eq!(peer, PeerAddr::Unix);
-    assert!(cloexec(server));
-    assert_eq!(shim.send(fd, b"over unix", true).unwrap(), 9);
+    assert!(cloexec(&server));
+    assert_eq!(shim.send(&fd, b"over unix", true).unwrap(), 9);
     // flush on a unix socket: TCP_NODELAY does not apply; still Ok.
-    shim.flush(fd).unwrap();
+    shim.flush(&fd).unwrap();
     let server_token = Token(9);
-    shim.register(server, server_token, Interest::READABLE)
+    shim.register(&server, server_token, Interest::READABLE)
         .unwrap();
-    assert_eq!(recv_exact(&mut shim, server, server_token, 9), b"over unix");
-    assert_eq!(shim.send2(server, b"re:", b"ply").unwrap(), 6);
-    shim.modify(fd, CONN, Interest::READABLE).unwrap();
-    assert_eq!(recv_exact(&mut shim, fd, CONN, 6), b"re:ply");
+    assert_eq!(
+        recv_exact(&mut shim, &server, server_token, 9),
+        b"over unix"
+    );
+    assert_eq!(shim.send2(&server, b"re:", b"ply").unwrap(), 6);
+    shim.modify(&fd, CONN, Interest::READABLE).unwrap();
+    assert_eq!(recv_exact(&mut shim, &fd, CONN, 6), b"re:ply");
     shim.close(server);
     shim.close(fd);
 
     // A std client.
     let mut client = UnixStream::connect(&path).unwrap();
-    let (server, _) = accept_one(&mut shim, listener);
-    shim.send(server, b"hi", false).unwrap();
+    let (server, _) = accept_one(&mut shim, &listener);
+    shim.send(&server, b"hi", false).unwrap();
     let mut buf = [0u8; 2];
     client.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"hi");
     client.write_all(b"yo").unwrap();
-    shim.register(server, server_token, Interest::READABLE)
+    shim.register(&server, server_token, Interest::READABLE)
         .unwrap();
-    assert_eq!(recv_exact(&mut shim, server, server_token, 2), b"yo");
+    assert_eq!(recv_exact(&mut shim, &server, server_token, 2), b"yo");
     shim.close(server);
     shim.close(listener);
 
@@ -85,7 +88,7 @@ fn unix_abstract_namespace() {
         .listen(ListenTarget::Unix(&name), ListenOptions::default())
         .unwrap();
     let fd = shim.connect(ConnectTarget::Unix(&name)).unwrap();
-    let (server, _) = accept_one(&mut shim, listener);
+    let (server, _) = accept_one(&mut shim, &listener);
     for f in [server, fd, listener] {
         shim.close(f);
     }

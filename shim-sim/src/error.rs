@@ -7,6 +7,7 @@ use usockets_core::{ErrorKind, ShimError};
 /// An error from the simulated OS: a portable kind and the Linux errno it stands for, so
 /// tests can assert on the same codes a real Linux shim would report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SimError {
     /// The portable kind.
     pub kind: ErrorKind,

@@ -25,6 +25,7 @@
 mod addr;
 mod error;
 mod fault;
+mod fd;
 mod net;
 mod peer;
 mod readiness;
@@ -34,11 +35,8 @@ mod waker;
 
 pub use error::SimError;
 pub use fault::{ByteSource, FaultCounts, FaultSource, Faults, NoFaults, SeededRng};
-pub use net::{SimNet, SyscallCounts};
+pub use fd::SimFd;
+pub use net::{SimCall, SimNet, SyscallCounts};
 pub use peer::PeerId;
 pub use shim::SimShim;
 pub use waker::SimWaker;
-
-/// A simulated descriptor: an `int`, as on Unix. Numbers are handed out POSIX style (the lowest
-/// free number, starting at 3), so reuse happens and stale-descriptor bugs show up.
-pub type Fd = i32;

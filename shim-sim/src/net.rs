@@ -10,10 +10,11 @@ use usockets_core::{Interest, PeerAddr, Token};
 
 use crate::addr::Family;
 use crate::fault::{FaultCounts, FaultKind, FaultSource, Faults};
+use crate::fd::{Fd, SimFd};
 use crate::peer::{PeerId, PeerRec};
 use crate::shim::SimShim;
 use crate::stream::Conn;
-use crate::{Fd, SimError};
+use crate::SimError;
 
 /// Where the virtual clock starts (non-zero on purpose, so "0 means unset" bugs show).
 const START_MS: u64 = 1_000_000;
@@ -55,6 +56,24 @@ pub struct SyscallCounts {
     pub shutdown: u64,
     /// `close` calls (also on unknown descriptors).
     pub close: u64,
+}
+
+/// A shim call whose next invocations [`SimNet::fail_next`] can make fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum SimCall {
+    /// `register`.
+    Register,
+    /// `modify`.
+    Modify,
+    /// `deregister`.
+    Deregister,
+    /// `accept`; a pending connection stays queued, so the listener stays readable.
+    Accept,
+    /// `recv`.
+    Recv,
+    /// `send` and `send2`.
+    Send,
 }
 
 /// What a listener is keyed by: a port (every loopback name shares one port space) or a path.
@@ -155,6 +174,10 @@ pub(crate) struct NetState {
     pub syscalls: SyscallCounts,
     pub fds: BTreeMap<Fd, FdEntry>,
     free_fds: BTreeSet<Fd>,
+    /// Open descriptors whose owner gave them up with `SimFd::into_number`.
+    pub released: BTreeSet<Fd>,
+    /// Scripted failures: the next `count` calls of a kind fail with the error.
+    scripted: Vec<(SimCall, SimError, u32)>,
     next_fd: Fd,
     pub fd_limit: Option<usize>,
     pub listeners: BTreeMap<ListenKey, Listening>,
@@ -205,6 +228,71 @@ impl NetState {
         };
         self.fds.insert(fd, FdEntry { kind, reg: None });
         fd
+    }
+
+    /// The error a scripted failure gives this call of `call`, if one is due.
+    pub fn scripted(&mut self, call: SimCall) -> Option<SimError> {
+        let i = self.scripted.iter().position(|(c, _, _)| *c == call)?;
+        let (_, error, left) = &mut self.scripted[i];
+        let error = *error;
+        *left -= 1;
+        if *left == 0 {
+            self.scripted.remove(i);
+        }
+        Some(error)
+    }
+
+    /// Closes descriptor `fd`: a listener resets what it never accepted, a socket closes its end
+    /// of the connection, a pipe end closes. Unknown numbers are ignored.
+    pub fn close_fd(&mut self, fd: Fd) {
+        self.syscalls.close += 1;
+        let now = self.now;
+        self.released.remove(&fd);
+        let Some(entry) = self.release_fd(fd) else {
+            return;
+        };
+        match entry.kind {
+            FdKind::Listener(l) => {
+                if matches!(self.listeners.get(&l.key), Some(Listening::Core(owner)) if *owner == fd)
+                {
+                    self.listeners.remove(&l.key);
+                }
+                // Connections never accepted are reset, as when a real listener closes.
+                for p in l.backlog {
+                    if let Some(c) = self.conns.get_mut(&p.conn) {
+                        c.do_reset();
+                        c.ends[p.side].closed = true;
+                    }
+                    self.reap(p.conn);
+                }
+            }
+            FdKind::Socket(k) => {
+                if let Some(id) = k.conn {
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        c.close_end(k.side, now);
+                    }
+                    self.reap(id);
+                }
+            }
+            FdKind::PipeRead(id) | FdKind::PipeWrite(id) => {
+                let read = matches!(entry.kind, FdKind::PipeRead(_));
+                let done = match self.pipes.get_mut(&id) {
+                    Some(p) => {
+                        if read {
+                            p.read_open = false;
+                            p.buf.clear();
+                        } else {
+                            p.write_open = false;
+                        }
+                        !p.read_open && !p.write_open
+                    }
+                    None => false,
+                };
+                if done {
+                    self.pipes.remove(&id);
+                }
+            }
+        }
     }
 
     /// Forgets a descriptor number so it can be reused.
@@ -371,6 +459,8 @@ impl SimNet {
             syscalls: SyscallCounts::default(),
             fds: BTreeMap::new(),
             free_fds: BTreeSet::new(),
+            released: BTreeSet::new(),
+            scripted: Vec::new(),
             next_fd: FIRST_FD,
             fd_limit: None,
             listeners: BTreeMap::new(),
@@ -391,6 +481,45 @@ impl SimNet {
 
     pub(crate) fn state(&self) -> RefMut<'_, NetState> {
         self.inner.borrow_mut()
+    }
+
+    /// Wraps descriptor number `fd` of this network as an owned handle.
+    pub(crate) fn owned(&self, fd: Fd) -> SimFd {
+        SimFd::new(fd, &self.inner)
+    }
+
+    /// The number of `fd` if it belongs to this network.
+    pub(crate) fn number(&self, fd: &SimFd) -> Result<Fd, SimError> {
+        if fd.is_of(&self.inner) {
+            Ok(fd.number())
+        } else {
+            Err(SimError::BAD_FD)
+        }
+    }
+
+    /// Takes back ownership of a descriptor given up with [`SimFd::into_number`], like
+    /// `FromRawFd::from_raw_fd`, but checked: `None` unless `number` is an open descriptor of
+    /// this network that was given up that way and not reclaimed since. For code that gets
+    /// descriptors back across a C boundary.
+    pub fn reclaim_fd(&self, number: i32) -> Option<SimFd> {
+        let mut s = self.state();
+        if !s.fds.contains_key(&number) || !s.released.remove(&number) {
+            return None;
+        }
+        drop(s);
+        Some(self.owned(number))
+    }
+
+    /// Makes the next `times` calls of `call` (on any shim of this network) fail with `error`,
+    /// for tests of error paths (an `accept` error core does not know, a poller that refuses an
+    /// interest change). Scripts for different calls run side by side; a new script for the
+    /// same call replaces the old one.
+    pub fn fail_next(&self, call: SimCall, error: SimError, times: u32) {
+        let mut s = self.state();
+        s.scripted.retain(|(c, _, _)| *c != call);
+        if times > 0 {
+            s.scripted.push((call, error, times));
+        }
     }
 
     fn view(&self) -> Ref<'_, NetState> {
@@ -449,9 +578,9 @@ impl SimNet {
 
     /// A `(read_end, write_end)` pair of plain descriptors a user poll can watch: the read end is
     /// readable while bytes are pending (and reports hangup once the write end is closed); the
-    /// write end is always writable. Close them with the shim's `close`. Not subject to the
-    /// descriptor limit.
-    pub fn user_pipe(&self) -> (Fd, Fd) {
+    /// write end is always writable. Dropping an end closes it. Not subject to the descriptor
+    /// limit.
+    pub fn user_pipe(&self) -> (SimFd, SimFd) {
         let mut s = self.state();
         let id = s.next_pipe;
         s.next_pipe += 1;
@@ -465,12 +594,16 @@ impl SimNet {
         );
         let r = s.open_fd(FdKind::PipeRead(id));
         let w = s.open_fd(FdKind::PipeWrite(id));
-        (r, w)
+        drop(s);
+        (self.owned(r), self.owned(w))
     }
 
     /// Writes into a user pipe through its write end; ignored when `write_end` is not an open
     /// pipe write end or the read end is closed.
-    pub fn pipe_write(&self, write_end: Fd, data: &[u8]) {
+    pub fn pipe_write(&self, write_end: &SimFd, data: &[u8]) {
+        let Ok(write_end) = self.number(write_end) else {
+            return;
+        };
         let mut s = self.state();
         let Some(FdKind::PipeWrite(id)) = s.fds.get(&write_end).map(|e| &e.kind) else {
             return;
@@ -483,7 +616,10 @@ impl SimNet {
 
     /// Reads from a user pipe through its read end; returns how many bytes were copied (0 when
     /// empty or when `read_end` is not an open pipe read end).
-    pub fn pipe_read(&self, read_end: Fd, buf: &mut [u8]) -> usize {
+    pub fn pipe_read(&self, read_end: &SimFd, buf: &mut [u8]) -> usize {
+        let Ok(read_end) = self.number(read_end) else {
+            return 0;
+        };
         let mut s = self.state();
         let Some(FdKind::PipeRead(id)) = s.fds.get(&read_end).map(|e| &e.kind) else {
             return 0;

@@ -4,8 +4,8 @@
 use usockets_core::{Event, Interest};
 
 use crate::fault::FaultKind;
+use crate::fd::Fd;
 use crate::net::{FdKind, NetState, Phase, Registration};
-use crate::Fd;
 
 /// The readiness of one descriptor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -148,13 +148,11 @@ impl NetState {
                 r.writable = !r.readable;
             }
             if r.any() {
-                *slot = Event {
-                    token: reg.token,
-                    readable: r.readable,
-                    writable: r.writable,
-                    error: r.error,
-                    hangup: r.hangup,
-                };
+                *slot = Event::new(reg.token)
+                    .with_readable(r.readable)
+                    .with_writable(r.writable)
+                    .with_error(r.error)
+                    .with_hangup(r.hangup);
                 n += 1;
                 last = Some(fd);
             }

@@ -8,12 +8,13 @@ use usockets_core::{
 
 use crate::addr::{self, Family};
 use crate::fault::FaultKind;
+use crate::fd::{Fd, SimFd};
 use crate::net::{
-    FdKind, ListenKey, Listener, Listening, NetState, Pending, Phase, Registration, Sock,
+    FdKind, ListenKey, Listener, Listening, NetState, Pending, Phase, Registration, SimCall, Sock,
     MAX_BACKLOG,
 };
 use crate::readiness::Ready;
-use crate::{Fd, SimError, SimNet, SimWaker};
+use crate::{SimError, SimNet, SimWaker};
 
 /// An [`OsShim`] over a [`SimNet`], for one loop: its own registrations, its own waker and a
 /// rotating scan position, over the shared world. Get one from [`SimNet::shim`].
@@ -184,13 +185,17 @@ fn accepted_addrs(l: &Listener, client: Option<SocketAddr>) -> (PeerAddr, PeerAd
 }
 
 impl OsShim for SimShim {
-    type Fd = Fd;
+    type Fd = SimFd;
     type Waker = SimWaker;
     type Error = SimError;
 
-    fn register(&mut self, fd: Fd, token: Token, interest: Interest) -> Result<(), SimError> {
+    fn register(&mut self, fd: &SimFd, token: Token, interest: Interest) -> Result<(), SimError> {
+        let fd = self.net.number(fd)?;
         let mut s = self.net.state();
         s.syscalls.register += 1;
+        if let Some(e) = s.scripted(SimCall::Register) {
+            return Err(e);
+        }
         let e = s.fds.get_mut(&fd).ok_or(SimError::BAD_FD)?;
         if e.reg.is_some() {
             return Err(SimError::ALREADY_REGISTERED);
@@ -203,9 +208,13 @@ impl OsShim for SimShim {
         Ok(())
     }
 
-    fn modify(&mut self, fd: Fd, token: Token, interest: Interest) -> Result<(), SimError> {
+    fn modify(&mut self, fd: &SimFd, token: Token, interest: Interest) -> Result<(), SimError> {
+        let fd = self.net.number(fd)?;
         let mut s = self.net.state();
         s.syscalls.modify += 1;
+        if let Some(e) = s.scripted(SimCall::Modify) {
+            return Err(e);
+        }
         *own_registration(&mut s, fd, self.id)? = Some(Registration {
             shim: self.id,
             token,
@@ -214,9 +223,13 @@ impl OsShim for SimShim {
         Ok(())
     }
 
-    fn deregister(&mut self, fd: Fd) -> Result<(), SimError> {
+    fn deregister(&mut self, fd: &SimFd) -> Result<(), SimError> {
+        let fd = self.net.number(fd)?;
         let mut s = self.net.state();
         s.syscalls.deregister += 1;
+        if let Some(e) = s.scripted(SimCall::Deregister) {
+            return Err(e);
+        }
         *own_registration(&mut s, fd, self.id)? = None;
         Ok(())
     }
@@ -231,10 +244,7 @@ impl OsShim for SimShim {
         s.reveal_connects(self.id);
         let mut n = 0;
         if self.waker.take() {
-            events[0] = Event {
-                token: Token::WAKER,
-                ..Event::EMPTY
-            };
+            events[0] = Event::new(Token::WAKER);
             n = 1;
         }
         // Spurious events never count as "something is ready": they may ride along with real
@@ -266,7 +276,11 @@ impl OsShim for SimShim {
         self.net.now_ms()
     }
 
-    fn listen(&mut self, target: ListenTarget<'_>, options: ListenOptions) -> Result<Fd, SimError> {
+    fn listen(
+        &mut self,
+        target: ListenTarget<'_>,
+        options: ListenOptions,
+    ) -> Result<SimFd, SimError> {
         let mut s = self.net.state();
         s.syscalls.listen += 1;
         let (key, local, family) = match target {
@@ -304,10 +318,11 @@ impl OsShim for SimShim {
         };
         let fd = s.open_fd(FdKind::Listener(listener));
         s.listeners.insert(key, Listening::Core(fd));
-        Ok(fd)
+        Ok(self.net.owned(fd))
     }
 
-    fn accept(&mut self, listener: Fd) -> Result<Option<(Fd, PeerAddr)>, SimError> {
+    fn accept(&mut self, listener: &SimFd) -> Result<Option<(SimFd, PeerAddr)>, SimError> {
+        let listener = self.net.number(listener)?;
         let mut s = self.net.state();
         s.syscalls.accept += 1;
         match s.fds.get(&listener).map(|e| &e.kind) {
@@ -315,6 +330,9 @@ impl OsShim for SimShim {
             Some(FdKind::Listener(l)) if l.backlog.is_empty() => return Ok(None),
             Some(FdKind::Listener(_)) => {}
             Some(_) => return Err(SimError::INVALID),
+        }
+        if let Some(e) = s.scripted(SimCall::Accept) {
+            return Err(e);
         }
         if s.roll(FaultKind::EmfileAccept) {
             return Err(SimError::TOO_MANY_OPEN_FILES);
@@ -334,10 +352,10 @@ impl OsShim for SimShim {
             remote,
             phase: Phase::Connected,
         }));
-        Ok(Some((fd, remote)))
+        Ok(Some((self.net.owned(fd), remote)))
     }
 
-    fn connect(&mut self, target: ConnectTarget<'_>) -> Result<Fd, SimError> {
+    fn connect(&mut self, target: ConnectTarget<'_>) -> Result<SimFd, SimError> {
         let mut s = self.net.state();
         s.syscalls.connect += 1;
         let (conn, local, remote) = match target {
@@ -366,16 +384,18 @@ impl OsShim for SimShim {
             Some(_) => Phase::Connecting { visible: false },
             None => Phase::Refused { visible: false },
         };
-        Ok(s.open_fd(FdKind::Socket(Sock {
+        let fd = s.open_fd(FdKind::Socket(Sock {
             conn,
             side: 0,
             local,
             remote,
             phase,
-        })))
+        }));
+        Ok(self.net.owned(fd))
     }
 
-    fn connect_result(&mut self, fd: Fd) -> Result<(), SimError> {
+    fn connect_result(&mut self, fd: &SimFd) -> Result<(), SimError> {
+        let fd = self.net.number(fd)?;
         let mut s = self.net.state();
         let Some(FdKind::Socket(k)) = s.fds.get_mut(&fd).map(|e| &mut e.kind) else {
             return Err(sock(&s, fd).err().unwrap_or(SimError::BAD_FD));
@@ -392,13 +412,18 @@ impl OsShim for SimShim {
         }
     }
 
-    fn adopt(&mut self, fd: Fd) -> Result<(), SimError> {
+    fn adopt(&mut self, fd: &SimFd) -> Result<(), SimError> {
+        let fd = self.net.number(fd)?;
         sock(&self.net.state(), fd).map(|_| ())
     }
 
-    fn recv(&mut self, fd: Fd, buf: &mut [u8]) -> Result<usize, SimError> {
+    fn recv(&mut self, fd: &SimFd, buf: &mut [u8]) -> Result<usize, SimError> {
+        let fd = self.net.number(fd)?;
         let mut s = self.net.state();
         s.syscalls.recv += 1;
+        if let Some(e) = s.scripted(SimCall::Recv) {
+            return Err(e);
+        }
         if let Some(FdKind::PipeRead(id)) = s.fds.get(&fd).map(|e| &e.kind) {
             let id = *id;
             let p = s.pipes.get_mut(&id).ok_or(SimError::BAD_FD)?;
@@ -439,28 +464,38 @@ impl OsShim for SimShim {
         Err(SimError::WOULD_BLOCK)
     }
 
-    fn send(&mut self, fd: Fd, data: &[u8], _more: bool) -> Result<usize, SimError> {
+    fn send(&mut self, fd: &SimFd, data: &[u8], _more: bool) -> Result<usize, SimError> {
+        let fd = self.net.number(fd)?;
         let mut s = self.net.state();
         s.syscalls.send += 1;
+        if let Some(e) = s.scripted(SimCall::Send) {
+            return Err(e);
+        }
         send_bytes(&mut s, fd, data)
     }
 
-    fn send2(&mut self, fd: Fd, header: &[u8], payload: &[u8]) -> Result<usize, SimError> {
+    fn send2(&mut self, fd: &SimFd, header: &[u8], payload: &[u8]) -> Result<usize, SimError> {
+        let fd = self.net.number(fd)?;
         let mut s = self.net.state();
         s.syscalls.send2 += 1;
+        if let Some(e) = s.scripted(SimCall::Send) {
+            return Err(e);
+        }
         let mut both = Vec::with_capacity(header.len() + payload.len());
         both.extend_from_slice(header);
         both.extend_from_slice(payload);
         send_bytes(&mut s, fd, &both)
     }
 
-    fn flush(&mut self, fd: Fd) -> Result<(), SimError> {
+    fn flush(&mut self, fd: &SimFd) -> Result<(), SimError> {
+        let fd = self.net.number(fd)?;
         let mut s = self.net.state();
         s.syscalls.flush += 1;
         sock(&s, fd).map(|_| ())
     }
 
-    fn shutdown_write(&mut self, fd: Fd) -> Result<(), SimError> {
+    fn shutdown_write(&mut self, fd: &SimFd) -> Result<(), SimError> {
+        let fd = self.net.number(fd)?;
         let mut s = self.net.state();
         s.syscalls.shutdown += 1;
         let (id, side) = established(&s, fd).map_err(|_| SimError::NOT_CONNECTED)?;
@@ -473,7 +508,8 @@ impl OsShim for SimShim {
         Ok(())
     }
 
-    fn shutdown_read(&mut self, fd: Fd) -> Result<(), SimError> {
+    fn shutdown_read(&mut self, fd: &SimFd) -> Result<(), SimError> {
+        let fd = self.net.number(fd)?;
         let mut s = self.net.state();
         s.syscalls.shutdown += 1;
         let (id, side) = established(&s, fd).map_err(|_| SimError::NOT_CONNECTED)?;
@@ -483,57 +519,17 @@ impl OsShim for SimShim {
         Ok(())
     }
 
-    fn close(&mut self, fd: Fd) {
-        let mut s = self.net.state();
-        s.syscalls.close += 1;
-        let now = s.now;
-        let Some(entry) = s.release_fd(fd) else {
+    fn close(&mut self, fd: SimFd) {
+        if self.net.number(&fd).is_err() {
+            // Another network's descriptor: dropping it closes it there.
             return;
-        };
-        match entry.kind {
-            FdKind::Listener(l) => {
-                if matches!(s.listeners.get(&l.key), Some(Listening::Core(owner)) if *owner == fd) {
-                    s.listeners.remove(&l.key);
-                }
-                // Connections never accepted are reset, as when a real listener closes.
-                for p in l.backlog {
-                    if let Some(c) = s.conns.get_mut(&p.conn) {
-                        c.do_reset();
-                        c.ends[p.side].closed = true;
-                    }
-                    s.reap(p.conn);
-                }
-            }
-            FdKind::Socket(k) => {
-                if let Some(id) = k.conn {
-                    if let Some(c) = s.conns.get_mut(&id) {
-                        c.close_end(k.side, now);
-                    }
-                    s.reap(id);
-                }
-            }
-            FdKind::PipeRead(id) | FdKind::PipeWrite(id) => {
-                let read = matches!(entry.kind, FdKind::PipeRead(_));
-                let done = match s.pipes.get_mut(&id) {
-                    Some(p) => {
-                        if read {
-                            p.read_open = false;
-                            p.buf.clear();
-                        } else {
-                            p.write_open = false;
-                        }
-                        !p.read_open && !p.write_open
-                    }
-                    None => false,
-                };
-                if done {
-                    s.pipes.remove(&id);
-                }
-            }
         }
+        let fd = fd.disarm();
+        self.net.state().close_fd(fd);
     }
 
-    fn local_addr(&mut self, fd: Fd) -> Result<PeerAddr, SimError> {
+    fn local_addr(&mut self, fd: &SimFd) -> Result<PeerAddr, SimError> {
+        let fd = self.net.number(fd)?;
         match self.net.state().fds.get(&fd).map(|e| &e.kind) {
             None => Err(SimError::BAD_FD),
             Some(FdKind::Listener(l)) => Ok(l.local),
@@ -542,7 +538,8 @@ impl OsShim for SimShim {
         }
     }
 
-    fn remote_addr(&mut self, fd: Fd) -> Result<PeerAddr, SimError> {
+    fn remote_addr(&mut self, fd: &SimFd) -> Result<PeerAddr, SimError> {
+        let fd = self.net.number(fd)?;
         match self.net.state().fds.get(&fd).map(|e| &e.kind) {
             None => Err(SimError::BAD_FD),
             Some(FdKind::Socket(k))

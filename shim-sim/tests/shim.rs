@@ -7,7 +7,8 @@ use usockets_core::{
     Token, Wake,
 };
 use usockets_shim_sim::{
-    ByteSource, FaultCounts, FaultSource, Faults, NoFaults, SeededRng, SimError, SimNet, SimShim,
+    ByteSource, FaultCounts, FaultSource, Faults, NoFaults, SeededRng, SimError, SimFd, SimNet,
+    SimShim,
 };
 
 fn quiet() -> SimNet {
@@ -37,13 +38,13 @@ fn connect_to(port: u16) -> ConnectTarget<'static> {
 }
 
 /// A listener on an ephemeral port, registered with token 1.
-fn listener(shim: &mut SimShim) -> (i32, u16) {
+fn listener(shim: &mut SimShim) -> (SimFd, u16) {
     let fd = shim
         .listen(any_host(0), ListenOptions::default())
         .expect("listen");
-    shim.register(fd, Token(1), Interest::READABLE)
+    shim.register(&fd, Token(1), Interest::READABLE)
         .expect("register listener");
-    let port = match shim.local_addr(fd) {
+    let port = match shim.local_addr(&fd) {
         Ok(PeerAddr::Ip(a)) => a.port(),
         other => panic!("listener address {other:?}"),
     };
@@ -51,14 +52,14 @@ fn listener(shim: &mut SimShim) -> (i32, u16) {
 }
 
 /// A peer connected to an accepted socket registered readable with token 2.
-fn accepted_pair(net: &SimNet, shim: &mut SimShim) -> (i32, usockets_shim_sim::PeerId) {
+fn accepted_pair(net: &SimNet, shim: &mut SimShim) -> (SimFd, usockets_shim_sim::PeerId) {
     let (lfd, port) = listener(shim);
     let p = net.peer_connect(port).expect("peer connect");
     let (fd, _) = shim
-        .accept(lfd)
+        .accept(&lfd)
         .expect("accept")
         .expect("pending connection");
-    shim.register(fd, Token(2), Interest::READABLE)
+    shim.register(&fd, Token(2), Interest::READABLE)
         .expect("register");
     (fd, p)
 }
@@ -68,53 +69,51 @@ fn listen_accept_round_trip() {
     let net = quiet();
     let mut shim = net.shim();
     let (lfd, port) = listener(&mut shim);
-    assert_eq!(lfd, 3, "descriptors start at 3");
+    assert_eq!(lfd.number(), 3, "descriptors start at 3");
     assert_eq!(port, 40_000, "ephemeral listen ports start at 40000");
     assert_eq!(
-        shim.local_addr(lfd),
+        shim.local_addr(&lfd),
         Ok(PeerAddr::Ip("[::]:40000".parse().expect("addr")))
     );
-    assert_eq!(shim.accept(lfd), Ok(None), "nothing pending yet");
+    assert_eq!(shim.accept(&lfd), Ok(None), "nothing pending yet");
     assert!(wait(&mut shim, Some(0)).is_empty());
 
     let p = net.peer_connect(port).expect("peer connect");
     let ev = wait(&mut shim, Some(0));
     assert_eq!(ev.len(), 1);
     assert!(ev[0].readable && ev[0].token == Token(1));
-    let (fd, remote) = shim.accept(lfd).expect("accept").expect("pending");
-    assert_eq!(fd, 4);
+    let (fd, remote) = shim.accept(&lfd).expect("accept").expect("pending");
+    assert_eq!(fd.number(), 4);
     let mapped: SocketAddr = "[::ffff:127.0.0.1]:50000".parse().expect("addr");
     assert_eq!(
         remote,
         PeerAddr::Ip(mapped),
         "dual-stack listener sees an IPv4-mapped client"
     );
-    assert_eq!(shim.remote_addr(fd), Ok(PeerAddr::Ip(mapped)));
+    assert_eq!(shim.remote_addr(&fd), Ok(PeerAddr::Ip(mapped)));
     assert!(
         wait(&mut shim, Some(0)).is_empty(),
         "backlog drained: listener no longer readable"
     );
 
-    shim.register(fd, Token(2), Interest::READABLE)
+    shim.register(&fd, Token(2), Interest::READABLE)
         .expect("register");
     assert_eq!(net.peer_send(p, b"hello"), 5);
     let ev = wait(&mut shim, Some(0));
     assert_eq!(
         ev,
-        vec![Event {
-            token: Token(2),
-            readable: true,
-            writable: false,
-            error: false,
-            hangup: false
-        }]
+        vec![Event::new(Token(2))
+            .with_readable(true)
+            .with_writable(false)
+            .with_error(false)
+            .with_hangup(false)]
     );
     let mut buf = [0u8; 16];
-    assert_eq!(shim.recv(fd, &mut buf), Ok(5));
+    assert_eq!(shim.recv(&fd, &mut buf), Ok(5));
     assert_eq!(&buf[..5], b"hello");
-    assert_eq!(shim.recv(fd, &mut buf), Err(SimError::WOULD_BLOCK));
-    assert_eq!(shim.send(fd, b"world", false), Ok(5));
-    assert_eq!(shim.send2(fd, b"he", b"ader"), Ok(6));
+    assert_eq!(shim.recv(&fd, &mut buf), Err(SimError::WOULD_BLOCK));
+    assert_eq!(shim.send(&fd, b"world", false), Ok(5));
+    assert_eq!(shim.send2(&fd, b"he", b"ader"), Ok(6));
     assert_eq!(net.peer_recv(p), b"worldheader".to_vec());
     assert_eq!(net.open_fds(), 2);
     shim.close(fd);
@@ -138,7 +137,7 @@ fn readable_is_level_triggered_until_everything_is_read() {
     for expect in [&b"0123"[..], b"4567", b"89"] {
         let ev = find(&wait(&mut shim, Some(0)), 2).expect("still readable while data is unread");
         assert!(ev.readable && !ev.hangup);
-        let n = shim.recv(fd, &mut buf).expect("recv");
+        let n = shim.recv(&fd, &mut buf).expect("recv");
         assert_eq!(&buf[..n], expect);
     }
     assert!(
@@ -153,13 +152,13 @@ fn readable_is_level_triggered_until_everything_is_read() {
             ev.readable && !ev.hangup && !ev.error,
             "a half-close is not a hang-up: {ev:?}"
         );
-        assert_eq!(shim.recv(fd, &mut buf), Ok(0));
+        assert_eq!(shim.recv(&fd, &mut buf), Ok(0));
     }
-    shim.shutdown_write(fd).expect("shutdown");
+    shim.shutdown_write(&fd).expect("shutdown");
     let ev = find(&wait(&mut shim, Some(0)), 2).expect("event");
     assert!(ev.hangup, "both directions finished: hangup");
     assert!(net.peer_got_fin(p));
-    shim.modify(fd, Token(2), Interest::NONE).expect("modify");
+    shim.modify(&fd, Token(2), Interest::NONE).expect("modify");
     assert!(
         find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.hangup && !e.readable),
         "hangup ignores interest"
@@ -171,16 +170,16 @@ fn writable_while_room_and_backpressure() {
     let net = quiet();
     let mut shim = net.shim();
     let (fd, p) = accepted_pair(&net, &mut shim);
-    shim.modify(fd, Token(2), Interest::WRITABLE)
+    shim.modify(&fd, Token(2), Interest::WRITABLE)
         .expect("modify");
     assert!(find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.writable));
     let big = vec![7u8; 300 * 1024];
     assert_eq!(
-        shim.send(fd, &big, false),
+        shim.send(&fd, &big, false),
         Ok(256 * 1024),
         "takes what fits"
     );
-    assert_eq!(shim.send(fd, &big, false), Err(SimError::WOULD_BLOCK));
+    assert_eq!(shim.send(&fd, &big, false), Err(SimError::WOULD_BLOCK));
     assert!(
         find(&wait(&mut shim, Some(0)), 2).is_none(),
         "full: not writable"
@@ -200,15 +199,15 @@ fn refused_connect_reported_by_wait() {
         .connect(connect_to(1))
         .expect("connect is non-blocking");
     assert_eq!(
-        shim.connect_result(fd),
+        shim.connect_result(&fd),
         Err(SimError::WOULD_BLOCK),
         "outcome not before the next wait"
     );
-    shim.register(fd, Token(9), Interest::WRITABLE)
+    shim.register(&fd, Token(9), Interest::WRITABLE)
         .expect("register");
     let ev = find(&wait(&mut shim, Some(0)), 9).expect("outcome reported");
     assert!(ev.writable && ev.error, "{ev:?}");
-    let err = shim.connect_result(fd).expect_err("refused");
+    let err = shim.connect_result(&fd).expect_err("refused");
     assert_eq!((err.kind, err.code), (ErrorKind::ConnectionRefused, 111));
     shim.close(fd);
     assert_eq!(net.open_fds(), 0);
@@ -236,7 +235,7 @@ fn connect_to_core_listener() {
         ),
         Err(SimError::ADDR_IN_USE)
     );
-    shim.register(lfd, Token(1), Interest::READABLE)
+    shim.register(&lfd, Token(1), Interest::READABLE)
         .expect("register");
     let c = shim.connect(ConnectTarget::Host {
         host: "localhost",
@@ -244,28 +243,28 @@ fn connect_to_core_listener() {
         source: Some("127.0.0.1"),
     });
     let c = c.expect("connect");
-    shim.register(c, Token(5), Interest::WRITABLE)
+    shim.register(&c, Token(5), Interest::WRITABLE)
         .expect("register");
     let ev = wait(&mut shim, Some(0));
     assert!(find(&ev, 1).is_some_and(|e| e.readable));
     assert!(find(&ev, 5).is_some_and(|e| e.writable && !e.error));
-    assert_eq!(shim.connect_result(c), Ok(()));
-    let (s, remote) = shim.accept(lfd).expect("accept").expect("pending");
-    let client_local = shim.local_addr(c).expect("local");
+    assert_eq!(shim.connect_result(&c), Ok(()));
+    let (s, remote) = shim.accept(&lfd).expect("accept").expect("pending");
+    let client_local = shim.local_addr(&c).expect("local");
     assert_eq!(remote, client_local, "server sees the client's address");
     assert_eq!(
-        shim.remote_addr(c),
+        shim.remote_addr(&c),
         Ok(PeerAddr::Ip("127.0.0.1:8080".parse().expect("addr")))
     );
     assert_eq!(
-        shim.local_addr(s),
+        shim.local_addr(&s),
         Ok(PeerAddr::Ip("127.0.0.1:8080".parse().expect("addr")))
     );
-    shim.modify(c, Token(5), Interest::READABLE)
+    shim.modify(&c, Token(5), Interest::READABLE)
         .expect("modify");
-    shim.register(s, Token(6), Interest::READABLE)
+    shim.register(&s, Token(6), Interest::READABLE)
         .expect("register");
-    assert_eq!(shim.send(c, b"ping", false), Ok(4));
+    assert_eq!(shim.send(&c, b"ping", false), Ok(4));
     let ev = wait(&mut shim, Some(0));
     assert!(find(&ev, 6).is_some_and(|e| e.readable));
     assert!(
@@ -273,13 +272,13 @@ fn connect_to_core_listener() {
         "connected and nothing to read: quiet"
     );
     let mut buf = [0u8; 8];
-    assert_eq!(shim.recv(s, &mut buf), Ok(4));
+    assert_eq!(shim.recv(&s, &mut buf), Ok(4));
     // Closing with unread data resets the far end, as Linux does.
-    assert_eq!(shim.send(s, b"unread", false), Ok(6));
+    assert_eq!(shim.send(&s, b"unread", false), Ok(6));
     shim.close(c);
     let ev = find(&wait(&mut shim, Some(0)), 6).expect("reset reported");
     assert!(ev.error && ev.readable && ev.hangup);
-    assert_eq!(shim.recv(s, &mut buf).map_err(|e| e.code), Err(104));
+    assert_eq!(shim.recv(&s, &mut buf).map_err(|e| e.code), Err(104));
 }
 
 #[test]
@@ -311,14 +310,24 @@ fn name_resolution_and_address_errors() {
         Err((ErrorKind::AddrNotAvailable, 99))
     );
     assert_eq!(net.open_fds(), 0, "failures leave no descriptor");
-    assert_eq!(shim.recv(42, &mut [0u8; 4]).map_err(|e| e.code), Err(9));
+    // A descriptor of another network is not this shim's: EBADF, and closing it here does not
+    // touch this network (it closes in its own).
+    let other = quiet();
+    let (foreign, _w) = other.user_pipe();
     assert_eq!(
-        shim.register(42, Token(1), Interest::READABLE)
+        shim.recv(&foreign, &mut [0u8; 4]).map_err(|e| e.code),
+        Err(9)
+    );
+    assert_eq!(
+        shim.register(&foreign, Token(1), Interest::READABLE)
             .map_err(|e| e.code),
         Err(9)
     );
-    assert_eq!(shim.local_addr(42).map_err(|e| e.code), Err(9));
-    shim.close(42); // unknown: a no-op
+    assert_eq!(shim.local_addr(&foreign).map_err(|e| e.code), Err(9));
+    assert_eq!(other.open_fds(), 2);
+    shim.close(foreign);
+    assert_eq!(other.open_fds(), 1, "closed in its own network");
+    assert_eq!(net.syscalls().close, 0, "not a close of this network");
 }
 
 #[test]
@@ -340,12 +349,12 @@ fn unix_path_too_long_is_rejected_not_truncated() {
     let lfd = shim
         .listen(ListenTarget::Unix(ok), ListenOptions::default())
         .expect("107 bytes fit");
-    assert_eq!(shim.local_addr(lfd), Ok(PeerAddr::Unix));
+    assert_eq!(shim.local_addr(&lfd), Ok(PeerAddr::Unix));
     let p = net.peer_connect_unix(ok).expect("peer connect");
-    let (fd, remote) = shim.accept(lfd).expect("accept").expect("pending");
+    let (fd, remote) = shim.accept(&lfd).expect("accept").expect("pending");
     assert_eq!(remote, PeerAddr::Unix);
     net.peer_send(p, b"x");
-    assert_eq!(shim.recv(fd, &mut [0u8; 4]), Ok(1));
+    assert_eq!(shim.recv(&fd, &mut [0u8; 4]), Ok(1));
 }
 
 #[test]
@@ -354,12 +363,12 @@ fn register_twice_and_unregistered() {
     let mut shim = net.shim();
     let (fd, _) = listener(&mut shim);
     let err = shim
-        .register(fd, Token(1), Interest::READABLE)
+        .register(&fd, Token(1), Interest::READABLE)
         .expect_err("twice");
     assert_eq!((err.kind, err.code), (ErrorKind::InvalidInput, 17));
-    shim.deregister(fd).expect("deregister");
-    assert!(shim.deregister(fd).is_err());
-    assert!(shim.modify(fd, Token(1), Interest::READABLE).is_err());
+    shim.deregister(&fd).expect("deregister");
+    assert!(shim.deregister(&fd).is_err());
+    assert!(shim.modify(&fd, Token(1), Interest::READABLE).is_err());
 }
 
 #[test]
@@ -369,12 +378,14 @@ fn lowest_free_descriptor_is_reused() {
     let a = shim.connect(connect_to(1)).expect("a");
     let b = shim.connect(connect_to(1)).expect("b");
     let c = shim.connect(connect_to(1)).expect("c");
-    assert_eq!((a, b, c), (3, 4, 5));
+    assert_eq!((a.number(), b.number(), c.number()), (3, 4, 5));
     shim.close(b);
-    assert_eq!(shim.connect(connect_to(1)), Ok(4));
+    let d = shim.connect(connect_to(1)).expect("d");
+    assert_eq!(d.number(), 4);
     shim.close(a);
     let (r, w) = net.user_pipe();
-    assert_eq!((r, w), (3, 6));
+    assert_eq!((r.number(), w.number()), (3, 6));
+    drop((c, d));
 }
 
 #[test]
@@ -385,8 +396,8 @@ fn fd_limit_gives_emfile_and_keeps_the_connection_pending() {
     net.peer_connect(port).expect("peer 1");
     net.peer_connect(port).expect("peer 2");
     net.set_fd_limit(Some(2));
-    assert!(shim.accept(lfd).expect("accept").is_some());
-    let err = shim.accept(lfd).expect_err("limit reached");
+    let first = shim.accept(&lfd).expect("accept").expect("pending");
+    let err = shim.accept(&lfd).expect_err("limit reached");
     assert_eq!((err.kind, err.code), (ErrorKind::TooManyOpenFiles, 24));
     assert_eq!(shim.connect(connect_to(port)).map_err(|e| e.code), Err(24));
     assert!(
@@ -394,8 +405,10 @@ fn fd_limit_gives_emfile_and_keeps_the_connection_pending() {
         "still pending"
     );
     net.set_fd_limit(None);
-    assert!(shim.accept(lfd).expect("accept").is_some());
+    let second = shim.accept(&lfd).expect("accept").expect("pending");
     assert_eq!(net.open_fds(), 3);
+    drop((first, second));
+    assert_eq!(net.open_fds(), 1, "dropping an owned descriptor closes it");
 }
 
 #[test]
@@ -408,14 +421,14 @@ fn emfile_accept_fault_keeps_the_connection() {
     let mut shim = net.shim();
     let (lfd, port) = listener(&mut shim);
     assert_eq!(
-        shim.accept(lfd),
+        shim.accept(&lfd),
         Ok(None),
         "no fault without a pending connection"
     );
     net.peer_connect(port).expect("peer");
-    assert_eq!(shim.accept(lfd).map_err(|e| e.code), Err(24));
+    assert_eq!(shim.accept(&lfd).map_err(|e| e.code), Err(24));
     net.set_faults(Faults::NONE);
-    assert!(shim.accept(lfd).expect("accept").is_some());
+    assert!(shim.accept(&lfd).expect("accept").is_some());
     assert_eq!(net.fault_counts().emfile_accept, 1);
 }
 
@@ -475,22 +488,22 @@ fn delayed_delivery_is_visible_only_after_the_clock_passes() {
     let (lfd, port) = listener(&mut shim);
     let c = shim.connect(connect_to(port)).expect("connect");
     assert_eq!(
-        shim.send(c, b"early", false),
+        shim.send(&c, b"early", false),
         Err(SimError::WOULD_BLOCK),
         "still connecting"
     );
-    shim.register(c, Token(3), Interest::WRITABLE)
+    shim.register(&c, Token(3), Interest::WRITABLE)
         .expect("register");
     assert!(find(&wait(&mut shim, Some(0)), 3).is_some_and(|e| e.writable));
-    assert_eq!(shim.connect_result(c), Ok(()));
-    shim.deregister(c).expect("deregister");
-    let (s, _) = shim.accept(lfd).expect("accept").expect("pending");
-    shim.register(s, Token(2), Interest::READABLE)
+    assert_eq!(shim.connect_result(&c), Ok(()));
+    shim.deregister(&c).expect("deregister");
+    let (s, _) = shim.accept(&lfd).expect("accept").expect("pending");
+    shim.register(&s, Token(2), Interest::READABLE)
         .expect("register");
     let t0 = net.now_ms();
-    assert_eq!(shim.send(c, b"late", false), Ok(4));
+    assert_eq!(shim.send(&c, b"late", false), Ok(4));
     assert_eq!(
-        shim.recv(s, &mut [0u8; 8]),
+        shim.recv(&s, &mut [0u8; 8]),
         Err(SimError::WOULD_BLOCK),
         "still in flight"
     );
@@ -507,13 +520,13 @@ fn delayed_delivery_is_visible_only_after_the_clock_passes() {
     let elapsed = net.now_ms() - t0;
     assert!((1..=50).contains(&elapsed), "delivered after {elapsed} ms");
     let mut buf = [0u8; 8];
-    assert_eq!(shim.recv(s, &mut buf), Ok(4));
+    assert_eq!(shim.recv(&s, &mut buf), Ok(4));
     assert_eq!(&buf[..4], b"late");
 
     // Towards a peer: visible to peer_recv once the clock passes.
     let p = net.peer_connect(port).expect("peer");
-    let (s2, _) = shim.accept(lfd).expect("accept").expect("pending");
-    assert_eq!(shim.send(s2, b"abc", false), Ok(3));
+    let (s2, _) = shim.accept(&lfd).expect("accept").expect("pending");
+    assert_eq!(shim.send(&s2, b"abc", false), Ok(3));
     assert!(net.peer_recv(p).is_empty());
     net.advance(50);
     assert_eq!(net.peer_recv(p), b"abc".to_vec());
@@ -525,16 +538,16 @@ fn peer_reset_is_an_error_whatever_the_interest() {
     let net = quiet();
     let mut shim = net.shim();
     let (fd, p) = accepted_pair(&net, &mut shim);
-    shim.modify(fd, Token(2), Interest::NONE).expect("pause");
+    shim.modify(&fd, Token(2), Interest::NONE).expect("pause");
     net.peer_send(p, b"lost");
     net.peer_reset(p);
     let ev = find(&wait(&mut shim, Some(0)), 2).expect("error reported with empty interest");
     assert!(ev.error && ev.hangup && !ev.readable);
     assert_eq!(
-        shim.recv(fd, &mut [0u8; 8]).map_err(|e| (e.kind, e.code)),
+        shim.recv(&fd, &mut [0u8; 8]).map_err(|e| (e.kind, e.code)),
         Err((ErrorKind::ConnectionReset, 104))
     );
-    assert_eq!(shim.send(fd, b"x", false).map_err(|e| e.code), Err(104));
+    assert_eq!(shim.send(&fd, b"x", false).map_err(|e| e.code), Err(104));
     assert!(net.peer_is_reset(p));
 }
 
@@ -547,9 +560,9 @@ fn peer_close_delivers_data_then_eof_and_writes_fail() {
     net.peer_close(p);
     let mut buf = [0u8; 32];
     assert!(find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.readable && !e.error));
-    assert_eq!(shim.recv(fd, &mut buf), Ok(10));
-    assert_eq!(shim.recv(fd, &mut buf), Ok(0));
-    let err = shim.send(fd, b"reply", false).expect_err("peer gone");
+    assert_eq!(shim.recv(&fd, &mut buf), Ok(10));
+    assert_eq!(shim.recv(&fd, &mut buf), Ok(0));
+    let err = shim.send(&fd, b"reply", false).expect_err("peer gone");
     assert_eq!((err.kind, err.code), (ErrorKind::ConnectionReset, 32));
     let ev = find(&wait(&mut shim, Some(0)), 2).expect("event");
     assert!(
@@ -577,9 +590,9 @@ fn shutdown_read_reports_eof() {
     let mut shim = net.shim();
     let (fd, p) = accepted_pair(&net, &mut shim);
     net.peer_send(p, b"ignored");
-    shim.shutdown_read(fd).expect("shutdown_read");
+    shim.shutdown_read(&fd).expect("shutdown_read");
     assert!(find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.readable));
-    assert_eq!(shim.recv(fd, &mut [0u8; 8]), Ok(0));
+    assert_eq!(shim.recv(&fd, &mut [0u8; 8]), Ok(0));
 }
 
 #[test]
@@ -593,7 +606,7 @@ fn spurious_readiness_then_would_block() {
     let (fd, _p) = accepted_pair(&net, &mut shim);
     let ev = find(&wait(&mut shim, Some(0)), 2).expect("spurious event");
     assert!(ev.readable);
-    assert_eq!(shim.recv(fd, &mut [0u8; 8]), Err(SimError::WOULD_BLOCK));
+    assert_eq!(shim.recv(&fd, &mut [0u8; 8]), Err(SimError::WOULD_BLOCK));
     assert_eq!(
         net.fault_counts().spurious_readiness,
         1,
@@ -611,15 +624,15 @@ fn hangup_with_unread_reports_hangup_alongside_readable() {
     let mut shim = net.shim();
     let (fd, p) = accepted_pair(&net, &mut shim);
     net.peer_send(p, b"pending");
-    assert_eq!(shim.send(fd, b"hi", false), Ok(2));
+    assert_eq!(shim.send(&fd, b"hi", false), Ok(2));
     assert_eq!(net.fault_counts().hangup_with_unread, 1);
     let ev = find(&wait(&mut shim, Some(0)), 2).expect("event");
     assert!(ev.readable && ev.hangup && !ev.error, "{ev:?}");
     let mut buf = [0u8; 16];
-    assert_eq!(shim.recv(fd, &mut buf), Ok(7));
-    assert_eq!(shim.recv(fd, &mut buf), Ok(0));
+    assert_eq!(shim.recv(&fd, &mut buf), Ok(7));
+    assert_eq!(shim.recv(&fd, &mut buf), Ok(0));
     assert_eq!(net.peer_send(p, b"x"), 0, "the peer is gone");
-    assert!(shim.send(fd, b"x", false).is_err());
+    assert!(shim.send(&fd, b"x", false).is_err());
 }
 
 #[test]
@@ -631,10 +644,10 @@ fn partial_and_would_block_writes() {
     let net = SimNet::new(faults, Box::new(SeededRng::new(11)));
     let mut shim = net.shim();
     let (fd, p) = accepted_pair(&net, &mut shim);
-    let n = shim.send(fd, b"0123456789", false).expect("send");
+    let n = shim.send(&fd, b"0123456789", false).expect("send");
     assert!((1..10).contains(&n), "partial: {n}");
     assert_eq!(
-        shim.send(fd, b"x", false),
+        shim.send(&fd, b"x", false),
         Ok(1),
         "a single byte is never split"
     );
@@ -643,7 +656,7 @@ fn partial_and_would_block_writes() {
         would_block_send: 1000,
         ..Faults::NONE
     });
-    assert_eq!(shim.send(fd, b"abc", false), Err(SimError::WOULD_BLOCK));
+    assert_eq!(shim.send(&fd, b"abc", false), Err(SimError::WOULD_BLOCK));
     assert_eq!(net.fault_counts().partial_write, 1);
     assert_eq!(net.fault_counts().would_block_send, 1);
 }
@@ -658,11 +671,11 @@ fn refuse_connect_fault() {
     let mut shim = net.shim();
     let (lfd, port) = listener(&mut shim);
     let c = shim.connect(connect_to(port)).expect("connect");
-    shim.register(c, Token(4), Interest::WRITABLE)
+    shim.register(&c, Token(4), Interest::WRITABLE)
         .expect("register");
     assert!(find(&wait(&mut shim, Some(0)), 4).is_some_and(|e| e.writable && e.error));
-    assert_eq!(shim.connect_result(c).map_err(|e| e.code), Err(111));
-    assert_eq!(shim.accept(lfd), Ok(None), "nothing reached the listener");
+    assert_eq!(shim.connect_result(&c).map_err(|e| e.code), Err(111));
+    assert_eq!(shim.accept(&lfd), Ok(None), "nothing reached the listener");
     assert_eq!(net.fault_counts().refuse_connect, 1);
 }
 
@@ -690,23 +703,23 @@ fn core_connects_to_a_peer_listener() {
             source: None,
         })
         .expect("connect");
-    shim.register(c, Token(3), Interest::WRITABLE)
+    shim.register(&c, Token(3), Interest::WRITABLE)
         .expect("register");
     let p = net
         .peer_accept(port)
         .expect("connection reached the peer listener");
     assert!(find(&wait(&mut shim, Some(0)), 3).is_some_and(|e| e.writable && !e.error));
-    assert_eq!(shim.connect_result(c), Ok(()));
+    assert_eq!(shim.connect_result(&c), Ok(()));
     assert_eq!(
-        shim.remote_addr(c),
+        shim.remote_addr(&c),
         Ok(PeerAddr::Ip(SocketAddr::new(
             "::1".parse().expect("ip"),
             port
         )))
     );
-    shim.send(c, b"hi", false).expect("send");
+    shim.send(&c, b"hi", false).expect("send");
     assert_eq!(net.peer_recv(p), b"hi".to_vec());
-    shim.shutdown_write(c).expect("shutdown");
+    shim.shutdown_write(&c).expect("shutdown");
     assert!(net.peer_got_fin(p));
 }
 
@@ -715,22 +728,22 @@ fn user_pipe_readiness() {
     let net = quiet();
     let mut shim = net.shim();
     let (r, w) = net.user_pipe();
-    shim.register(r, Token(7), Interest::READABLE)
+    shim.register(&r, Token(7), Interest::READABLE)
         .expect("register");
-    shim.register(w, Token(8), Interest::WRITABLE)
+    shim.register(&w, Token(8), Interest::WRITABLE)
         .expect("register");
     let ev = wait(&mut shim, Some(0));
     assert!(find(&ev, 7).is_none());
     assert!(find(&ev, 8).is_some_and(|e| e.writable));
-    net.pipe_write(w, b"abc");
+    net.pipe_write(&w, b"abc");
     assert!(find(&wait(&mut shim, Some(0)), 7).is_some_and(|e| e.readable));
     let mut buf = [0u8; 2];
-    assert_eq!(net.pipe_read(r, &mut buf), 2);
+    assert_eq!(net.pipe_read(&r, &mut buf), 2);
     assert!(
         find(&wait(&mut shim, Some(0)), 7).is_some(),
         "one byte left"
     );
-    assert_eq!(net.pipe_read(r, &mut buf), 1);
+    assert_eq!(net.pipe_read(&r, &mut buf), 1);
     assert!(find(&wait(&mut shim, Some(0)), 7).is_none());
     shim.close(r);
     shim.close(w);
@@ -743,13 +756,15 @@ fn truncated_waits_rotate_so_nobody_starves() {
     let mut shim = net.shim();
     let (lfd, port) = listener(&mut shim);
     let mut peers = Vec::new();
+    let mut fds = Vec::new();
     for i in 0..4u64 {
         let p = net.peer_connect(port).expect("peer");
-        let (fd, _) = shim.accept(lfd).expect("accept").expect("pending");
-        shim.register(fd, Token(10 + i), Interest::READABLE)
+        let (fd, _) = shim.accept(&lfd).expect("accept").expect("pending");
+        shim.register(&fd, Token(10 + i), Interest::READABLE)
             .expect("register");
         net.peer_send(p, b"x");
         peers.push(p);
+        fds.push(fd);
     }
     let mut seen = Vec::new();
     for _ in 0..4 {
@@ -771,6 +786,8 @@ fn scripted_run(faults: Faults, source: Box<dyn FaultSource>) -> (FaultCounts, V
     let mut shim = net.shim();
     let mut log = Vec::new();
     let (lfd, port) = listener(&mut shim);
+    // Open descriptors by number (tokens carry the number).
+    let mut fds = std::collections::BTreeMap::new();
     let mut peers = Vec::new();
     for i in 0..6u64 {
         match net.peer_connect(port) {
@@ -778,8 +795,10 @@ fn scripted_run(faults: Faults, source: Box<dyn FaultSource>) -> (FaultCounts, V
             Err(e) => log.push(format!("peer {i}: {e:?}")),
         }
         if let Ok(c) = shim.connect(connect_to(port)) {
-            log.push(format!("connect -> {c}"));
-            let _ = shim.register(c, Token(1000 + c as u64), Interest::WRITABLE);
+            let n = c.number();
+            log.push(format!("connect -> {n}"));
+            let _ = shim.register(&c, Token(1000 + n as u64), Interest::WRITABLE);
+            fds.insert(n, c);
         }
     }
     let mut buf = [0u8; 97];
@@ -793,26 +812,33 @@ fn scripted_run(faults: Faults, source: Box<dyn FaultSource>) -> (FaultCounts, V
         for ev in &events[..n] {
             log.push(format!("{ev:?} at {}", net.now_ms()));
             if ev.token == Token(1) {
-                match shim.accept(lfd) {
+                match shim.accept(&lfd) {
                     Ok(Some((fd, _))) => {
-                        let _ = shim.register(fd, Token(fd as u64), Interest::READABLE);
+                        let n = fd.number();
+                        let _ = shim.register(&fd, Token(n as u64), Interest::READABLE);
+                        fds.insert(n, fd);
                     }
                     other => log.push(format!("accept {other:?}")),
                 }
                 continue;
             }
-            let fd = (ev.token.0 % 1000) as i32;
+            let number = (ev.token.0 % 1000) as i32;
+            let Some(fd) = fds.get(&number) else {
+                continue;
+            };
             if ev.token.0 >= 1000 {
                 let r = shim.connect_result(fd);
                 log.push(format!("connect_result {r:?}"));
-                let _ = shim.modify(fd, Token(fd as u64), Interest::READABLE);
+                let _ = shim.modify(fd, Token(number as u64), Interest::READABLE);
                 if r.is_err() {
-                    shim.close(fd);
+                    if let Some(fd) = fds.remove(&number) {
+                        shim.close(fd);
+                    }
                 }
                 continue;
             }
             let r = shim.recv(fd, &mut buf);
-            log.push(format!("recv {fd} {r:?}"));
+            log.push(format!("recv {number} {r:?}"));
             match r {
                 Ok(0) | Err(_)
                     if !matches!(
@@ -824,7 +850,9 @@ fn scripted_run(faults: Faults, source: Box<dyn FaultSource>) -> (FaultCounts, V
                     ) =>
                 {
                     let _ = shim.deregister(fd);
-                    shim.close(fd);
+                    if let Some(fd) = fds.remove(&number) {
+                        shim.close(fd);
+                    }
                 }
                 Ok(n) => log.push(format!("send {:?}", shim.send(fd, &buf[..n], false))),
                 Err(_) => {}

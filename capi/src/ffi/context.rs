@@ -215,10 +215,7 @@ unsafe fn listen(
     options: c_int,
     ext: c_int,
 ) -> *mut us_listen_socket_t {
-    let opts = ListenOptions {
-        exclusive_port: options & 1 != 0,
-        ..ListenOptions::default()
-    };
+    let opts = ListenOptions::default().with_exclusive_port(options & 1 != 0);
     // SAFETY: C contract.
     unsafe {
         on_obj(ctx, std::ptr::null_mut(), |cx, obj, b| {
@@ -458,16 +455,21 @@ pub unsafe extern "C" fn us_adopt_accepted_socket(
 ) -> *mut us_socket_t {
     // SAFETY: C contract.
     let ip = unsafe { super::bytes(ip, ip_length) };
-    // SAFETY: C contract.
+    // SAFETY: C contract: `ctx` is NULL or live, and C hands `fd` over, open; `from_c` takes
+    // ownership of it, and if adopting fails it goes back to C below.
     unsafe {
         on_obj(ctx, std::ptr::null_mut(), |cx, obj, b| {
             let Obj::Context(c) = obj else {
                 return std::ptr::null_mut();
             };
-            let Some(block) = Block::alloc(Obj::Loop, socket_ext_size, state_of(b)) else {
+            let Some(owned) = crate::fd::from_c(cx, fd) else {
                 return std::ptr::null_mut();
             };
-            match cx.adopt_accepted(c, fd, Some(block), ip) {
+            let Some(block) = Block::alloc(Obj::Loop, socket_ext_size, state_of(b)) else {
+                crate::fd::into_c(owned);
+                return std::ptr::null_mut();
+            };
+            match cx.adopt_accepted(c, owned, Some(block), ip) {
                 Ok(s) => {
                     block.set_obj(Obj::Socket(s));
                     // on_open ran already, possibly closing or adopting the socket: its
@@ -477,7 +479,9 @@ pub unsafe extern "C" fn us_adopt_accepted_socket(
                         .flatten()
                         .map_or(block.as_ptr(), |cur| cur.as_ptr())
                 }
-                Err(_) => {
+                Err(rejected) => {
+                    // The descriptor stays the caller's, as the C library leaves it.
+                    crate::fd::into_c(rejected.into_fd());
                     block.free();
                     std::ptr::null_mut()
                 }

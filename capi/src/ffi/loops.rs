@@ -91,7 +91,9 @@ fn set_loop_state(block: Block, st: *mut LoopState) {
     unsafe { (*block.as_ptr::<crate::block::Header>()).state = st };
 }
 
-/// `us_loop_free`: frees the loop, its poller and its own memory. Sockets are not closed.
+/// `us_loop_free`: frees the loop, its poller and its own memory. As in the C library, it
+/// closes no socket, listen socket or poll descriptor: those still open stay open (and are the
+/// program's to close), and no callback runs.
 ///
 /// # Safety
 /// `lp` is NULL or a live loop not running, and no other pointer of it is used afterwards.
@@ -104,7 +106,10 @@ pub unsafe extern "C" fn us_loop_free(lp: *mut us_loop_t) {
         block.free();
     }
     // SAFETY: `lp` came from Box::into_raw in `us_create_loop` and is freed only here.
-    drop(unsafe { Box::from_raw(st.lp) });
+    let lp = unsafe { Box::from_raw(st.lp) };
+    lp.into_descriptors(|fd| {
+        crate::fd::into_c(fd);
+    });
     st.block.free();
 }
 

@@ -56,29 +56,46 @@ pub unsafe extern "C" fn us_poll_free(p: *mut us_poll_t, _lp: *mut us_loop_t) {
     unsafe {
         on_obj(p, (), |cx, obj, _| {
             if let Obj::Poll(id) = obj {
-                if let Some(st) = cx.poll_free(id) {
+                if let Some((st, fd)) = cx.poll_free(id) {
                     st.block.free();
+                    // C's descriptor: back to C, open.
+                    if let Some(fd) = fd {
+                        crate::fd::into_c(fd);
+                    }
                 }
             }
         })
     }
 }
 
-/// `us_poll_init`: associates the descriptor. `poll_type` is upstream-internal and ignored.
+/// `us_poll_init`: associates the descriptor. `poll_type` is upstream-internal and ignored. The
+/// descriptor stays C's: it is watched, never closed (`us_poll_free` and `us_loop_free` leave
+/// it open).
 ///
 /// # Safety
-/// `p` is NULL or a live poll.
+/// `p` is NULL or a live poll; `fd` is open and stays open while the poll watches it.
 #[no_mangle]
 pub unsafe extern "C" fn us_poll_init(
     p: *mut us_poll_t,
     fd: LIBUS_SOCKET_DESCRIPTOR,
     _poll_type: c_int,
 ) {
-    // SAFETY: C contract.
+    // SAFETY: C contract: `p` is NULL or live, and C lends `fd`, open, for as long as the poll
+    // watches it; core only watches it, and every way out of core hands it back to C.
     unsafe {
         on_obj(p, (), |cx, obj, _| {
-            if let Obj::Poll(id) = obj {
-                let _ = cx.poll_init(id, fd);
+            let Obj::Poll(id) = obj else { return };
+            let Some(owned) = crate::fd::from_c(cx, fd) else {
+                return;
+            };
+            match cx.poll_init(id, owned) {
+                Ok(Some(previous)) => {
+                    crate::fd::into_c(previous);
+                }
+                Ok(None) => {}
+                Err(refused) => {
+                    crate::fd::into_c(refused.into_fd());
+                }
             }
         })
     }
@@ -203,7 +220,7 @@ pub unsafe extern "C" fn us_poll_fd(p: *mut us_poll_t) -> LIBUS_SOCKET_DESCRIPTO
                 Obj::Listen(l) => cx.listen_fd(l),
                 _ => None,
             };
-            fd.unwrap_or(-1)
+            fd.map_or(-1, crate::fd::number)
         })
     }
 }

@@ -287,8 +287,9 @@ pub unsafe extern "C" fn us_socket_get_native_handle(
     // SAFETY: C contract.
     unsafe {
         sock(s, std::ptr::null_mut(), |cx, id| {
-            cx.socket_fd(id)
-                .map_or(std::ptr::null_mut(), |fd| fd as isize as *mut c_void)
+            cx.socket_fd(id).map_or(std::ptr::null_mut(), |fd| {
+                crate::fd::number(fd) as isize as *mut c_void
+            })
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Moving bytes: echo with backpressure, gathered and corked writes, pause/resume, half-close.
 
-use usockets_core::Interest;
+use usockets_core::{CloseCause, Interest};
 
 use crate::harness::*;
 use crate::ShimUnderTest;
@@ -305,8 +305,10 @@ fn data_then_close<S: ShimUnderTest>(writer_is_client: bool) {
             Ev::End { s: r, ctx: tag },
             Ev::Close {
                 s: r,
-                code: 0,
-                reason: None,
+                cause: CloseCause::User {
+                    code: 0,
+                    reason: None
+                },
                 ctx: tag
             }
         ],

@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 
 use usockets_core::{
-    ConnectTarget, ContextError, ErrorKind, ListenOptions, ListenTarget, SocketId,
+    CloseCause, ConnectTarget, ContextError, ErrorKind, ListenOptions, ListenTarget, SocketId,
 };
 
 use crate::harness::*;
@@ -19,8 +19,10 @@ fn close_and_check<S: ShimUnderTest>(l: &mut L<S>, s: SocketId, ctx: u32, ext: u
         l.ext().log[mark..],
         [Ev::Close {
             s,
-            code: 42,
-            reason: Some(7),
+            cause: CloseCause::User {
+                code: 42,
+                reason: Some(7)
+            },
             ctx
         }],
         "on_close runs inside close, once, with the code and reason given"
@@ -41,7 +43,7 @@ fn close_and_check<S: ShimUnderTest>(l: &mut L<S>, s: SocketId, ctx: u32, ext: u
         "ext readable until the iteration ends"
     );
     assert_eq!(l.is_established(s), Some(false));
-    assert_eq!(l.socket_fd(s), None, "no descriptor once closed");
+    assert!(l.socket_fd(s).is_none(), "no descriptor once closed");
     l.close(s, 1, Some(1));
     assert_eq!(closes(l, s).len(), 1, "a second close is a no-op");
     assert_eq!(l.write(s, b"x", false), 0, "no writes once closed");

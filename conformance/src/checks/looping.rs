@@ -6,7 +6,6 @@ use usockets_core::{Interest, Settings, Wake};
 
 use crate::harness::*;
 use crate::ShimUnderTest;
-use usockets_core::OsShim as _;
 
 fn wakeups<S: ShimUnderTest>(l: &L<S>) -> Vec<Ev> {
     events(l, |e| matches!(e, Ev::Wakeup { .. }))
@@ -66,7 +65,7 @@ pub fn check_pre_and_post_callbacks<S: ShimUnderTest>() {
         assert_eq!((l.ext().pre_runs, l.ext().post_runs), (i, i));
     }
     l.integrate();
-    let now = l.shim().now_ms();
+    let now = l.clock_ms();
     let sweep = l
         .next_deadline()
         .expect("the sweep is armed once integrated");
@@ -74,10 +73,7 @@ pub fn check_pre_and_post_callbacks<S: ShimUnderTest>() {
     let t = l.timer_create(true, 0).expect("timer_create");
     l.timer_set(t, timer_log::<S>, 50, 0);
     let d = l.next_deadline().expect("deadline");
-    assert!(
-        d <= l.shim().now_ms() + 50,
-        "the timer is the next deadline"
-    );
+    assert!(d <= l.clock_ms() + 50, "the timer is the next deadline");
     l.timer_close(t);
 }
 
@@ -93,16 +89,24 @@ pub fn check_user_poll_on_pipe<S: ShimUnderTest>() {
     };
     let p = l.poll_create(false, READ_END).expect("poll_create");
     assert!(l.is_alive(), "a non-fallthrough poll keeps the loop alive");
-    l.poll_init(p, r).expect("poll_init");
+    let r_number = format!("{r:?}");
+    assert!(
+        matches!(l.poll_init(p, r), Ok(None)),
+        "poll_init takes the descriptor"
+    );
     l.poll_set_callback(p, poll_cb::<S>)
         .expect("poll_set_callback");
     l.poll_start(p, Interest::READABLE).expect("poll_start");
     assert_eq!(l.poll_events(p), Some(Interest::READABLE));
-    assert_eq!(l.poll_fd(p), Some(r));
+    assert_eq!(
+        l.poll_fd(p).map(|fd| format!("{fd:?}")),
+        Some(r_number),
+        "poll_fd lends the descriptor given"
+    );
     let polls_of = |l: &L<S>, p| count(l, |e| matches!(e, Ev::Poll { p: x, .. } if *x == p));
     idle(&mut l, 50);
     assert_eq!(polls_of(&l, p), 0, "an empty pipe is not readable");
-    S::write_pipe(l.shim(), w, b"ping");
+    S::write_pipe(l.shim(), &w, b"ping");
     drive(&mut l, "the poll to report readable", |l| {
         l.ext().pipe_rx.len() >= 4
     });
@@ -119,7 +123,7 @@ pub fn check_user_poll_on_pipe<S: ShimUnderTest>() {
     l.poll_stop(p).expect("poll_stop");
     assert_eq!(l.poll_events(p), Some(Interest::NONE));
     let before = polls_of(&l, p);
-    S::write_pipe(l.shim(), w, b"pong");
+    S::write_pipe(l.shim(), &w, b"pong");
     idle(&mut l, 50);
     assert_eq!(polls_of(&l, p), before, "a stopped poll reports nothing");
     l.poll_start(p, Interest::READABLE)
@@ -129,7 +133,10 @@ pub fn check_user_poll_on_pipe<S: ShimUnderTest>() {
     });
     assert_eq!(l.ext().pipe_rx, b"pingpong");
     let q = l.poll_create(true, WRITE_END).expect("poll_create");
-    l.poll_init(q, w).expect("poll_init");
+    assert!(
+        matches!(l.poll_init(q, w), Ok(None)),
+        "poll_init takes the descriptor"
+    );
     l.poll_set_callback(q, poll_cb::<S>)
         .expect("poll_set_callback");
     l.poll_start(q, Interest::WRITABLE).expect("poll_start");
@@ -144,10 +151,22 @@ pub fn check_user_poll_on_pipe<S: ShimUnderTest>() {
         }),
         "writable reported"
     );
-    assert_eq!(l.poll_free(p), Some(READ_END), "poll_free returns the ext");
-    assert_eq!(l.poll_free(q), Some(WRITE_END));
+    let (ext, r) = l.poll_free(p).expect("poll_free");
+    assert_eq!(ext, READ_END, "poll_free returns the ext");
+    let r = r.expect("poll_free gives the descriptor back");
+    let (ext, w) = l.poll_free(q).expect("poll_free");
+    assert_eq!(ext, WRITE_END);
+    let w = w.expect("poll_free gives the descriptor back");
     assert_eq!(l.poll_events(p), None, "stale poll handle");
     assert!(!l.is_alive());
     assert_eq!(l.slots_in_use()[4], 0);
-    S::close_pipe(l.shim(), r, w);
+    // Back with its owner and still open: what was written is still there to read.
+    S::write_pipe(l.shim(), &w, b"!");
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        S::read_pipe(l.shim(), &r, &mut buf),
+        1,
+        "the pipe is still open"
+    );
+    assert_eq!(&buf[..1], b"!");
 }

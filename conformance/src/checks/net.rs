@@ -30,10 +30,7 @@ pub fn check_listen_port_zero_is_ephemeral<S: ShimUnderTest>() {
     assert_ne!(pa, 0, "port 0 must be replaced by the ephemeral port");
     assert_ne!(pb, 0, "port 0 must be replaced by the ephemeral port");
     assert_ne!(pa, pb, "two port-0 listeners get two different ports");
-    let exclusive = ListenOptions {
-        exclusive_port: true,
-        ..ListenOptions::default()
-    };
+    let exclusive = ListenOptions::default().with_exclusive_port(true);
     let taken = ListenTarget::Host {
         host: Some(LOCAL4),
         port: pa,
@@ -55,7 +52,7 @@ pub fn check_listen_port_zero_is_ephemeral<S: ShimUnderTest>() {
     assert!(l.is_alive(), "a listener keeps the loop alive");
     l.listen_close(a);
     assert_eq!(l.listen_port(a), None, "closed listener has no port");
-    assert_eq!(l.listen_fd(a), None);
+    assert!(l.listen_fd(a).is_none());
     l.listen_close(a); // idempotent
     assert_eq!(
         l.listen_port(b),

@@ -6,7 +6,6 @@ use usockets_core::{Settings, SocketId, TimerId};
 
 use crate::harness::*;
 use crate::ShimUnderTest;
-use usockets_core::OsShim as _;
 
 fn timeouts_of<S: ShimUnderTest>(l: &L<S>) -> Vec<Ev> {
     events(l, |e| {
@@ -26,7 +25,7 @@ fn timeout_within_sweep<S: ShimUnderTest>(settings: Settings, bound: Bound) {
     let mut f = Fixture::<S>::tcp_with(LOCAL4, settings, Caps::default());
     f.l.integrate();
     let (c, s) = f.pair();
-    let t0 = f.l.shim().now_ms();
+    let t0 = f.l.clock_ms();
     f.l.timeout(s, 1);
     drive_bounded(&mut f.l, bound, "on_timeout", |l| {
         timeout_fired_at(l, s).is_some()
@@ -81,7 +80,7 @@ pub fn check_timeouts_disabled_by_zero_and_adoption<S: ShimUnderTest>() {
     let child =
         f.l.context_create(Ctx::tag(CHILD), callbacks::<S>())
             .expect("context_create");
-    let t0 = f.l.shim().now_ms();
+    let t0 = f.l.clock_ms();
     f.l.timeout(s1, 1);
     f.l.timeout(s1, 0);
     f.l.long_timeout(c1, 1);
@@ -95,7 +94,7 @@ pub fn check_timeouts_disabled_by_zero_and_adoption<S: ShimUnderTest>() {
     });
     let until = t0 + 1000 + 2 * S::SWEEP_MS + S::SLACK_MS;
     drive(&mut f.l, "the timeout window to pass", |l| {
-        l.shim().now_ms() >= until
+        l.clock_ms() >= until
     });
     let seen: Vec<SocketId> = timeouts_of(&f.l)
         .iter()
@@ -129,7 +128,7 @@ pub fn check_timers_fire_in_deadline_order<S: ShimUnderTest>() {
     let t30 = l.timer_create(false, 30).expect("timer_create");
     let t10 = l.timer_create(false, 10).expect("timer_create");
     let t20 = l.timer_create(false, 20).expect("timer_create");
-    let t0 = l.shim().now_ms();
+    let t0 = l.clock_ms();
     l.timer_set(t30, timer_log::<S>, 30, 0);
     l.timer_set(t10, timer_log::<S>, 10, 0);
     l.timer_set(t20, timer_log::<S>, 20, 0);
@@ -164,7 +163,7 @@ pub fn check_timer_repeat_and_close_in_callback<S: ShimUnderTest>() {
     let mut l = new_loop::<S>(Settings::default(), Caps::default());
     let t = l.timer_create(false, 0).expect("timer_create");
     let d = l.timer_create(true, 0).expect("timer_create");
-    let t0 = l.shim().now_ms();
+    let t0 = l.clock_ms();
     l.timer_set(t, timer_close_at_3::<S>, 20, 20);
     l.timer_set(d, timer_log::<S>, 30, 0);
     l.timer_set(d, timer_log::<S>, 0, 0);
@@ -209,7 +208,7 @@ pub fn check_fallthrough_timer_does_not_keep_run_alive<S: ShimUnderTest>() {
     l.timer_close(idle_timer);
     assert!(!l.is_alive());
     let keep = l.timer_create(false, 0).expect("timer_create");
-    let t0 = l.shim().now_ms();
+    let t0 = l.clock_ms();
     l.timer_set(keep, timer_close_at_3::<S>, 10, 10);
     run_guarded(&mut l);
     let fires = timer_fires(&l);
@@ -218,7 +217,7 @@ pub fn check_fallthrough_timer_does_not_keep_run_alive<S: ShimUnderTest>() {
         [keep, keep, keep],
         "run kept going until the timer closed itself"
     );
-    assert!(l.shim().now_ms() >= t0 + 30);
+    assert!(l.clock_ms() >= t0 + 30);
     assert!(!l.is_alive());
     assert_eq!(l.timer_close(ft), Some(0));
     assert_eq!(l.slots_in_use()[3], 0);

@@ -7,11 +7,20 @@
 
 use crate::support::{new_loop, run_until, Caps, Faults, SeededRng, SimNet, SimShim, VecStore};
 use usockets_core::{
-    Config, ContextCallbacks, ContextEntry, ContextId, Cx, Event, ListenEntry, ListenId,
-    ListenOptions, ListenTarget, Loop, LoopCallbacks, OsError, PollEntry, PreOpen, RecvBuf,
-    Settings, SocketEntry, SocketId, TimerEntry,
+    Accepted, CloseCause, Config, ContextCallbacks, ContextEntry, ContextId, Cx, Event,
+    ListenEntry, ListenId, ListenOptions, ListenTarget, Loop, LoopCallbacks, OsError, PollEntry,
+    RecvBuf, Settings, SocketEntry, SocketId, TimerEntry,
 };
-use usockets_shim_sim::PeerId;
+use usockets_shim_sim::{PeerId, SimFd};
+
+/// What the recording `on_pre_open` does with the accepted descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreOpen {
+    /// Leave it: the library adopts it.
+    Adopt,
+    /// Take it (into [`World::taken`]).
+    Taken,
+}
 
 /// The ext every accepted socket starts with.
 pub const ACCEPTED_EXT: u64 = 77;
@@ -19,6 +28,7 @@ pub const ACCEPTED_EXT: u64 = 77;
 /// One observed callback.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ev {
+    /// `on_pre_open`, with the number of the descriptor offered.
     PreOpen {
         ctx: ContextId,
         fd: i32,
@@ -38,6 +48,8 @@ pub enum Ev {
     },
     Writable(SocketId),
     End(SocketId),
+    /// `on_close` with the code and reason as C sees them ([`CloseCause::code_and_reason`]);
+    /// the whole cause goes to [`World::causes`].
     Close {
         s: SocketId,
         code: i32,
@@ -63,8 +75,10 @@ pub struct World {
     pub log: Vec<Ev>,
     /// What `on_pre_open` answers (`None`: it is not consulted, i.e. Adopt).
     pub pre_open: Option<PreOpen>,
-    /// Descriptors `on_pre_open` took.
-    pub taken: Vec<i32>,
+    /// Descriptors `on_pre_open` took (now the test's: dropping one closes it).
+    pub taken: Vec<SimFd>,
+    /// Every `on_close`'s cause, in order.
+    pub causes: Vec<(SocketId, CloseCause<u32>)>,
     /// `on_data` writes every chunk back.
     pub echo: bool,
     /// Bytes `on_writable` still has to write (drained by what each write accepts).
@@ -128,7 +142,13 @@ pub fn log<C: Api>(cx: &mut Cx<C>, ev: Ev) {
     cx.ext_mut().log.push(ev);
 }
 
-pub fn rec_pre_open<C: Api>(cx: &mut Cx<C>, ctx: ContextId, fd: i32, ip: &[u8]) -> PreOpen {
+pub fn rec_pre_open<C: Api>(
+    cx: &mut Cx<C>,
+    ctx: ContextId,
+    accepted: &mut Accepted<SimFd>,
+    ip: &[u8],
+) {
+    let fd = accepted.fd().map_or(-1, SimFd::number);
     log(
         cx,
         Ev::PreOpen {
@@ -137,11 +157,11 @@ pub fn rec_pre_open<C: Api>(cx: &mut Cx<C>, ctx: ContextId, fd: i32, ip: &[u8]) 
             ip: ip.to_vec(),
         },
     );
-    let decision = cx.ext().pre_open.unwrap_or(PreOpen::Adopt);
-    if decision == PreOpen::Taken {
-        cx.ext_mut().taken.push(fd);
+    if cx.ext().pre_open == Some(PreOpen::Taken) {
+        if let Some(fd) = accepted.take() {
+            cx.ext_mut().taken.push(fd);
+        }
     }
-    decision
 }
 pub fn rec_open<C: Api>(cx: &mut Cx<C>, s: SocketId, client: bool, ip: &[u8]) {
     let ctx = ctx_tag(cx, s);
@@ -167,7 +187,13 @@ pub fn rec_data<C: Api>(cx: &mut Cx<C>, s: SocketId, data: &mut RecvBuf<'_>) {
         },
     );
     if cx.ext().echo {
-        cx.write(s, &bytes, false);
+        // A short echo would lose bytes: the tests that echo keep the peer reading.
+        let n = cx.write(s, &bytes, false);
+        assert!(
+            n == bytes.len() || cx.is_closed(s) != Some(false),
+            "echo wrote {n} of {} bytes",
+            bytes.len()
+        );
     }
 }
 pub fn rec_writable<C: Api>(cx: &mut Cx<C>, s: SocketId) {
@@ -181,8 +207,20 @@ pub fn rec_writable<C: Api>(cx: &mut Cx<C>, s: SocketId) {
 pub fn rec_end<C: Api>(cx: &mut Cx<C>, s: SocketId) {
     log(cx, Ev::End(s));
 }
-pub fn rec_close<C: Api>(cx: &mut Cx<C>, s: SocketId, code: i32, reason: Option<u32>) {
+pub fn rec_close<C: Api>(cx: &mut Cx<C>, s: SocketId, cause: CloseCause<u32>) {
+    let (code, reason) = cause.code_and_reason();
     log(cx, Ev::Close { s, code, reason });
+    cx.ext_mut().causes.push((s, cause));
+}
+
+/// The causes `on_close` got for `s`.
+pub fn causes_of<C: Api>(cx: &Cx<C>, s: SocketId) -> Vec<CloseCause<u32>> {
+    cx.ext()
+        .causes
+        .iter()
+        .filter(|(x, _)| *x == s)
+        .map(|(_, c)| *c)
+        .collect()
 }
 pub fn rec_connect_error<C: Api>(cx: &mut Cx<C>, s: SocketId, err: OsError) {
     log(cx, Ev::ConnectError { s, err });

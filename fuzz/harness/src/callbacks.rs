@@ -1,7 +1,10 @@
 //! The socket callbacks of every context: each checks the invariants of its event against the
 //! model, updates the model and reacts with actions read from the input.
 
-use usockets_core::{ContextCallbacks, ContextId, OsError, PreOpen, RecvBuf, SocketId};
+use usockets_core::{
+    Accepted, CloseCause, ContextCallbacks, ContextId, OsError, RecvBuf, SocketId,
+};
+use usockets_shim_sim::SimFd;
 
 use crate::actions::react;
 use crate::config::{Cx, H};
@@ -50,7 +53,7 @@ pub(crate) fn callbacks(pre_open: bool) -> ContextCallbacks<H> {
     }
 }
 
-pub(crate) fn on_pre_open(cx: &mut Cx, c: ContextId, fd: i32, ip: &[u8]) -> PreOpen {
+pub(crate) fn on_pre_open(cx: &mut Cx, c: ContextId, accepted: &mut Accepted<SimFd>, ip: &[u8]) {
     let w = cx.ext_mut();
     w.stats.on_pre_open += 1;
     assert!(w.ctx_live(c), "on_pre_open for a freed context {c:?}");
@@ -59,14 +62,17 @@ pub(crate) fn on_pre_open(cx: &mut Cx, c: ContextId, fd: i32, ip: &[u8]) -> PreO
         "on_pre_open ip of {} bytes",
         ip.len()
     );
-    assert!(fd >= 3, "on_pre_open with descriptor {fd}");
+    let fd = accepted.fd().map(SimFd::number);
+    assert!(
+        fd.is_some_and(|fd| fd >= 3),
+        "on_pre_open with descriptor {fd:?}"
+    );
     react(cx, None);
     let w = cx.ext_mut();
     if !w.draining && w.ops.u8() % 4 == 3 {
-        w.taken.push(fd);
-        PreOpen::Taken
-    } else {
-        PreOpen::Adopt
+        if let Some(fd) = accepted.take() {
+            w.taken.push(fd);
+        }
     }
 }
 
@@ -190,7 +196,7 @@ fn timed_out(cx: &mut Cx, s: SocketId, long: bool) {
     react(cx, Some(s));
 }
 
-pub(crate) fn on_close(cx: &mut Cx, s: SocketId, code: i32, reason: Option<u32>) {
+pub(crate) fn on_close(cx: &mut Cx, s: SocketId, cause: CloseCause<u32>) {
     assert_eq!(
         cx.is_closed(s),
         Some(true),
@@ -217,15 +223,27 @@ pub(crate) fn on_close(cx: &mut Cx, s: SocketId, code: i32, reason: Option<u32>)
     assert_eq!(ext, Some(sock.serial), "on_close: the ext of {s:?} changed");
     match sock.closing.take() {
         Some((c, r)) => assert_eq!(
-            (code, reason),
-            (c, Some(r)),
+            cause,
+            CloseCause::User {
+                code: c,
+                reason: Some(r)
+            },
             "on_close: code and reason not passed through"
         ),
-        None => assert_eq!(
-            (code, reason),
-            (0, None),
-            "on_close: a close by the library passes (0, None)"
-        ),
+        None => {
+            assert!(
+                !matches!(cause, CloseCause::User { .. }),
+                "on_close: a close by the library reported as the user's: {cause:?}"
+            );
+            assert_eq!(
+                cause.code_and_reason(),
+                (0, None),
+                "on_close: a close by the library passes (0, None) to C"
+            );
+            if let CloseCause::Os(e) = cause {
+                assert_ne!(e.code, 0, "on_close: an OS error without a code");
+            }
+        }
     }
     react(cx, Some(s));
 }

@@ -68,7 +68,7 @@ pub(crate) fn context_free(cx: &mut Cx, c: ContextId) {
         }
         Err(ContextError::InvalidContext) => assert!(!live, "live context {c:?} rejected"),
         Err(ContextError::Busy) => assert!(live && busy, "context {c:?} busy, model says not"),
-        Err(ContextError::Capacity) => panic!("context_free: capacity error"),
+        Err(e) => panic!("context_free: unexpected {e}"),
     }
     // Freed handles stay rejected.
     if !cx.ext().ctx_live(c) {
@@ -111,7 +111,7 @@ pub(crate) fn context_create(cx: &mut Cx) {
                 "parent rejected"
             )
         }
-        Err(ContextError::Busy) => panic!("context_create: busy"),
+        Err(e) => panic!("context_create: unexpected {e}"),
     }
 }
 

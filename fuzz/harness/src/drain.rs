@@ -1,6 +1,6 @@
 //! Draining: closing everything at the end of a run and checking that nothing is left.
 
-use usockets_core::{ContextId, Loop, OsShim, TimerId};
+use usockets_core::{ContextId, Loop, TimerId};
 use usockets_shim_sim::Faults;
 
 use crate::checks::{check_world, run_once};
@@ -31,17 +31,15 @@ pub(crate) fn drain(l: &mut Loop<H>) {
     let polls = l.ext().polls.clone();
     for (i, p) in polls.iter().enumerate() {
         if !p.freed {
-            assert_eq!(l.poll_free(p.id), Some(p.serial));
+            let (ext, fd) = l.poll_free(p.id).expect("poll_free of a live poll");
+            assert_eq!(ext, p.serial);
+            assert_eq!(fd.map(|f| f.number()), Some(p.fd));
             l.ext_mut().polls[i].freed = true;
         }
-        l.shim().close(p.read_end);
-        if !p.write_closed {
-            l.shim().close(p.write_end);
-        }
     }
-    for fd in std::mem::take(&mut l.ext_mut().taken) {
-        l.shim().close(fd);
-    }
+    // Every pipe end and every taken descriptor is the harness's now: dropping closes them.
+    l.ext_mut().ends.clear();
+    l.ext_mut().taken.clear();
     let ctxs: Vec<ContextId> = l
         .ext()
         .ctxs

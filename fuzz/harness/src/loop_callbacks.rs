@@ -82,10 +82,11 @@ pub(crate) fn on_poll(cx: &mut Cx, p: PollId, ready: Interest, error: bool) {
         !ready.is_empty() || error,
         "poll callback with nothing ready"
     );
-    if ready.is_readable() && pm.fd == pm.read_end {
+    if ready.is_readable() && pm.fd == pm.read_end && w.ops.u8() & 1 == 0 {
         let mut buf = [0u8; 64];
-        if w.ops.u8() & 1 == 0 {
-            while w.net.pipe_read(pm.fd, &mut buf) > 0 {}
+        let net = w.net.clone();
+        if let Some(fd) = cx.poll_fd(p) {
+            while net.pipe_read(fd, &mut buf) > 0 {}
         }
     }
     if cx.ext().may_react() {

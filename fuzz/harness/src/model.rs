@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use usockets_core::{ContextId, Interest, ListenId, PollId, SocketId, TimerId};
-use usockets_shim_sim::{PeerId, SimNet};
+use usockets_shim_sim::{PeerId, SimFd, SimNet};
 
-use crate::config::MAX_DEPTH;
+use crate::config::{Cx, MAX_DEPTH};
 use crate::coverage::Stats;
 use crate::input::{stream_chunk, Ops};
 use crate::streams::{Inbound, Stream};
@@ -93,13 +93,22 @@ pub(crate) struct Pol {
     pub(crate) serial: u64,
     pub(crate) fallthrough: bool,
     pub(crate) freed: bool,
-    /// The polled descriptor and the pipe it belongs to.
+    /// The number of the polled descriptor and of the ends of the pipe it belongs to. The
+    /// poll owns the polled end (until `poll_free` gives it back); [`World::ends`] holds the rest.
     pub(crate) fd: i32,
     pub(crate) read_end: i32,
     pub(crate) write_end: i32,
     pub(crate) write_closed: bool,
     pub(crate) started: bool,
     pub(crate) interest: Interest,
+}
+
+/// The pipe ends the harness owns for one poll: the end it did not give the poll, and the polled
+/// end once `poll_free` gave it back. Dropping one closes it.
+#[derive(Debug, Default)]
+pub(crate) struct Ends {
+    pub(crate) spare: Option<SimFd>,
+    pub(crate) returned: Option<SimFd>,
 }
 
 /// The reference model and the input cursor: the loop's ext.
@@ -123,8 +132,10 @@ pub struct World {
     pub(crate) lis_closing: usize,
     pub(crate) timers: Vec<Tmr>,
     pub(crate) polls: Vec<Pol>,
-    /// Descriptors taken in `on_pre_open`, ours to adopt or close.
-    pub(crate) taken: Vec<i32>,
+    /// The pipe ends of each poll (same index) that the poll does not own.
+    pub(crate) ends: Vec<Ends>,
+    /// Descriptors taken in `on_pre_open`, ours to adopt or close (dropping closes).
+    pub(crate) taken: Vec<SimFd>,
     /// The serial given to `adopt_accepted`, until its `on_open`.
     pub(crate) adopting: Option<u64>,
     /// The socket whose `on_connect_error` is running.
@@ -217,6 +228,7 @@ impl World {
             lis_closing: 0,
             timers: Vec::new(),
             polls: Vec::new(),
+            ends: Vec::new(),
             taken: Vec::new(),
             adopting: None,
             in_connect_error: Vec::new(),
@@ -331,12 +343,28 @@ impl World {
     pub(crate) fn wrote(&mut self, out: u16, n: usize) {
         self.streams[usize::from(out)].sent += n as u64;
     }
+}
 
-    /// Writes `n` bytes of `fill` into the pipe of poll `i`, unless its write end is closed.
-    pub(crate) fn pipe_write(&mut self, i: usize, n: usize, fill: u8) {
-        let pm = self.polls[i];
-        if !pm.write_closed {
-            self.net.pipe_write(pm.write_end, &vec![fill; n]);
-        }
+/// The descriptor numbered `number` of poll `i`'s pipe, wherever it is now: with the harness,
+/// or lent by the poll that owns it.
+pub(crate) fn pipe_end(cx: &Cx, i: usize, number: i32) -> Option<&SimFd> {
+    let pm = cx.ext().polls[i];
+    let ends = &cx.ext().ends[i];
+    [ends.spare.as_ref(), ends.returned.as_ref()]
+        .into_iter()
+        .flatten()
+        .chain(cx.poll_fd(pm.id).filter(|_| !pm.freed))
+        .find(|fd| fd.number() == number)
+}
+
+/// Writes `n` bytes of `fill` into the pipe of poll `i`, unless its write end is closed.
+pub(crate) fn pipe_write(cx: &Cx, i: usize, n: usize, fill: u8) {
+    let pm = cx.ext().polls[i];
+    if pm.write_closed {
+        return;
+    }
+    let net = cx.ext().net.clone();
+    if let Some(fd) = pipe_end(cx, i, pm.write_end) {
+        net.pipe_write(fd, &vec![fill; n]);
     }
 }

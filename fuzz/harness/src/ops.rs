@@ -1,6 +1,6 @@
 //! The top-level operations: decoding one from the input and applying it to the loop.
 
-use usockets_core::{Loop, OsShim};
+use usockets_core::Loop;
 use usockets_shim_sim::Faults;
 
 use crate::actions::{act, Act};
@@ -169,17 +169,22 @@ pub(crate) fn step(l: &mut Loop<H>) {
             let w = l.ext_mut();
             if let Some(i) = w.pick_poll() {
                 let n = 1 + usize::from(w.ops.u8());
-                w.pipe_write(i, n, 0x44);
+                crate::model::pipe_write(l, i, n, 0x44);
             }
         }
         Op::PipeClose => {
             let w = l.ext_mut();
             if let Some(i) = w.pick_poll() {
                 let pm = w.polls[i];
-                // Never close a descriptor a live poll watches (that is the user's bug).
-                if !pm.write_closed && (pm.fd != pm.write_end || pm.freed) {
-                    w.polls[i].write_closed = true;
-                    l.shim().close(pm.write_end);
+                // Only an end the harness owns can be closed: one a live poll watches is the
+                // poll's (ownership makes closing it behind the loop's back impossible).
+                let ends = &mut w.ends[i];
+                for end in [&mut ends.spare, &mut ends.returned] {
+                    if end.as_ref().is_some_and(|f| f.number() == pm.write_end) {
+                        w.polls[i].write_closed = true;
+                        drop(end.take());
+                        break;
+                    }
                 }
             }
         }

@@ -4,7 +4,7 @@ use usockets_core::{Interest, Loop, PollError};
 
 use crate::config::{Cx, H, POLLS};
 use crate::loop_callbacks::on_poll;
-use crate::model::Pol;
+use crate::model::{pipe_write, Ends, Pol};
 
 pub(crate) fn poll_ctl(cx: &mut Cx, i: usize) {
     let w = cx.ext_mut();
@@ -38,18 +38,26 @@ pub(crate) fn poll_ctl(cx: &mut Cx, i: usize) {
         4 => {
             let r = cx.poll_free(p);
             let w = cx.ext_mut();
-            if pm.freed {
-                assert_eq!(r, None, "freed poll {p:?} freed again");
-            } else {
-                assert_eq!(r, Some(pm.serial), "poll_free ext");
-                w.polls[i].freed = true;
-                w.polls[i].started = false;
+            match r {
+                None => assert!(pm.freed, "live poll {p:?} not freed"),
+                Some((ext, fd)) => {
+                    assert!(!pm.freed, "freed poll {p:?} freed again");
+                    assert_eq!(ext, pm.serial, "poll_free ext");
+                    let fd = fd.expect("poll_free gives the descriptor back");
+                    assert_eq!(
+                        fd.number(),
+                        pm.fd,
+                        "poll_free gives back the descriptor given"
+                    );
+                    w.ends[i].returned = Some(fd);
+                    w.polls[i].freed = true;
+                    w.polls[i].started = false;
+                }
             }
         }
         _ => {
-            let w = cx.ext_mut();
-            let n = 1 + usize::from(w.ops.u8() % 32);
-            w.pipe_write(i, n, 0x33);
+            let n = 1 + usize::from(cx.ext_mut().ops.u8() % 32);
+            pipe_write(cx, i, n, 0x33);
         }
     }
     if pm.freed {
@@ -72,20 +80,30 @@ pub(crate) fn poll_create(l: &mut Loop<H>) {
     };
     assert!(live < POLLS, "more polls than slots");
     let (r, wr) = l.ext().net.user_pipe();
-    let fd = if read { r } else { wr };
-    l.poll_init(p, fd).expect("poll_init");
+    let (read_end, write_end) = (r.number(), wr.number());
+    let (watched, spare) = if read { (r, wr) } else { (wr, r) };
+    let fd = watched.number();
+    assert!(
+        matches!(l.poll_init(p, watched), Ok(None)),
+        "poll_init of a fresh poll"
+    );
     l.poll_set_callback(p, on_poll).expect("poll_set_callback");
-    assert_eq!(l.poll_fd(p), Some(fd));
-    l.ext_mut().polls.push(Pol {
+    assert_eq!(l.poll_fd(p).map(|f| f.number()), Some(fd));
+    let w = l.ext_mut();
+    w.polls.push(Pol {
         id: p,
         serial,
         fallthrough,
         freed: false,
         fd,
-        read_end: r,
-        write_end: wr,
+        read_end,
+        write_end,
         write_closed: false,
         started: false,
         interest: Interest::NONE,
+    });
+    w.ends.push(Ends {
+        spare: Some(spare),
+        returned: None,
     });
 }

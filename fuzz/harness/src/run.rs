@@ -20,13 +20,12 @@ use crate::target::Target;
 pub fn run(target: Target, data: &[u8]) -> Report {
     let (ops, fault_bytes) = split(data);
     let mut ops = Ops::new(ops);
-    let settings = Settings {
-        sweep_period_ms: ops.pick(&[1000, 4000, 250, 2000]),
-        low_priority_budget: ops.pick(&[1, 5]),
-        max_reads_per_event: ops.pick(&[1, 2, 4]),
-        max_accepts_per_event: ops.pick(&[1, 2, 256]),
-        accept_backoff_ms: ops.pick(&[250, 10, 1000]),
-    };
+    let settings = Settings::default()
+        .with_sweep_period_ms(ops.pick(&[1000, 4000, 250, 2000]))
+        .with_low_priority_budget(ops.pick(&[1, 5]))
+        .with_max_reads_per_event(ops.pick(&[1, 2, 4]))
+        .with_max_accepts_per_event(ops.pick(&[1, 2, 256]))
+        .with_accept_backoff_ms(ops.pick(&[250, 10, 1000]));
     let recv = ops.pick(&[64usize, 512]);
     let events = ops.pick(&[1usize, 4, 16]);
     let faults = faults_from(&mut ops);

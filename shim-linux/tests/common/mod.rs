@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -49,7 +50,7 @@ pub fn listen_host(shim: &mut LinuxShim, host: Option<&str>) -> Fd {
     .expect("listen")
 }
 
-pub fn local(shim: &mut LinuxShim, fd: Fd) -> SocketAddr {
+pub fn local(shim: &mut LinuxShim, fd: &Fd) -> SocketAddr {
     match shim.local_addr(fd).expect("local_addr") {
         PeerAddr::Ip(a) => a,
         PeerAddr::Unix => panic!("not an IP socket"),
@@ -57,7 +58,7 @@ pub fn local(shim: &mut LinuxShim, fd: Fd) -> SocketAddr {
 }
 
 /// Registers `listener` (readable, [`LISTENER`]) and accepts one connection.
-pub fn accept_one(shim: &mut LinuxShim, listener: Fd) -> (Fd, PeerAddr) {
+pub fn accept_one(shim: &mut LinuxShim, listener: &Fd) -> (Fd, PeerAddr) {
     shim.register(listener, LISTENER, Interest::READABLE)
         .expect("register listener");
     let ev = wait_token(shim, LISTENER, Duration::from_secs(5)).expect("listener readable");
@@ -70,11 +71,13 @@ pub fn accept_one(shim: &mut LinuxShim, listener: Fd) -> (Fd, PeerAddr) {
     got
 }
 
-/// Whether `fd` has `FD_CLOEXEC`.
-pub fn cloexec(fd: Fd) -> bool {
+/// Whether `fd` has `FD_CLOEXEC` (F_GETFD only reads the descriptor table, so a raw number
+/// is fine here).
+pub fn cloexec<F: AsRawFd>(fd: &F) -> bool {
+    let raw = fd.as_raw_fd();
     // SAFETY: F_GETFD takes no argument and touches no memory.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    assert!(flags >= 0, "fcntl(F_GETFD) on {fd} failed");
+    let flags = unsafe { libc::fcntl(raw, libc::F_GETFD) };
+    assert!(flags >= 0, "fcntl(F_GETFD) on {raw} failed");
     flags & libc::FD_CLOEXEC != 0
 }
 
@@ -86,7 +89,7 @@ pub fn unique_path(tag: &str) -> PathBuf {
 }
 
 /// Receives until `want` bytes arrived (waiting for readability in between).
-pub fn recv_exact(shim: &mut LinuxShim, fd: Fd, token: Token, want: usize) -> Vec<u8> {
+pub fn recv_exact(shim: &mut LinuxShim, fd: &Fd, token: Token, want: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     while out.len() < want {

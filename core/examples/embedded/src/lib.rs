@@ -46,18 +46,32 @@ pub struct StubShim {
     clock: u64,
 }
 
+/// The stub's (never created) descriptor: owned, like every shim's.
+#[derive(Debug)]
+pub struct StubFd;
+
 impl OsShim for StubShim {
-    type Fd = i32;
+    type Fd = StubFd;
     type Waker = StubWaker;
     type Error = StubError;
 
-    fn register(&mut self, _fd: i32, _token: Token, _interest: Interest) -> Result<(), StubError> {
+    fn register(
+        &mut self,
+        _fd: &StubFd,
+        _token: Token,
+        _interest: Interest,
+    ) -> Result<(), StubError> {
         Err(StubError)
     }
-    fn modify(&mut self, _fd: i32, _token: Token, _interest: Interest) -> Result<(), StubError> {
+    fn modify(
+        &mut self,
+        _fd: &StubFd,
+        _token: Token,
+        _interest: Interest,
+    ) -> Result<(), StubError> {
         Err(StubError)
     }
-    fn deregister(&mut self, _fd: i32) -> Result<(), StubError> {
+    fn deregister(&mut self, _fd: &StubFd) -> Result<(), StubError> {
         Err(StubError)
     }
     fn wait(
@@ -78,44 +92,38 @@ impl OsShim for StubShim {
         &mut self,
         _target: ListenTarget<'_>,
         _options: ListenOptions,
-    ) -> Result<i32, StubError> {
+    ) -> Result<StubFd, StubError> {
         Err(StubError)
     }
-    fn accept(&mut self, _listener: i32) -> Result<Option<(i32, PeerAddr)>, StubError> {
+    fn accept(&mut self, _listener: &StubFd) -> Result<Option<(StubFd, PeerAddr)>, StubError> {
         Err(StubError)
     }
-    fn connect(&mut self, _target: ConnectTarget<'_>) -> Result<i32, StubError> {
+    fn connect(&mut self, _target: ConnectTarget<'_>) -> Result<StubFd, StubError> {
         Err(StubError)
     }
-    fn connect_result(&mut self, _fd: i32) -> Result<(), StubError> {
+    fn connect_result(&mut self, _fd: &StubFd) -> Result<(), StubError> {
         Err(StubError)
     }
-    fn adopt(&mut self, _fd: i32) -> Result<(), StubError> {
+    fn adopt(&mut self, _fd: &StubFd) -> Result<(), StubError> {
         Err(StubError)
     }
-    fn recv(&mut self, _fd: i32, _buf: &mut [u8]) -> Result<usize, StubError> {
+    fn recv(&mut self, _fd: &StubFd, _buf: &mut [u8]) -> Result<usize, StubError> {
         Err(StubError)
     }
-    fn send(&mut self, _fd: i32, _data: &[u8], _more: bool) -> Result<usize, StubError> {
+    fn send(&mut self, _fd: &StubFd, _data: &[u8], _more: bool) -> Result<usize, StubError> {
         Err(StubError)
     }
-    fn send2(&mut self, _fd: i32, _header: &[u8], _payload: &[u8]) -> Result<usize, StubError> {
+    fn shutdown_write(&mut self, _fd: &StubFd) -> Result<(), StubError> {
         Err(StubError)
     }
-    fn flush(&mut self, _fd: i32) -> Result<(), StubError> {
+    fn shutdown_read(&mut self, _fd: &StubFd) -> Result<(), StubError> {
         Err(StubError)
     }
-    fn shutdown_write(&mut self, _fd: i32) -> Result<(), StubError> {
+    fn close(&mut self, _fd: StubFd) {}
+    fn local_addr(&mut self, _fd: &StubFd) -> Result<PeerAddr, StubError> {
         Err(StubError)
     }
-    fn shutdown_read(&mut self, _fd: i32) -> Result<(), StubError> {
-        Err(StubError)
-    }
-    fn close(&mut self, _fd: i32) {}
-    fn local_addr(&mut self, _fd: i32) -> Result<PeerAddr, StubError> {
-        Err(StubError)
-    }
-    fn remote_addr(&mut self, _fd: i32) -> Result<PeerAddr, StubError> {
+    fn remote_addr(&mut self, _fd: &StubFd) -> Result<PeerAddr, StubError> {
         Err(StubError)
     }
 }
