@@ -226,6 +226,7 @@ macro_rules! __with_checks {
             check_shutdown_read_gives_end,
             check_half_close,
             check_data_before_close_is_delivered,
+            check_gone_peer_closes_with_the_os_error,
             check_close_code_reason_and_handle_lifetime,
             check_close_connecting,
             check_connect_refused,

@@ -26,8 +26,7 @@ pub type ConnectErrorCb<C> = fn(&mut Cx<C>, SocketId, OsError);
 /// socket. The callback may borrow the descriptor ([`Accepted::fd`]) or take it
 /// ([`Accepted::take`]); if it is still there when the callback returns, the library adopts it
 /// as usual, otherwise the application owns it.
-pub type PreOpenCb<C> =
-    fn(&mut Cx<C>, ContextId, &mut Accepted<FdOf<C>>, &[u8]);
+pub type PreOpenCb<C> = fn(&mut Cx<C>, ContextId, &mut Accepted<FdOf<C>>, &[u8]);
 
 /// The per-context callbacks (`us_socket_context_on_*`). Unset ones are skipped.
 pub struct ContextCallbacks<C: Config> {

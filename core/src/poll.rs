@@ -183,10 +183,7 @@ impl<C: Config> Cx<C> {
     }
     /// Stops (if needed) and frees the poll (`us_poll_free`); returns its ext and gives back
     /// its descriptor, unclosed (drop it to close it).
-    pub fn poll_free(
-        &mut self,
-        p: PollId,
-    ) -> Option<(C::PollExt, Option<FdOf<C>>)> {
+    pub fn poll_free(&mut self, p: PollId) -> Option<(C::PollExt, Option<FdOf<C>>)> {
         // Deregistering fails only for a descriptor the poller no longer holds; a late event
         // for this poll is dropped by the token's generation.
         let _ = self.poll_stop(p);

@@ -48,11 +48,7 @@ pub struct SocketEntry<C: Config> {
 }
 
 impl<C: Config> SocketEntry<C> {
-    pub(crate) fn new(
-        fd: Option<FdOf<C>>,
-        context: ContextId,
-        ext: C::SocketExt,
-    ) -> Self {
+    pub(crate) fn new(fd: Option<FdOf<C>>, context: ContextId, ext: C::SocketExt) -> Self {
         SocketEntry {
             fd,
             context,
@@ -288,10 +284,7 @@ impl<C: Config> Cx<C> {
     fn send_with(
         &mut self,
         s: SocketId,
-        send: impl FnOnce(
-            &mut C::Shim,
-            &FdOf<C>,
-        ) -> Result<usize, <C::Shim as OsShim>::Error>,
+        send: impl FnOnce(&mut C::Shim, &FdOf<C>) -> Result<usize, <C::Shim as OsShim>::Error>,
     ) -> Option<Result<usize, <C::Shim as OsShim>::Error>> {
         let e = self.sockets.get(s.index, s.generation)?;
         if e.closed || e.shut_down || e.connecting || e.pending_error.is_some() {

@@ -8,7 +8,8 @@ mod api_harness;
 
 use api_harness::*;
 use support::{quiet_net, Caps, Faults, SimNet};
-use usockets_core::Settings;
+use usockets_core::{ErrorKind, Settings};
+use usockets_shim_sim::{SimCall, SimError};
 
 sim_config!(A {
     loop_ext: World,
@@ -141,4 +142,99 @@ fn listen_close_while_backed_off_is_clean() {
         "the pending peer went with the listener"
     );
     assert!(!sv.l.is_alive());
+}
+
+/// The listener's pending peer, an accept error core does not know (EPERM: "firewall rules
+/// forbid connection", accept(2)) that leaves the connection pending, and 1 s of virtual time:
+/// the listener backs off and retries instead of spinning, and accepts once the error is gone.
+#[test]
+fn an_unknown_accept_error_backs_off_instead_of_spinning() {
+    let net = quiet_net();
+    let mut sv = server::<A>(&net);
+    let eperm = SimError::new(ErrorKind::PermissionDenied, 1);
+    net.fail_next(SimCall::Accept, eperm, u32::MAX);
+    let peer = net.peer_connect(sv.port).unwrap();
+    let (accepts, waits) = drive_for(&net, &mut sv, 1000);
+    assert!(accepts >= 2, "it kept retrying ({accepts} accept calls)");
+    assert!(accepts <= 8, "{accepts} accept calls in 1 s: no back-off");
+    assert!(waits <= 16, "{waits} waits in 1 s: the loop spins");
+    assert!(opened(&sv.l).is_empty());
+    net.fail_next(SimCall::Accept, eperm, 0);
+    support::run_until(&mut sv.l, 10, |l| !opened(l).is_empty());
+    sv.l.ext_mut().echo = true;
+    net.peer_send(peer, b"after the error");
+    turn(&mut sv.l);
+    assert_eq!(net.peer_recv(peer), b"after the error");
+}
+
+/// Pausing a listener (descriptor exhaustion) when the poller refuses to drop its interest:
+/// it is deregistered instead, so it cannot spin; it comes back when descriptors do.
+#[test]
+fn a_refused_pause_deregisters_the_listener_instead_of_spinning() {
+    let net = quiet_net();
+    let mut sv = server::<A>(&net);
+    let enomem = SimError::new(ErrorKind::OutOfMemory, 12);
+    net.fail_next(SimCall::Modify, enomem, u32::MAX);
+    net.set_fd_limit(Some(net.open_fds()));
+    let peer = net.peer_connect(sv.port).unwrap();
+    let deregisters = net.syscalls().deregister;
+    let (accepts, waits) = drive_for(&net, &mut sv, 1000);
+    assert!((1..=8).contains(&accepts), "{accepts} accept calls in 1 s");
+    assert!(waits <= 16, "{waits} waits in 1 s: the loop spins");
+    assert!(
+        net.syscalls().deregister > deregisters,
+        "the refused pause fell back to deregistering"
+    );
+    assert!(sv.l.listen_fd(sv.ls).is_some(), "the listener stays open");
+    net.set_fd_limit(None);
+    support::run_until(&mut sv.l, 10, |l| !opened(l).is_empty());
+    sv.l.ext_mut().echo = true;
+    net.peer_send(peer, b"back");
+    turn(&mut sv.l);
+    assert_eq!(net.peer_recv(peer), b"back");
+}
+
+/// Resuming a paused listener when the poller refuses to re-arm it: another back-off (the
+/// listener is kept, not closed), and it resumes once the poller accepts.
+#[test]
+fn a_refused_resume_backs_off_again_and_keeps_the_listener() {
+    let net = quiet_net();
+    let mut sv = server::<A>(&net);
+    net.set_fd_limit(Some(net.open_fds()));
+    let _peer = net.peer_connect(sv.port).unwrap();
+    turn(&mut sv.l);
+    assert!(opened(&sv.l).is_empty(), "paused by EMFILE");
+    net.set_fd_limit(None);
+    // Every re-arm fails for a while: the listener must neither spin nor be given up.
+    let enomem = SimError::new(ErrorKind::OutOfMemory, 12);
+    net.fail_next(SimCall::Modify, enomem, u32::MAX);
+    let modifies = net.syscalls().modify;
+    let (_, waits) = drive_for(&net, &mut sv, 1000);
+    assert!(waits <= 16, "{waits} waits in 1 s: the loop spins");
+    let retries = net.syscalls().modify - modifies;
+    assert!(
+        (1..=8).contains(&retries),
+        "{retries} re-arm attempts in 1 s: not one per back-off"
+    );
+    assert!(sv.l.listen_fd(sv.ls).is_some(), "the listener is kept");
+    assert!(sv.l.is_alive());
+    net.fail_next(SimCall::Modify, enomem, 0);
+    support::run_until(&mut sv.l, 10, |l| !opened(l).is_empty());
+}
+
+/// A listener that can be neither paused nor deregistered cannot be silenced: it is closed
+/// rather than left to spin the loop.
+#[test]
+fn a_listener_that_cannot_be_silenced_is_closed_not_spun() {
+    let net = quiet_net();
+    let mut sv = server::<A>(&net);
+    let enomem = SimError::new(ErrorKind::OutOfMemory, 12);
+    net.fail_next(SimCall::Modify, enomem, u32::MAX);
+    net.fail_next(SimCall::Deregister, enomem, u32::MAX);
+    net.set_fd_limit(Some(net.open_fds()));
+    let peer = net.peer_connect(sv.port).unwrap();
+    turn(&mut sv.l);
+    assert!(sv.l.listen_fd(sv.ls).is_none(), "closed");
+    assert!(net.peer_is_reset(peer), "its pending peer is reset");
+    assert!(!sv.l.is_alive(), "nothing keeps the loop running");
 }

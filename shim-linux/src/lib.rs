@@ -345,11 +345,7 @@ impl OsShim for LinuxShim {
                 self.shed_one(listener);
                 Err(e)
             }
-            Err(e) if net::is_pending_connection_error(e.code) => Err(LinuxError {
-                kind: ErrorKind::ConnectionAborted,
-                ..e
-            }),
-            Err(e) => Err(e),
+            Err(e) => Err(net::accept_error(e)),
         }
     }
 

@@ -8,7 +8,7 @@
 use core::net::{Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use usockets_core::PeerAddr;
+use usockets_core::{ErrorKind, PeerAddr};
 
 use crate::addr::SockAddr;
 use crate::error::LinuxError;
@@ -144,11 +144,25 @@ pub(crate) fn accept(c: &mut Counters, listener: i32) -> Result<(OwnedFd, PeerAd
     Ok((fd, addr.peer_addr()))
 }
 
+/// An `accept4` error as core needs to see it: the network errors of the pending connection
+/// become [`ErrorKind::ConnectionAborted`] (raw code kept), on which core accepts the next
+/// one; every other error is passed on unchanged.
+pub(crate) fn accept_error(e: LinuxError) -> LinuxError {
+    if is_pending_connection_error(e.code) {
+        LinuxError {
+            kind: ErrorKind::ConnectionAborted,
+            ..e
+        }
+    } else {
+        e
+    }
+}
+
 /// Whether `code` is one of the network errors accept(2) passes on from the pending connection
 /// ("For reliable operation the application should detect the network errors defined for the
 /// protocol after accept() and treat them like EAGAIN by retrying", accept(2), Linux): the
 /// connection is lost, the listener is fine.
-pub(crate) fn is_pending_connection_error(code: i32) -> bool {
+fn is_pending_connection_error(code: i32) -> bool {
     matches!(
         code,
         libc::ENETDOWN
@@ -284,4 +298,52 @@ pub(crate) fn name(c: &mut Counters, fd: i32, peer: bool) -> Result<PeerAddr, Li
     };
     r?;
     Ok(addr.peer_addr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// accept(2), Linux, "Error handling": "Linux accept() passes already-pending network
+    /// errors on the new socket as an error code from accept() [...] In the case of TCP/IP,
+    /// these are ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
+    /// and ENETUNREACH." ECONNABORTED: "A connection has been aborted."
+    #[test]
+    fn accept_network_errors_are_the_pending_connections_not_the_listeners() {
+        for code in [
+            libc::ENETDOWN,
+            libc::EPROTO,
+            libc::ENOPROTOOPT,
+            libc::EHOSTDOWN,
+            libc::ENONET,
+            libc::EHOSTUNREACH,
+            libc::EOPNOTSUPP,
+            libc::ENETUNREACH,
+            libc::ECONNABORTED,
+        ] {
+            let e = accept_error(LinuxError::from_errno(code));
+            assert_eq!(e.kind, ErrorKind::ConnectionAborted, "errno {code}");
+            assert_eq!(e.code, code, "the raw code is kept");
+        }
+    }
+
+    /// Descriptor exhaustion, would-block and errors of the listener itself keep their kind:
+    /// core backs off on those (or stops at would-block).
+    #[test]
+    fn other_accept_errors_keep_their_kind() {
+        for (code, kind) in [
+            (libc::EMFILE, ErrorKind::TooManyOpenFiles),
+            (libc::ENFILE, ErrorKind::TooManyOpenFiles),
+            (libc::EAGAIN, ErrorKind::WouldBlock),
+            (libc::ENOBUFS, ErrorKind::OutOfMemory),
+            (libc::EPERM, ErrorKind::PermissionDenied),
+            (libc::EINVAL, ErrorKind::InvalidInput),
+        ] {
+            assert_eq!(
+                accept_error(LinuxError::from_errno(code)).kind,
+                kind,
+                "errno {code}"
+            );
+        }
+    }
 }

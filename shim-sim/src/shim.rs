@@ -404,9 +404,18 @@ impl OsShim for SimShim {
             Phase::Connecting { visible: false } | Phase::Refused { visible: false } => {
                 Err(SimError::WOULD_BLOCK)
             }
-            Phase::Connecting { visible: true } | Phase::Connected => {
+            Phase::Connecting { visible: true } => {
                 k.phase = Phase::Connected;
                 Ok(())
+            }
+            // An established socket's pending error (`SO_ERROR`): a reset, or a broken pipe.
+            Phase::Connected => {
+                let (conn, side) = (k.conn, k.side);
+                match conn.and_then(|id| s.conns.get(&id)) {
+                    Some(c) if c.reset => Err(SimError::CONNECTION_RESET),
+                    Some(c) if c.ends[side].broken => Err(SimError::BROKEN_PIPE),
+                    _ => Ok(()),
+                }
             }
             Phase::Refused { visible: true } => Err(SimError::CONNECTION_REFUSED),
         }

@@ -1,6 +1,6 @@
 //! Moving bytes: echo with backpressure, gathered and corked writes, pause/resume, half-close.
 
-use usockets_core::{CloseCause, Interest};
+use usockets_core::{CloseCause, ErrorKind, Interest};
 
 use crate::harness::*;
 use crate::ShimUnderTest;
@@ -328,4 +328,32 @@ fn data_then_close<S: ShimUnderTest>(writer_is_client: bool) {
 pub fn check_data_before_close_is_delivered<S: ShimUnderTest>() {
     data_then_close::<S>(false);
     data_then_close::<S>(true);
+}
+
+/// A connection whose peer is gone ends with the OS error: the peer closes with our bytes
+/// unread (a TCP reset), and the server end, writing on, is closed by core with
+/// [`CloseCause::Os`] of kind `ConnectionReset` (a reset or a broken pipe, seen by a send or a
+/// receive) — never left waiting for writability, never closed as the user's or as a clean
+/// finish. A shim must report such send errors as errors, not as would-block.
+pub fn check_gone_peer_closes_with_the_os_error<S: ShimUnderTest>() {
+    let mut f = Fixture::<S>::tcp(LOCAL4);
+    let (c, s) = f.pair();
+    f.l.pause(c);
+    assert_eq!(f.l.write(s, b"never read", false), 10);
+    idle(&mut f.l, 50);
+    f.l.close(c, 0, None);
+    drive(&mut f.l, "the server end to close", |l| {
+        if l.is_closed(s) == Some(false) {
+            let _ = l.write(s, b"more", false);
+        }
+        !close_causes(l, s).is_empty()
+    });
+    match close_causes(&f.l, s).as_slice() {
+        [CloseCause::Os(e)] => assert_eq!(
+            e.kind,
+            ErrorKind::ConnectionReset,
+            "a reset or broken pipe, got {e}"
+        ),
+        other => panic!("the server end must close once with the OS error, got {other:?}"),
+    }
 }

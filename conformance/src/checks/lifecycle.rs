@@ -336,7 +336,8 @@ pub fn check_pre_open_take_and_adopt_accepted<S: ShimUnderTest>() {
 }
 
 /// `context_close` closes the context's listen sockets and every socket exactly once (even
-/// when an `on_close` closes the others), synchronously, with `on_close(0, None)`; the
+/// when an `on_close` closes the others), synchronously, with `on_close(0, None)` as C sees it
+/// ([`CloseCause::ContextClosed`] in Rust); the
 /// context stays valid and can then be freed. The peers see EOF; the port is closed.
 pub fn check_context_close_closes_everything_once<S: ShimUnderTest>() {
     let mut f = Fixture::<S>::tcp(LOCAL4);
@@ -370,6 +371,12 @@ pub fn check_context_close_closes_everything_once<S: ShimUnderTest>() {
         );
         assert_eq!(f.l.is_closed(s), Some(true));
     }
+    assert!(
+        servers
+            .iter()
+            .any(|&s| close_causes(&f.l, s) == [CloseCause::ContextClosed]),
+        "the socket context_close closed first learns why (the rest were closed by on_close)"
+    );
     assert_eq!(
         f.l.ext().log.len() - mark,
         servers.len(),
