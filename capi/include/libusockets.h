@@ -154,7 +154,10 @@ WIN32_EXPORT struct us_loop_t *us_create_loop(void *hint,
                                               void (*post_cb)(struct us_loop_t *loop),
                                               unsigned int ext_size);
 
-/* Frees the loop's own resources. Free contexts, sockets, timers and polls first. */
+/* Frees the loop's own resources (poller, waker, receive buffer). As in the C library it closes
+ * no socket, listen socket or poll descriptor and calls no callback: descriptors still open
+ * stay open and are the program's to close. Close sockets and free contexts, timers and polls
+ * first. */
 WIN32_EXPORT void us_loop_free(struct us_loop_t *loop);
 
 /* The loop's user ext, 16-byte aligned. */
@@ -344,7 +347,9 @@ WIN32_EXPORT int us_socket_is_established(int ssl, struct us_socket_t *s);
 WIN32_EXPORT struct us_socket_t *us_socket_close_connecting(int ssl, struct us_socket_t *s);
 
 /* Closes now and calls on_close(s, code, reason) synchronously; returns what on_close
- * returned. Does nothing (returns s) if the socket is already closed. */
+ * returned. Does nothing (returns s) if the socket is already closed. A write that fails hard
+ * (EPIPE, ECONNRESET: not backpressure) returns 0 and closes the socket with on_close(s, 0,
+ * NULL) as soon as the callback that wrote returns. */
 WIN32_EXPORT struct us_socket_t *us_socket_close(int ssl, struct us_socket_t *s, int code, void *reason);
 
 /* The local port, or -1 (e.g. Unix sockets). A listen socket cast to us_socket_t * works. */
@@ -370,10 +375,11 @@ WIN32_EXPORT char *us_socket_send_buffer(int ssl, struct us_socket_t *s);
  * it is freed. */
 WIN32_EXPORT struct us_poll_t *us_create_poll(struct us_loop_t *loop, int fallthrough, unsigned int ext_size);
 
-/* Frees a poll (stop it first). */
+/* Frees a poll (stop it first). Its descriptor stays open: it is the caller's. */
 WIN32_EXPORT void us_poll_free(struct us_poll_t *p, struct us_loop_t *loop);
 
-/* Sets the descriptor to watch. poll_type is upstream's internal kind; pass 0 for a user poll. */
+/* Sets the descriptor to watch; it must stay open while the poll watches it, and the library
+ * never closes it. poll_type is upstream's internal kind; pass 0 for a user poll. */
 WIN32_EXPORT void us_poll_init(struct us_poll_t *p, LIBUS_SOCKET_DESCRIPTOR fd, int poll_type);
 
 /* Starts watching for `events` (LIBUS_SOCKET_READABLE | LIBUS_SOCKET_WRITABLE). */

@@ -2,6 +2,9 @@
 //! its loop) followed by the ext bytes, 16-byte aligned. Blocks are capi's, not core's: core
 //! keeps only a `Block` in the object's typed ext and reports when a socket slot is released,
 //! which is when its block is freed.
+//!
+//! Every block of a loop but the loop's own is registered in its `LoopState` from `alloc` to
+//! `free`, so `us_loop_free` can free the memory of whatever the program left alive.
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ptr::NonNull;
@@ -38,7 +41,7 @@ const _: () = assert!(
 );
 
 /// A block pointer, as C sees it (`us_socket_t *`, `us_poll_t *`, ...).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Block(NonNull<Header>);
 
 fn layout(ext_size: u32) -> Option<Layout> {
@@ -46,7 +49,9 @@ fn layout(ext_size: u32) -> Option<Layout> {
 }
 
 impl Block {
-    /// Allocates a block with `ext_size` zeroed ext bytes; `None` when out of memory.
+    /// Allocates a block with `ext_size` zeroed ext bytes and registers it with its loop
+    /// (`state`: the loop's live state, or null for the loop's own block); `None` when out of
+    /// memory.
     pub(crate) fn alloc(obj: Obj, ext_size: u32, state: *mut LoopState) -> Option<Block> {
         let layout = layout(ext_size)?;
         // SAFETY: the layout has a non-zero size (the header alone is 32 bytes).
@@ -60,11 +65,28 @@ impl Block {
                 state,
             })
         };
-        Some(Block(ptr))
+        let block = Block(ptr);
+        // SAFETY: every caller passes null (the loop's own block) or the state of a live block
+        // of the same loop, and a loop's state outlives its blocks (us_loop_free frees them
+        // first); the state is only ever accessed through shared references.
+        if let Some(st) = unsafe { state.as_ref() } {
+            st.blocks.borrow_mut().insert(block);
+        }
+        Some(block)
     }
 
-    /// Frees the block. It must not be used again.
+    /// Unregisters the block from its loop and frees it. It must not be used again.
     pub(crate) fn free(self) {
+        // SAFETY: the header's state is null or its loop's live state (see `alloc`).
+        if let Some(st) = unsafe { self.header().state.as_ref() } {
+            st.blocks.borrow_mut().remove(&self);
+        }
+        self.dealloc();
+    }
+
+    /// Frees the memory only (the caller has taken it out of the registry, or it was never in
+    /// it). It must not be used again.
+    pub(crate) fn dealloc(self) {
         let ext_size = self.header().ext_size;
         if let Some(layout) = layout(ext_size) {
             // SAFETY: allocated by `alloc` with this very layout (ext_size never changes).

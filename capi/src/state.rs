@@ -8,7 +8,7 @@
 //! start from the loop itself.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::c_void;
 
 use usockets::{
@@ -98,6 +98,8 @@ pub(crate) struct LoopState {
     /// Listen sockets: their block and the ext size of the sockets they accept. Blocks of
     /// closed listen sockets are freed at the end of the iteration.
     pub(crate) listeners: RefCell<HashMap<ListenId, (Block, u32)>>,
+    /// Every live block of this loop but its own: freed by `us_loop_free` if still there.
+    pub(crate) blocks: RefCell<HashSet<Block>>,
 }
 
 /// Runs `f` on the loop's `Cx`: the one lent to the running callback, or the loop itself when no

@@ -16,13 +16,21 @@
 //!   released and [`LoopCallbacks::released`] reports it.
 //! * Memory is handed in once ([`Memory`]): fixed slices of [`Slot`]s sized by the embedder, a
 //!   receive buffer and an event buffer. A [`SlotStore`] may grow if it never moves slots.
+//! * Descriptors have one owner ([`OsShim::Fd`] is owned, like std's `OwnedFd`): the loop owns
+//!   those of its sockets, listen sockets and polls, lends them as `&Fd` ([`Cx::socket_fd`]),
+//!   takes them owned ([`Cx::adopt_accepted`], [`Cx::poll_init`]) and gives them back
+//!   ([`WithFd`] on failure, [`Cx::poll_free`], [`Accepted::take`] in `on_pre_open`). The
+//!   shim is lent only shared ([`Cx::shim`]). So safe code never closes, reads or registers a
+//!   descriptor it does not own, nor one closed and reused (std's I/O-safety rule).
+//! * Dropping a [`Loop`] closes every descriptor it owns, drops every ext and runs no callback;
+//!   [`Loop::into_descriptors`] hands the descriptors out instead.
 //!
 //! ## The C API, mapped
 //!
 //! | C function | Rust |
 //! |---|---|
 //! | `us_create_loop` | [`Loop::new`] (with [`LoopCallbacks`] `wakeup`/`pre`/`post` and the loop ext) |
-//! | `us_loop_free` | drop the [`Loop`] |
+//! | `us_loop_free` | drop the [`Loop`] (closes what it owns; the C ABI uses [`Loop::into_descriptors`] to close nothing, as C does) |
 //! | `us_loop_ext` | [`Cx::ext`], [`Cx::ext_mut`] |
 //! | `us_loop_run` | [`Loop::run`] |
 //! | `us_wakeup_loop` | [`Cx::waker`] then [`Wake::wake`] (thread-safe), or [`Cx::wakeup`] |
@@ -36,14 +44,14 @@
 //! | `us_socket_context_loop` | implicit: the [`Cx`] you hold |
 //! | `us_socket_context_timestamp` | [`Cx::context_timestamp`] |
 //! | `us_socket_context_close` | [`Cx::context_close`] |
-//! | `us_socket_context_on_pre_open` … `_on_connect_error` | fields of [`ContextCallbacks`], via [`Cx::context_create`] or [`Cx::context_callbacks_mut`] |
+//! | `us_socket_context_on_pre_open` … `_on_connect_error` | fields of [`ContextCallbacks`], via [`Cx::context_create`] or [`Cx::context_callbacks_mut`]; `on_pre_open` gets an [`Accepted`], `on_close` a [`CloseCause`] |
 //! | `us_socket_context_listen` | [`Cx::listen`] with [`ListenTarget::Host`] |
 //! | `us_socket_context_listen_unix` | [`Cx::listen`] with [`ListenTarget::Unix`] |
 //! | `us_listen_socket_close` | [`Cx::listen_close`] |
 //! | `us_socket_context_connect` | [`Cx::connect`] with [`ConnectTarget::Host`] |
 //! | `us_socket_context_connect_unix` | [`Cx::connect`] with [`ConnectTarget::Unix`] |
 //! | `us_socket_context_adopt_socket` | [`Cx::adopt`], [`Cx::adopt_with`] |
-//! | `us_adopt_accepted_socket` | [`Cx::adopt_accepted`] |
+//! | `us_adopt_accepted_socket` | [`Cx::adopt_accepted`] (takes an owned descriptor; gives it back in a [`WithFd`] on failure) |
 //! | `us_socket_context` | [`Cx::socket_context`] |
 //! | `us_socket_ext` | [`Cx::socket_ext`], [`Cx::socket_ext_mut`] |
 //! | `us_socket_write` | [`Cx::write`] |
@@ -61,15 +69,15 @@
 //! | `us_socket_local_port` | [`Cx::local_port`]; on a listen socket [`Cx::listen_port`] |
 //! | `us_socket_remote_port` | [`Cx::remote_port`] |
 //! | `us_socket_remote_address` | [`Cx::remote_address`] |
-//! | `us_socket_get_native_handle` | [`Cx::socket_fd`] |
+//! | `us_socket_get_native_handle` | [`Cx::socket_fd`] (lends `&Fd`) |
 //! | `us_create_timer` | [`Cx::timer_create`] |
 //! | `us_timer_ext` | [`Cx::timer_ext`], [`Cx::timer_ext_mut`] |
 //! | `us_timer_close` | [`Cx::timer_close`] |
 //! | `us_timer_set` | [`Cx::timer_set`] |
 //! | `us_timer_loop` | implicit: the [`Cx`] you hold |
 //! | `us_create_poll` | [`Cx::poll_create`] |
-//! | `us_poll_free` | [`Cx::poll_free`] |
-//! | `us_poll_init` | [`Cx::poll_init`] (+ [`Cx::poll_set_callback`], our addition) |
+//! | `us_poll_free` | [`Cx::poll_free`] (gives the descriptor back) |
+//! | `us_poll_init` | [`Cx::poll_init`] (takes the descriptor; + [`Cx::poll_set_callback`], our addition) |
 //! | `us_poll_start` / `_change` / `_stop` | [`Cx::poll_start`], [`Cx::poll_change`], [`Cx::poll_stop`] |
 //! | `us_poll_events` | [`Cx::poll_events`]; on a socket [`Cx::socket_interest`] |
 //! | `us_poll_change` on a socket (pause/resume) | [`Cx::set_socket_poll_interest`], [`Cx::pause`], [`Cx::resume`] |
@@ -82,6 +90,10 @@
 //! ## Behaviour worth knowing before it surprises you
 //!
 //! * Level-triggered: one `recv` per readable event; writable interest only after a short write.
+//! * [`Cx::write`] returns what the OS took; there is no write queue, the caller keeps the rest
+//!   for `on_writable`. A hard send error is not backpressure: `write` returns 0, no writable
+//!   interest is armed, and the socket closes with [`CloseCause::Os`] as soon as the running
+//!   callback returns (a write outside any callback: at the start of the next iteration).
 //! * `on_data` never gets an empty buffer; [`RecvBuf::padded`] exposes [`RECV_PADDING`] writable
 //!   bytes on each side. A read that fills the buffer is read again, up to
 //!   [`Settings::max_reads_per_event`].
@@ -89,7 +101,10 @@
 //!   after the peer's FIN) closes. Data that arrived before a hang-up is delivered first.
 //! * Socket timeouts are absolute: never early, at most one sweep period late.
 //! * A full socket arena sheds new connections and pauses the listener until a slot is released;
-//!   descriptor exhaustion pauses it for [`Settings::accept_backoff_ms`].
+//!   descriptor exhaustion, and any accept error core does not know, pauses it for
+//!   [`Settings::accept_backoff_ms`]; errors of the pending connection alone
+//!   ([`ErrorKind::ConnectionAborted`]) skip it. A paused listener is never reported again
+//!   until it resumes (its interest is dropped, or it is deregistered), so it cannot spin.
 //! * [`Cx::connect`] fails only for a bad context or no capacity; every network failure arrives
 //!   through `on_connect_error` with the raw OS code, and the socket is released without
 //!   `on_close`.

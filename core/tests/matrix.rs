@@ -95,7 +95,7 @@ const C_FUNCTIONS: &[&str] = &[
 fn behaviour_ids() -> Vec<String> {
     let mut ids = Vec::new();
     ids.extend((1..=13).map(|n| format!("B{n}")));
-    ids.extend((1..=12).map(|n| format!("D{n}")));
+    ids.extend((1..=13).map(|n| format!("D{n}")));
     ids.extend((1..=10).map(|n| format!("X{n}")));
     ids
 }

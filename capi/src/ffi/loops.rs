@@ -1,7 +1,7 @@
 //! `us_loop_t`: create, free, ext, run, wakeup, integrate, iteration number.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{c_longlong, c_uint, c_void};
 
 use usockets::{Event, GrowingStore, Loop, Memory, OsShim, Settings, Wake, RECV_PADDING};
@@ -51,6 +51,7 @@ pub unsafe extern "C" fn us_create_loop(
         waker,
         close_ret: Cell::new(std::ptr::null_mut()),
         listeners: RefCell::new(HashMap::new()),
+        blocks: RefCell::new(HashSet::new()),
     }));
     let memory = Memory {
         sockets: GrowingStore::new(CHUNK, LIMIT),
@@ -91,26 +92,33 @@ fn set_loop_state(block: Block, st: *mut LoopState) {
     unsafe { (*block.as_ptr::<crate::block::Header>()).state = st };
 }
 
-/// `us_loop_free`: frees the loop, its poller and its own memory. As in the C library, it
-/// closes no socket, listen socket or poll descriptor: those still open stay open (and are the
-/// program's to close), and no callback runs.
+/// `us_loop_free`: frees the loop, its poller and its memory. As in the C library, it closes
+/// no socket, listen socket or poll descriptor: those still open stay open (and are the
+/// program's to close), and no callback runs. Unlike it, the memory of objects the program left
+/// alive (contexts, sockets, timers, polls) is freed rather than leaked: no pointer of the loop
+/// may be used afterwards either way.
 ///
 /// # Safety
 /// `lp` is NULL or a live loop not running, and no other pointer of it is used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn us_loop_free(lp: *mut us_loop_t) {
     let Some(st) = state(lp) else { return };
-    // SAFETY: `st` is live; the loop is idle, so no callback holds a `Cx`.
-    let st = unsafe { Box::from_raw(st) };
-    for (_, (block, _)) in st.listeners.borrow_mut().drain() {
-        block.free();
-    }
-    // SAFETY: `lp` came from Box::into_raw in `us_create_loop` and is freed only here.
-    let lp = unsafe { Box::from_raw(st.lp) };
+    // SAFETY: `st` is live and only read through shared references until it is freed below;
+    // the loop is idle, so no callback holds a `Cx`, and `lp` came from Box::into_raw in
+    // `us_create_loop` and is freed only here.
+    let lp = unsafe { Box::from_raw((*st).lp) };
+    // No callback runs here, so no block is freed meanwhile.
     lp.into_descriptors(|fd| {
         crate::fd::into_c(fd);
     });
-    st.block.free();
+    // SAFETY: as above.
+    let registry = unsafe { &(*st).blocks };
+    for block in registry.take() {
+        block.dealloc();
+    }
+    // SAFETY: `st` came from Box::into_raw in `us_create_loop`; nothing refers to it any more.
+    let st = unsafe { Box::from_raw(st) };
+    st.block.dealloc();
 }
 
 /// `us_loop_ext`: the loop's ext, 16-byte aligned.

@@ -1,7 +1,9 @@
 /* The functions of the contract that the other tests do not exercise, each call with an
  * assertion of its effect. Scenarios (one loop each):
  *
- *  loop:     pre/post callbacks, us_loop_iteration_number, us_loop_ext, us_loop_integrate.
+ *  loop:     pre/post callbacks, us_loop_iteration_number, us_loop_ext, us_loop_integrate;
+ *            us_loop_free closes no socket (C semantics): a listen socket's descriptor stays
+ *            open, still listening, and no callback runs.
  *  contexts: ext, loop, child contexts, timestamp, native handles, SNI and UDP stubs.
  *  accept:   on_pre_open keeping the descriptor and handing it to us_adopt_accepted_socket in
  *            another context; SO_REUSEPORT / LIBUS_LISTEN_EXCLUSIVE_PORT; us_listen_socket_close;
@@ -17,6 +19,7 @@
 #include "test_common.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -119,6 +122,46 @@ static void scenario_loop(void) {
     CHECK_EQ(LP.last_iter - before, LP.pre);
     CHECK(pattern_ok(us_loop_ext(LP.loop), 200, 1));
     us_loop_free(LP.loop);
+}
+
+static int LF_closes;
+
+static struct us_socket_t *lf_close(struct us_socket_t *s, int code, void *reason) {
+    (void)code;
+    (void)reason;
+    LF_closes++;
+    return s;
+}
+
+/* us_loop_free, as in the C library, closes no socket: the listen socket's descriptor is left
+ * open (and still listening), it is the program's to close, and no on_close runs. */
+static void scenario_loop_free_closes_no_socket(void) {
+    struct us_loop_t *loop = us_create_loop(NULL, NULL, NULL, NULL, 0);
+    CHECK(loop != NULL);
+    struct us_socket_context_options_t opts;
+    memset(&opts, 0, sizeof(opts));
+    struct us_socket_context_t *ctx = us_create_socket_context(0, loop, 0, opts);
+    CHECK(ctx != NULL);
+    us_socket_context_on_close(0, ctx, lf_close);
+    struct us_listen_socket_t *ls = us_socket_context_listen(0, ctx, "127.0.0.1", 0, 0, 0);
+    CHECK(ls != NULL);
+    int port = us_socket_local_port(0, (struct us_socket_t *)ls);
+    int fd = us_poll_fd((struct us_poll_t *)ls);
+    CHECK(fd >= 0 && port > 0);
+
+    us_loop_free(loop);
+
+    CHECK_EQ(LF_closes, 0);
+    CHECK(fcntl(fd, F_GETFD) != -1); /* still open */
+    int client = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in to;
+    memset(&to, 0, sizeof(to));
+    to.sin_family = AF_INET;
+    to.sin_port = htons((unsigned short)port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(connect(client, (struct sockaddr *)&to, sizeof(to)) == 0); /* still listening */
+    close(client);
+    CHECK(close(fd) == 0); /* the program's to close */
 }
 
 /* ========================================================================================== */
@@ -948,6 +991,7 @@ static void scenario_native(void) {
 int main(void) {
     test_watchdog(50);
     scenario_loop();
+    scenario_loop_free_closes_no_socket();
     printf("test_api: loop ok\n");
     scenario_contexts();
     printf("test_api: contexts ok\n");
