@@ -905,3 +905,41 @@ fn exhausted_byte_source_injects_nothing() {
         "three decisions' worth of bytes, then none: {counts:?}"
     );
 }
+
+/// `into_number` gives ownership up without closing; `reclaim_fd` takes back only a number
+/// given up that way, once: a descriptor never gets two owners, not even across a C boundary.
+#[test]
+fn into_number_and_reclaim_fd_pass_ownership_without_forging_it() {
+    let net = quiet();
+    let (r, w) = net.user_pipe();
+    let w_number = w.number();
+    let n = r.into_number();
+    assert_eq!(net.open_fds(), 2, "giving ownership up does not close");
+    assert!(
+        net.reclaim_fd(w_number).is_none(),
+        "an owned descriptor cannot be claimed"
+    );
+    assert!(
+        net.reclaim_fd(n + 100).is_none(),
+        "nor a number that is not open"
+    );
+    let back = net
+        .reclaim_fd(n)
+        .expect("the given-up descriptor comes back");
+    assert_eq!(back.number(), n);
+    assert!(net.reclaim_fd(n).is_none(), "once");
+    net.pipe_write(&w, b"x");
+    let mut buf = [0u8; 2];
+    assert_eq!(net.pipe_read(&back, &mut buf), 1, "it is the same pipe end");
+    drop(back);
+    drop(w);
+    assert_eq!(net.open_fds(), 0);
+    let other = quiet();
+    let (foreign, _w) = other.user_pipe();
+    let m = foreign.into_number();
+    assert!(
+        net.reclaim_fd(m).is_none(),
+        "another network's number is not this one's"
+    );
+    assert!(other.reclaim_fd(m).is_some());
+}
