@@ -2,26 +2,16 @@
 
 use core::marker::PhantomData;
 
-use usockets_core::{
-    Config, ContextEntry, Event, ListenEntry, Loop, LoopCallbacks, LoopError, Memory, PollEntry,
-    Settings, SocketEntry, TimerEntry, RECV_PADDING,
-};
+use usockets_core::{Capacity, Config, GrowingStorage, Loop, LoopCallbacks, LoopError, Settings};
 
-use crate::{DefaultShim, GrowingStore};
+use crate::DefaultShim;
 
 /// The receive buffer's data length (`LIBUS_RECV_BUFFER_LENGTH`), padding not included.
 pub const RECV_BUFFER_LENGTH: usize = 524_288;
 
-/// Events collected per wait.
-const EVENTS: usize = 1024;
-/// Slots added per growth step.
-const CHUNK: usize = 256;
-/// Upper bound on slots per arena (the machine's descriptors run out well before).
-const LIMIT: usize = 1 << 24;
-
 /// A [`Config`] with ext types `L` (loop), `C` (context), `S` (socket), `T` (timer) and `P`
-/// (poll), the platform shim, growing storage, a 512 KiB receive buffer and `usize` close
-/// reasons.
+/// (poll), the platform shim, growing storage (core's `GrowingStorage`: arenas that grow as
+/// needed, a 512 KiB receive buffer) and `usize` close reasons.
 pub struct App<L, C, S, T = (), P = ()>(PhantomData<Exts<L, C, S, T, P>>);
 
 /// The ext types an [`App`] names, as a zero-sized marker that is always `Send` and `Sync`.
@@ -38,13 +28,7 @@ impl<L, C, S, T, P> Config for App<L, C, S, T, P> {
     type TimerExt = T;
     type PollExt = P;
     type Reason = usize;
-    type Sockets = GrowingStore<SocketEntry<Self>>;
-    type Listeners = GrowingStore<ListenEntry<Self>>;
-    type Contexts = GrowingStore<ContextEntry<Self>>;
-    type Timers = GrowingStore<TimerEntry<Self>>;
-    type Polls = GrowingStore<PollEntry<Self>>;
-    type RecvBuf = Box<[u8]>;
-    type EventBuf = Box<[Event]>;
+    type Storage = GrowingStorage<Self>;
 }
 
 /// Why [`new_loop`] failed.
@@ -75,14 +59,6 @@ pub fn new_loop<L, C, S, T, P>(
 ) -> Result<AppLoop<L, C, S, T, P>, NewLoopError> {
     let shim = DefaultShim::new()
         .map_err(|e| NewLoopError::Os(std::io::Error::from_raw_os_error(e.code)))?;
-    let memory = Memory {
-        sockets: GrowingStore::new(CHUNK, LIMIT),
-        listeners: GrowingStore::new(16, LIMIT),
-        contexts: GrowingStore::new(16, LIMIT),
-        timers: GrowingStore::new(16, LIMIT),
-        polls: GrowingStore::new(16, LIMIT),
-        recv: vec![0u8; RECV_BUFFER_LENGTH + 2 * RECV_PADDING].into_boxed_slice(),
-        events: vec![Event::EMPTY; EVENTS].into_boxed_slice(),
-    };
-    Loop::new(shim, memory, ext, callbacks, settings).map_err(NewLoopError::Loop)
+    let storage = GrowingStorage::new(Capacity::new().with_recv(RECV_BUFFER_LENGTH));
+    Loop::new(shim, storage, ext, callbacks, settings).map_err(NewLoopError::Loop)
 }

@@ -1,8 +1,8 @@
 //! # usockets
 //!
 //! uSockets in Rust with the platform's shim chosen for you: re-exports [`usockets_core`]'s API
-//! and adds what a `std` program wants — storage that grows (slots never move), a ready-made
-//! [`Config`] ([`App`]) and [`new_loop`].
+//! (with its `alloc` feature: [`GrowingStorage`]) and adds what a `std` program wants — a
+//! ready-made [`Config`] ([`App`]) and [`new_loop`].
 //!
 //! ```no_run
 //! use usockets::{
@@ -65,10 +65,8 @@
 #![warn(missing_docs)]
 
 mod app;
-mod storage;
 
 pub use app::{new_loop, App, AppLoop, NewLoopError, RECV_BUFFER_LENGTH};
-pub use storage::GrowingStore;
 pub use usockets_core::*;
 
 /// The shim of this platform.

@@ -9,7 +9,7 @@
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ptr::NonNull;
 
-use usockets::{ContextId, ListenId, PollId, SocketId, TimerId};
+use usockets_core::{ContextId, ListenId, PollId, SocketId, TimerId};
 
 use crate::state::LoopState;
 

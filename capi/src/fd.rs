@@ -1,13 +1,13 @@
 //! C descriptors: the one place a C `int` becomes an owned descriptor and back.
 //!
-//! Core owns every descriptor it holds ([`usockets::OsShim::Fd`]: std's `OwnedFd` on the
+//! Core owns every descriptor it holds ([`usockets_core::OsShim::Fd`]: std's `OwnedFd` on the
 //! platform shim, `SimFd` on the simulated OS). C hands descriptors over as plain ints and gets
 //! them back the same way; these functions keep the ownership story straight: [`into_c`] gives
 //! one to C for good (it is never closed by us), [`from_c`] takes one C gives us.
 
 use std::ffi::c_int;
 
-use usockets::{Cx, OsShim};
+use usockets_core::{Cx, OsShim};
 
 use crate::state::{Capi, Shim};
 

@@ -7,9 +7,10 @@
 //! * Each C object is a block this crate owns: a 32-byte header (what it is, its core handle,
 //!   its loop) followed by the ext bytes, 16-byte aligned ([`block`]). A socket pointer works as
 //!   a poll pointer, a listen socket pointer as a socket for `us_socket_local_port`.
-//! * Core runs on storage that grows in chunks of 256 slots that never move: no capacity is
-//!   chosen at build time. Memory cost: about 200 bytes of core slot per socket plus its block
-//!   (32 bytes + ext), slots are kept for reuse, blocks freed when released.
+//! * Core runs on its `GrowingStorage` (each arena one vector that doubles when full): no
+//!   capacity is chosen at build time. C pointers never point into it (they point to blocks),
+//!   so its slots may move. Memory cost: one core slot per socket (kept for reuse) plus its
+//!   block (32 bytes + ext), freed when released.
 //! * A closed socket's block stays valid (`us_socket_is_closed` = 1) until core releases its
 //!   slot at the end of the iteration; then it is freed.
 //! * C callbacks may call any `us_*` function: the call reaches core through the `Cx` lent to

@@ -11,17 +11,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::ffi::c_void;
 
-use usockets::{
-    Config, ContextEntry, Cx, Event, GrowingStore, ListenEntry, ListenId, Loop, PollEntry,
-    SocketEntry, TimerEntry,
-};
+use usockets_core::{Config, Cx, GrowingStorage, ListenId, Loop};
 
 use crate::block::Block;
 use crate::types::{ContextCbs, LoopCb, PollReadyCb, TimerCb};
 
 /// The shim under the C ABI: the platform's, or the simulated OS for Miri.
 #[cfg(not(feature = "sim"))]
-pub(crate) type Shim = usockets::DefaultShim;
+pub(crate) type Shim = usockets_shim_linux::LinuxShim;
 /// The shim under the C ABI: the platform's, or the simulated OS for Miri.
 #[cfg(feature = "sim")]
 pub(crate) type Shim = usockets_shim_sim::SimShim;
@@ -70,13 +67,7 @@ impl Config for Capi {
     type TimerExt = TimerState;
     type PollExt = PollState;
     type Reason = *mut c_void;
-    type Sockets = GrowingStore<SocketEntry<Self>>;
-    type Listeners = GrowingStore<ListenEntry<Self>>;
-    type Contexts = GrowingStore<ContextEntry<Self>>;
-    type Timers = GrowingStore<TimerEntry<Self>>;
-    type Polls = GrowingStore<PollEntry<Self>>;
-    type RecvBuf = Box<[u8]>;
-    type EventBuf = Box<[Event]>;
+    type Storage = GrowingStorage<Self>;
 }
 
 /// Everything a loop block leads to. Lives in its own allocation, only ever accessed through
@@ -92,7 +83,7 @@ pub(crate) struct LoopState {
     pub(crate) pre: Option<LoopCb>,
     pub(crate) post: Option<LoopCb>,
     /// Never written after creation: `us_wakeup_loop` reads it from other threads.
-    pub(crate) waker: <Shim as usockets::OsShim>::Waker,
+    pub(crate) waker: <Shim as usockets_core::OsShim>::Waker,
     /// What the last `on_close` returned, for `us_socket_close` to return.
     pub(crate) close_ret: Cell<*mut c_void>,
     /// Listen sockets: their block and the ext size of the sockets they accept. Blocks of

@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_int};
 
-use usockets::{
+use usockets_core::{
     Accepted, CloseCause, ContextCallbacks, ContextId, Cx, Interest, LoopCallbacks, OsError,
     PollId, RecvBuf, SocketId, TimerId, RECV_PADDING,
 };

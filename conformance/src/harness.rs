@@ -8,14 +8,13 @@ use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use usockets_core::{
-    Accepted, CloseCause, Config, ConnectTarget, ContextCallbacks, ContextEntry, ContextId, Cx,
-    Event, Interest, ListenEntry, ListenId, ListenOptions, ListenTarget, Loop, LoopCallbacks,
-    Memory, OsError, PollEntry, PollId, RecvBuf, Settings, SocketEntry, SocketId, TimerEntry,
-    TimerId, RECV_PADDING,
+    Accepted, Capacity, CloseCause, Config, ConnectTarget, ContextCallbacks, ContextId, Cx,
+    GrowingStorage, Interest, ListenId, ListenOptions, ListenTarget, Loop, LoopCallbacks, OsError,
+    PollId, RecvBuf, Settings, SocketId, TimerId, RECV_PADDING,
 };
 
 pub use crate::Fd;
-use crate::{ShimUnderTest, VecSlots};
+use crate::ShimUnderTest;
 
 /// The loop every check builds.
 pub type L<S> = Loop<Conf<S>>;
@@ -43,7 +42,8 @@ pub const READ_END: u32 = 1;
 /// Poll ext tag: the write end of a pipe (its callback stops it after one report).
 pub const WRITE_END: u32 = 2;
 
-/// The conformance loop's [`Config`] over shim `S`: fixed [`VecSlots`] storage, a recording
+/// The conformance loop's [`Config`] over shim `S`: core's storage with exactly the
+/// capacities a check asks for ([`Caps`]), a recording
 /// [`World`] as loop ext.
 pub struct Conf<S>(PhantomData<fn() -> S>);
 
@@ -55,13 +55,7 @@ impl<S: ShimUnderTest> Config for Conf<S> {
     type TimerExt = u32;
     type PollExt = u32;
     type Reason = u32;
-    type Sockets = VecSlots<SocketEntry<Self>>;
-    type Listeners = VecSlots<ListenEntry<Self>>;
-    type Contexts = VecSlots<ContextEntry<Self>>;
-    type Timers = VecSlots<TimerEntry<Self>>;
-    type Polls = VecSlots<PollEntry<Self>>;
-    type RecvBuf = Vec<u8>;
-    type EventBuf = Vec<Event>;
+    type Storage = GrowingStorage<Self>;
 }
 
 /// One observed callback.
@@ -542,22 +536,23 @@ pub fn short_sweep<S: ShimUnderTest>() -> Settings {
 
 /// Builds a loop over a new shim with every loop callback set to the recording one.
 pub fn new_loop<S: ShimUnderTest>(settings: Settings, caps: Caps) -> L<S> {
-    let memory = Memory {
-        sockets: VecSlots::new(caps.sockets),
-        listeners: VecSlots::new(caps.listeners),
-        contexts: VecSlots::new(caps.contexts),
-        timers: VecSlots::new(caps.timers),
-        polls: VecSlots::new(caps.polls),
-        recv: vec![0u8; RECV + 2 * RECV_PADDING],
-        events: vec![Event::EMPTY; 256],
-    };
+    let storage = GrowingStorage::preallocated(
+        Capacity::new()
+            .with_sockets(caps.sockets)
+            .with_listeners(caps.listeners)
+            .with_contexts(caps.contexts)
+            .with_timers(caps.timers)
+            .with_polls(caps.polls)
+            .with_recv(RECV)
+            .with_events(256),
+    );
     let callbacks = LoopCallbacks {
         wakeup: Some(wakeup::<S>),
         pre: Some(pre::<S>),
         post: Some(post::<S>),
         released: Some(released::<S>),
     };
-    match Loop::new(S::new_shim(), memory, World::new(), callbacks, settings) {
+    match Loop::new(S::new_shim(), storage, World::new(), callbacks, settings) {
         Ok(l) => l,
         Err(e) => panic!("Loop::new refused the conformance memory: {e}"),
     }

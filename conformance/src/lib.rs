@@ -111,10 +111,8 @@
 
 mod checks;
 pub mod harness;
-mod store;
 
 pub use checks::*;
-pub use store::VecSlots;
 
 use usockets_core::OsShim;
 

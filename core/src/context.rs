@@ -1,86 +1,11 @@
 //! Socket contexts: groups of sockets sharing callbacks; connect, adopt and context close.
 
 use crate::close::CloseCause;
-use crate::config::{Config, FdOf};
+use crate::entry::{Socket, NEVER, NIL};
 use crate::error::{AdoptError, ConnectError, ContextError, WithFd};
-use crate::handle::{token, ContextId, Kind, SocketId};
-use crate::listen::Accepted;
-use crate::recv::RecvBuf;
+use crate::event_loop::{Config, ContextCallbacks, ContextEntry, Cx, FdOf, SocketEntry};
+use crate::handle::{token, ContextId, Kind, ListenId, SocketId};
 use crate::shim::{ConnectTarget, ErrorKind, Interest, OsError, OsShim, ShimError};
-use crate::socket::{SocketEntry, NEVER};
-use crate::{Cx, NIL};
-
-/// `on_open(socket, is_client, ip)`: `ip` is 4 or 16 raw bytes for accepted sockets, empty for
-/// connected ones.
-pub type OpenCb<C> = fn(&mut Cx<C>, SocketId, bool, &[u8]);
-/// `on_close(socket, cause)`: why it closed; [`CloseCause::User`] carries the code and reason
-/// given to `close`.
-pub type CloseCb<C> = fn(&mut Cx<C>, SocketId, CloseCause<<C as Config>::Reason>);
-/// `on_data(socket, data)`: `data` is never empty and has writable padding around it.
-pub type DataCb<C> = fn(&mut Cx<C>, SocketId, &mut RecvBuf<'_>);
-/// A socket event without arguments: `on_writable`, `on_timeout`, `on_long_timeout`, `on_end`.
-pub type SocketCb<C> = fn(&mut Cx<C>, SocketId);
-/// `on_connect_error(socket, error)`: the socket is then released without `on_close`.
-pub type ConnectErrorCb<C> = fn(&mut Cx<C>, SocketId, OsError);
-/// `on_pre_open(context, accepted, ip)`: runs for each accepted connection before it becomes a
-/// socket. The callback may borrow the descriptor ([`Accepted::fd`]) or take it
-/// ([`Accepted::take`]); if it is still there when the callback returns, the library adopts it
-/// as usual, otherwise the application owns it.
-pub type PreOpenCb<C> = fn(&mut Cx<C>, ContextId, &mut Accepted<FdOf<C>>, &[u8]);
-
-/// The per-context callbacks (`us_socket_context_on_*`). Unset ones are skipped.
-pub struct ContextCallbacks<C: Config> {
-    /// `us_socket_context_on_pre_open`.
-    pub on_pre_open: Option<PreOpenCb<C>>,
-    /// `us_socket_context_on_open`.
-    pub on_open: Option<OpenCb<C>>,
-    /// `us_socket_context_on_close`.
-    pub on_close: Option<CloseCb<C>>,
-    /// `us_socket_context_on_data`.
-    pub on_data: Option<DataCb<C>>,
-    /// `us_socket_context_on_writable`.
-    pub on_writable: Option<SocketCb<C>>,
-    /// `us_socket_context_on_timeout`.
-    pub on_timeout: Option<SocketCb<C>>,
-    /// `us_socket_context_on_long_timeout`.
-    pub on_long_timeout: Option<SocketCb<C>>,
-    /// `us_socket_context_on_end`.
-    pub on_end: Option<SocketCb<C>>,
-    /// `us_socket_context_on_connect_error`.
-    pub on_connect_error: Option<ConnectErrorCb<C>>,
-}
-
-impl<C: Config> Default for ContextCallbacks<C> {
-    fn default() -> Self {
-        ContextCallbacks {
-            on_pre_open: None,
-            on_open: None,
-            on_close: None,
-            on_data: None,
-            on_writable: None,
-            on_timeout: None,
-            on_long_timeout: None,
-            on_end: None,
-            on_connect_error: None,
-        }
-    }
-}
-
-impl<C: Config> Clone for ContextCallbacks<C> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<C: Config> Copy for ContextCallbacks<C> {}
-
-/// A context in its arena slot. Opaque; public only so storage can be typed.
-pub struct ContextEntry<C: Config> {
-    pub(crate) ext: C::ContextExt,
-    pub(crate) callbacks: ContextCallbacks<C>,
-    pub(crate) parent: Option<ContextId>,
-    pub(crate) sockets: u32,
-    pub(crate) listeners: u32,
-}
 
 impl<C: Config> Cx<C> {
     pub(crate) fn callbacks_of(&self, s: SocketId) -> Option<ContextCallbacks<C>> {
@@ -199,7 +124,7 @@ impl<C: Config> Cx<C> {
             .filter(|&h| h != NIL)
         {
             match self.listeners.at(l) {
-                Some((g, _)) => self.listen_close(crate::ListenId::new(l, g)),
+                Some((g, _)) => self.listen_close(ListenId::new(l, g)),
                 None => break,
             }
         }
@@ -288,7 +213,7 @@ impl<C: Config> Cx<C> {
         if self.context_entry(c).is_none() {
             return Err(ConnectError::InvalidContext);
         }
-        let mut entry = SocketEntry::new(None, c, ext);
+        let mut entry = Socket::new(None, c, ext);
         entry.serial = self.take_serial();
         let (index, generation) = self
             .sockets
@@ -446,10 +371,10 @@ impl<C: Config> Cx<C> {
         c: ContextId,
         fd: FdOf<C>,
         ext: C::SocketExt,
-        listener: Option<crate::ListenId>,
+        listener: Option<ListenId>,
         ip: &[u8],
     ) -> Result<SocketId, WithFd<AdoptError, FdOf<C>>> {
-        let mut entry = SocketEntry::new(None, c, ext);
+        let mut entry = Socket::new(None, c, ext);
         entry.listener = listener;
         entry.interest = Interest::READABLE;
         let Ok((index, generation)) = self.sockets.insert(entry) else {

@@ -1,17 +1,201 @@
-//! The loop: one iteration is pre → wait → dispatch → timers → release closed → post.
+//! The loop's types: what a loop is generic over ([`Config`], [`Storage`]), its state ([`Cx`],
+//! [`Loop`]) and the callbacks it calls.
+//!
+//! These types name each other (a config names its storage, the storage holds callbacks, the
+//! callbacks take the loop), so they live together here; every other module of core depends on
+//! this one and none of them on each other's types. What the loop does is in the modules named
+//! for it: `run` (an iteration), `socket`, `context`, `listen`, `timer`, `poll`, ...
 
 use core::ops::{Deref, DerefMut};
 
-use crate::config::{Config, FdOf, Memory, Settings};
-use crate::context::ContextEntry;
-use crate::handle::{untoken, Kind, SocketId};
-use crate::listen::ListenEntry;
-use crate::poll::PollEntry;
-use crate::shim::{Event, OsError, OsShim, Token, Wake};
-use crate::socket::SocketEntry;
-use crate::storage::Arena;
-use crate::timer::TimerEntry;
-use crate::RECV_PADDING;
+use crate::accepted::Accepted;
+use crate::close::CloseCause;
+use crate::entry::{self, NIL};
+use crate::handle::{ContextId, PollId, SocketId, TimerId};
+use crate::recv::{RecvBuf, RECV_PADDING};
+use crate::settings::Settings;
+use crate::shim::{Event, Interest, OsError, OsShim};
+use crate::slot::{Arena, SlotStore};
+
+/// Everything a [`Loop`] is generic over, gathered in one trait so user code names one type
+/// (`Loop<MyApp>`, `Cx<MyApp>`): the shim, the ext (user data) types and the storage.
+///
+/// Ext data is typed: one type per kind of object for the whole loop. When contexts need
+/// different socket data, make [`SocketExt`](Config::SocketExt) an enum; adoption keeps it or
+/// transforms it with a closure.
+///
+/// ```ignore
+/// struct Demo;
+/// impl Config for Demo {
+///     type Shim = MyShim;
+///     type LoopExt = u32;
+///     type ContextExt = ();
+///     type SocketExt = ();
+///     type TimerExt = ();
+///     type PollExt = ();
+///     type Reason = ();
+///     type Storage = &'static mut FixedStorage<Self, 8, 2, 2, 4, 2>;
+/// }
+/// ```
+pub trait Config: Sized {
+    /// The OS (or simulated OS) underneath.
+    type Shim: OsShim;
+    /// Loop user data (`us_loop_ext`).
+    type LoopExt;
+    /// Context user data (`us_socket_context_ext`).
+    type ContextExt;
+    /// Socket user data (`us_socket_ext`).
+    type SocketExt;
+    /// Timer user data (`us_timer_ext`).
+    type TimerExt;
+    /// Poll user data (`us_poll_ext`).
+    type PollExt;
+    /// The `reason` a user passes to `close` and gets back in `on_close` (C: `void *`).
+    type Reason: Copy;
+    /// Where the loop keeps its objects: [`FixedStorage`](crate::FixedStorage) (arrays, in a
+    /// `static` or anywhere), `GrowingStorage` (the `alloc` feature) or your own.
+    type Storage: Storage<Self>;
+}
+
+/// The (owned) descriptor type of the shim of config `C`; the loop lends it as `&FdOf<C>`.
+pub type FdOf<C> = <<C as Config>::Shim as OsShim>::Fd;
+
+/// What a socket slot of config `C` holds (opaque; for typing storage).
+pub type SocketEntry<C> = entry::Socket<FdOf<C>, <C as Config>::SocketExt>;
+/// What a listen-socket slot of config `C` holds (opaque; for typing storage).
+pub type ListenEntry<C> = entry::Listener<FdOf<C>, <C as Config>::SocketExt>;
+/// What a context slot of config `C` holds (opaque; for typing storage).
+pub type ContextEntry<C> = entry::Context<<C as Config>::ContextExt, ContextCallbacks<C>>;
+/// What a timer slot of config `C` holds (opaque; for typing storage).
+pub type TimerEntry<C> = entry::Timer<<C as Config>::TimerExt, TimerCb<C>>;
+/// What a poll slot of config `C` holds (opaque; for typing storage).
+pub type PollEntry<C> = entry::Poll<FdOf<C>, <C as Config>::PollExt, PollCb<C>>;
+
+/// Where a loop keeps its objects: one arena of slots per kind of object, the receive buffer
+/// shared by every socket and the event buffer handed to the shim. A [`Config`] names one
+/// storage type; the loop takes it apart once, at [`Loop::new`].
+///
+/// Core ships [`FixedStorage`](crate::FixedStorage) (arrays sized by const generics, usable
+/// by value or as a `&'static mut` from a `static`) and, with the `alloc` feature,
+/// `GrowingStorage` (vectors that double up to a maximum). Implement it to bring memory of your
+/// own.
+///
+/// Timers are kept in their arena only: an ordered timer index (for timers in the thousands)
+/// belongs in the timer slots themselves, as links, so it will need no storage of its own and
+/// neither this trait nor [`Config`] will change for it.
+pub trait Storage<C: Config>: Sized {
+    /// Socket slots.
+    type Sockets: SlotStore<SocketEntry<C>>;
+    /// Listen-socket slots.
+    type Listeners: SlotStore<ListenEntry<C>>;
+    /// Context slots.
+    type Contexts: SlotStore<ContextEntry<C>>;
+    /// Timer slots.
+    type Timers: SlotStore<TimerEntry<C>>;
+    /// Poll slots.
+    type Polls: SlotStore<PollEntry<C>>;
+    /// The receive buffer: the data area plus [`RECV_PADDING`] bytes on each side; longer than
+    /// twice the padding.
+    type Recv: AsMut<[u8]>;
+    /// The events collected per wait (at least one).
+    type Events: AsMut<[Event]>;
+    /// Takes the storage apart for a loop.
+    fn into_parts(self) -> Parts<C, Self>;
+}
+
+/// A [`Storage`] taken apart: what [`Storage::into_parts`] returns.
+pub struct Parts<C: Config, S: Storage<C>> {
+    /// Socket slots.
+    pub sockets: S::Sockets,
+    /// Listen-socket slots.
+    pub listeners: S::Listeners,
+    /// Context slots.
+    pub contexts: S::Contexts,
+    /// Timer slots.
+    pub timers: S::Timers,
+    /// Poll slots.
+    pub polls: S::Polls,
+    /// The receive buffer.
+    pub recv: S::Recv,
+    /// The event buffer.
+    pub events: S::Events,
+}
+
+/// The storage of config `C`, for short.
+type StorageOf<C> = <C as Config>::Storage;
+
+/// `on_open(socket, is_client, ip)`: `ip` is 4 or 16 raw bytes for accepted sockets, empty for
+/// connected ones.
+pub type OpenCb<C> = fn(&mut Cx<C>, SocketId, bool, &[u8]);
+/// `on_close(socket, cause)`: why it closed; [`CloseCause::User`] carries the code and reason
+/// given to `close`.
+pub type CloseCb<C> = fn(&mut Cx<C>, SocketId, CloseCause<<C as Config>::Reason>);
+/// `on_data(socket, data)`: `data` is never empty and has writable padding around it.
+pub type DataCb<C> = fn(&mut Cx<C>, SocketId, &mut RecvBuf<'_>);
+/// A socket event without arguments: `on_writable`, `on_timeout`, `on_long_timeout`, `on_end`.
+pub type SocketCb<C> = fn(&mut Cx<C>, SocketId);
+/// `on_connect_error(socket, error)`: the socket is then released without `on_close`.
+pub type ConnectErrorCb<C> = fn(&mut Cx<C>, SocketId, OsError);
+/// `on_pre_open(context, accepted, ip)`: runs for each accepted connection before it becomes a
+/// socket. The callback may borrow the descriptor ([`Accepted::fd`]) or take it
+/// ([`Accepted::take`]); if it is still there when the callback returns, the library adopts it
+/// as usual, otherwise the application owns it.
+pub type PreOpenCb<C> = fn(&mut Cx<C>, ContextId, &mut Accepted<FdOf<C>>, &[u8]);
+
+/// The per-context callbacks (`us_socket_context_on_*`). Unset ones are skipped.
+pub struct ContextCallbacks<C: Config> {
+    /// `us_socket_context_on_pre_open`.
+    pub on_pre_open: Option<PreOpenCb<C>>,
+    /// `us_socket_context_on_open`.
+    pub on_open: Option<OpenCb<C>>,
+    /// `us_socket_context_on_close`.
+    pub on_close: Option<CloseCb<C>>,
+    /// `us_socket_context_on_data`.
+    pub on_data: Option<DataCb<C>>,
+    /// `us_socket_context_on_writable`.
+    pub on_writable: Option<SocketCb<C>>,
+    /// `us_socket_context_on_timeout`.
+    pub on_timeout: Option<SocketCb<C>>,
+    /// `us_socket_context_on_long_timeout`.
+    pub on_long_timeout: Option<SocketCb<C>>,
+    /// `us_socket_context_on_end`.
+    pub on_end: Option<SocketCb<C>>,
+    /// `us_socket_context_on_connect_error`.
+    pub on_connect_error: Option<ConnectErrorCb<C>>,
+}
+
+impl<C: Config> Default for ContextCallbacks<C> {
+    fn default() -> Self {
+        ContextCallbacks {
+            on_pre_open: None,
+            on_open: None,
+            on_close: None,
+            on_data: None,
+            on_writable: None,
+            on_timeout: None,
+            on_long_timeout: None,
+            on_end: None,
+            on_connect_error: None,
+        }
+    }
+}
+
+impl<C: Config> Clone for ContextCallbacks<C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<C: Config> Copy for ContextCallbacks<C> {}
+
+/// A timer callback (`us_timer_set`'s `cb`). The timer may close itself inside it.
+pub type TimerCb<C> = fn(&mut Cx<C>, TimerId);
+
+/// A poll's ready callback: the events that are ready (within its interest) and whether an
+/// error or hang-up is pending.
+///
+/// Readiness is level-triggered: an error or hang-up is reported again on every iteration until
+/// the callback stops the poll or the descriptor is closed, so a callback must act on it.
+pub type PollCb<C> = fn(&mut Cx<C>, PollId, Interest, bool);
 
 /// A loop-level callback (`wakeup_cb`, `pre_cb`, `post_cb`).
 pub type LoopCb<C> = fn(&mut Cx<C>);
@@ -21,7 +205,7 @@ pub type ReleaseCb<C> = fn(&mut Cx<C>, SocketId, <C as Config>::SocketExt);
 
 /// The loop-level callbacks of `us_create_loop`.
 pub struct LoopCallbacks<C: Config> {
-    /// Runs on the loop thread after [`Wake::wake`] (`wakeup_cb`).
+    /// Runs on the loop thread after [`Wake::wake`](crate::Wake::wake) (`wakeup_cb`).
     pub wakeup: Option<LoopCb<C>>,
     /// Runs at the start of every iteration, before waiting (`pre_cb`).
     pub pre: Option<LoopCb<C>>,
@@ -49,6 +233,26 @@ impl<C: Config> Clone for LoopCallbacks<C> {
 }
 impl<C: Config> Copy for LoopCallbacks<C> {}
 
+/// The low-priority queue's ends and budget (see the `low_priority` module).
+#[derive(Debug)]
+pub(crate) struct Queue {
+    pub(crate) head: u32,
+    pub(crate) tail: u32,
+    pub(crate) budget: u32,
+    pub(crate) len: usize,
+}
+
+impl Queue {
+    pub(crate) const fn new() -> Self {
+        Queue {
+            head: NIL,
+            tail: NIL,
+            budget: 0,
+            len: 0,
+        }
+    }
+}
+
 /// The loop's whole state but the receive buffer: what every callback gets, and the API.
 ///
 /// A callback receives `&mut Cx` and may call anything on it — close, write, adopt, connect,
@@ -57,12 +261,12 @@ impl<C: Config> Copy for LoopCallbacks<C> {}
 pub struct Cx<C: Config> {
     pub(crate) shim: C::Shim,
     pub(crate) waker: <C::Shim as OsShim>::Waker,
-    pub(crate) sockets: Arena<SocketEntry<C>, C::Sockets>,
-    pub(crate) listeners: Arena<ListenEntry<C>, C::Listeners>,
-    pub(crate) contexts: Arena<ContextEntry<C>, C::Contexts>,
-    pub(crate) timers: Arena<TimerEntry<C>, C::Timers>,
-    pub(crate) polls: Arena<PollEntry<C>, C::Polls>,
-    pub(crate) events: C::EventBuf,
+    pub(crate) sockets: Arena<SocketEntry<C>, <StorageOf<C> as Storage<C>>::Sockets>,
+    pub(crate) listeners: Arena<ListenEntry<C>, <StorageOf<C> as Storage<C>>::Listeners>,
+    pub(crate) contexts: Arena<ContextEntry<C>, <StorageOf<C> as Storage<C>>::Contexts>,
+    pub(crate) timers: Arena<TimerEntry<C>, <StorageOf<C> as Storage<C>>::Timers>,
+    pub(crate) polls: Arena<PollEntry<C>, <StorageOf<C> as Storage<C>>::Polls>,
+    pub(crate) events: <StorageOf<C> as Storage<C>>::Events,
     pub(crate) ext: C::LoopExt,
     pub(crate) callbacks: LoopCallbacks<C>,
     pub(crate) settings: Settings,
@@ -88,7 +292,7 @@ pub struct Cx<C: Config> {
     pub(crate) pending_connect_errors: usize,
     /// Listen sockets paused for lack of slots or descriptors.
     pub(crate) paused_listeners: usize,
-    pub(crate) low_priority: crate::low_priority::Queue,
+    pub(crate) low_priority: Queue,
     /// Bumped at each timer pass so a timer re-armed inside it waits for the next pass.
     pub(crate) timer_pass: u64,
     /// Creation number of the next socket (`context_close` leaves newer sockets open).
@@ -105,8 +309,8 @@ pub struct Cx<C: Config> {
 /// given to polls), drops every ext and then the shim, and runs **no** callback: no `on_close`,
 /// no `released`. Close sockets first for their callbacks to run.
 pub struct Loop<C: Config> {
-    cx: Cx<C>,
-    recv: C::RecvBuf,
+    pub(crate) cx: Cx<C>,
+    pub(crate) recv: <StorageOf<C> as Storage<C>>::Recv,
 }
 
 /// Why a loop could not be built.
@@ -134,14 +338,15 @@ impl core::fmt::Display for LoopError {
 impl core::error::Error for LoopError {}
 
 impl<C: Config> Loop<C> {
-    /// Builds a loop (`us_create_loop`) in the memory given. Nothing is allocated.
+    /// Builds a loop (`us_create_loop`) in the storage given. Nothing is allocated.
     pub fn new(
         mut shim: C::Shim,
-        mut memory: Memory<C>,
+        storage: C::Storage,
         ext: C::LoopExt,
         callbacks: LoopCallbacks<C>,
         settings: Settings,
     ) -> Result<Self, LoopError> {
+        let mut memory = storage.into_parts();
         let recv_len = memory.recv.as_mut().len();
         if recv_len <= 2 * RECV_PADDING {
             return Err(LoopError::RecvBufferTooSmall);
@@ -173,90 +378,18 @@ impl<C: Config> Loop<C> {
                 tick: 0,
                 sweep_at: None,
                 keepalive: 0,
-                closed_sockets: crate::NIL,
-                closed_listeners: crate::NIL,
-                failing: crate::NIL,
+                closed_sockets: NIL,
+                closed_listeners: NIL,
+                failing: NIL,
                 pending_connect_errors: 0,
                 paused_listeners: 0,
-                low_priority: crate::low_priority::Queue::new(),
+                low_priority: Queue::new(),
                 timer_pass: 0,
                 next_serial: 0,
                 recv_capacity: recv_len - 2 * RECV_PADDING,
             },
             recv: memory.recv,
         })
-    }
-
-    /// Runs until nothing keeps the loop alive (`us_loop_run`): no socket, listen socket,
-    /// non-fallthrough timer or non-fallthrough poll remains. Arms the sweep first.
-    pub fn run(&mut self) -> Result<(), OsError> {
-        self.cx.integrate();
-        while self.cx.keepalive > 0 {
-            self.run_once(None)?;
-        }
-        Ok(())
-    }
-
-    /// Runs exactly one iteration, waiting at most `timeout_ms` (`None`: until the next timer
-    /// or event). For driving the loop from a foreign event loop together with
-    /// [`Cx::next_deadline`].
-    pub fn run_once(&mut self, timeout_ms: Option<u64>) -> Result<(), OsError> {
-        let cx = &mut self.cx;
-        let recv = self.recv.as_mut();
-        cx.iteration += 1;
-        // Sockets whose write failed outside any callback close now.
-        cx.close_failed();
-        cx.serve_low_priority();
-        if let Some(pre) = cx.callbacks.pre {
-            pre(cx);
-            cx.close_failed();
-        }
-        let mut wait = cx
-            .next_deadline()
-            .map(|d| d.saturating_sub(cx.shim.now_ms()));
-        if cx.pending_connect_errors > 0 {
-            wait = Some(0);
-        }
-        let wait = match (wait, timeout_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let n = cx
-            .shim
-            .wait(cx.events.as_mut(), wait)
-            .map_err(OsError::from_shim)?;
-        cx.now = cx.shim.now_ms();
-        for i in 0..n {
-            let Some(ev) = cx.events.as_mut().get(i).copied() else {
-                break;
-            };
-            cx.dispatch(recv, ev);
-            cx.close_failed();
-        }
-        if cx.pending_connect_errors > 0 {
-            cx.report_failed_connects();
-        }
-        cx.run_timers();
-        cx.release_closed();
-        if let Some(post) = cx.callbacks.post {
-            post(cx);
-            cx.close_failed();
-        }
-        Ok(())
-    }
-
-    /// Takes the loop apart without closing anything it owns: every descriptor (sockets,
-    /// listen sockets, polls) is handed to `keep`, no callback runs, the rest is dropped. For
-    /// an owner that must leave descriptors open, as the C ABI's `us_loop_free` does (the C
-    /// library does not close sockets there).
-    pub fn into_descriptors(mut self, mut keep: impl FnMut(FdOf<C>)) {
-        self.cx.dismantle(&mut |_, fd| keep(fd));
-    }
-}
-
-impl<C: Config> Drop for Loop<C> {
-    fn drop(&mut self) {
-        self.cx.dismantle(&mut |shim, fd| shim.close(fd));
     }
 }
 
@@ -270,194 +403,5 @@ impl<C: Config> Deref for Loop<C> {
 impl<C: Config> DerefMut for Loop<C> {
     fn deref_mut(&mut self) -> &mut Cx<C> {
         &mut self.cx
-    }
-}
-
-impl<C: Config> Cx<C> {
-    /// Loop user data (`us_loop_ext`).
-    pub fn ext(&self) -> &C::LoopExt {
-        &self.ext
-    }
-    /// Loop user data (`us_loop_ext`).
-    pub fn ext_mut(&mut self) -> &mut C::LoopExt {
-        &mut self.ext
-    }
-    /// The number of iterations started (`us_loop_iteration_number`).
-    pub fn iteration_number(&self) -> u64 {
-        self.iteration
-    }
-    /// A handle that wakes this loop from any thread and runs `wakeup` on the loop thread
-    /// (`us_wakeup_loop`). The only thread-safe operation.
-    pub fn waker(&self) -> <C::Shim as OsShim>::Waker {
-        self.waker.clone()
-    }
-    /// Wakes the loop from its own thread (same as calling [`Wake::wake`] on [`waker`](Self::waker)).
-    pub fn wakeup(&self) {
-        self.waker.wake();
-    }
-    /// Arms the timeout sweep (`us_loop_integrate`), for loops driven from outside with
-    /// [`Loop::run_once`]. [`Loop::run`] does it itself. Idempotent.
-    pub fn integrate(&mut self) {
-        if self.sweep_at.is_none() {
-            let now = self.shim.now_ms();
-            let p = self.settings.sweep_period_ms;
-            let tick = now.saturating_sub(self.epoch) / p;
-            self.sweep_at = Some(self.epoch + (tick + 1) * p);
-        }
-    }
-    /// The loop's settings.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-    /// The shim, shared: for its counters and other `&self` reads. The loop never lends it
-    /// mutably, so nothing reachable from a loop can close or re-register a descriptor the loop
-    /// owns.
-    pub fn shim(&self) -> &C::Shim {
-        &self.shim
-    }
-    /// Loop time in milliseconds as of the last wait.
-    pub fn now_ms(&self) -> u64 {
-        self.now
-    }
-    /// The shim's clock right now ([`OsShim::now_ms`]), in milliseconds; unlike
-    /// [`now_ms`](Self::now_ms) it moves during an iteration.
-    pub fn clock_ms(&mut self) -> u64 {
-        self.shim.now_ms()
-    }
-    /// Whether something keeps [`Loop::run`] going.
-    pub fn is_alive(&self) -> bool {
-        self.keepalive > 0
-    }
-    /// The earliest absolute time (shim clock, ms) at which the loop has timer work: a user
-    /// timer, the sweep or a listener coming back from back-off. `None` when there is none.
-    pub fn next_deadline(&self) -> Option<u64> {
-        let mut best = self.sweep_at;
-        let mut take = |d: Option<u64>| {
-            if let Some(d) = d {
-                best = Some(best.map_or(d, |b| b.min(d)));
-            }
-        };
-        take(self.next_timer_deadline());
-        take(self.next_listener_resume());
-        if self.pending_connect_errors > 0 {
-            take(Some(self.now));
-        }
-        best
-    }
-    /// How many socket slots are occupied, closed-but-not-yet-released ones included.
-    pub fn socket_slots_in_use(&self) -> usize {
-        self.sockets.live()
-    }
-    /// How many slots of every arena are occupied: sockets, listen sockets, contexts, timers,
-    /// polls. Zero everywhere once everything is closed and released.
-    pub fn slots_in_use(&self) -> [usize; 5] {
-        [
-            self.sockets.live(),
-            self.listeners.live(),
-            self.contexts.live(),
-            self.timers.live(),
-            self.polls.live(),
-        ]
-    }
-
-    fn dispatch(&mut self, recv: &mut [u8], ev: Event) {
-        if ev.token == Token::WAKER {
-            if let Some(cb) = self.callbacks.wakeup {
-                cb(self);
-            }
-            return;
-        }
-        match untoken(ev.token) {
-            Some((Kind::Socket, generation, index)) => {
-                self.socket_event(recv, SocketId::new(index, generation), ev)
-            }
-            Some((Kind::Listen, generation, index)) => {
-                self.listen_event(crate::ListenId::new(index, generation))
-            }
-            Some((Kind::Poll, generation, index)) => {
-                self.poll_event(crate::PollId::new(index, generation), ev)
-            }
-            None => crate::log::debug!("dropping event with a foreign token"),
-        }
-    }
-
-    /// Empties every arena, handing each owned descriptor to `f` (with the shim), running no
-    /// callback. Used by `Drop` and [`Loop::into_descriptors`].
-    fn dismantle(&mut self, f: &mut dyn FnMut(&mut C::Shim, FdOf<C>)) {
-        for index in 0..self.sockets.slots() {
-            if let Some((g, _)) = self.sockets.at(index) {
-                if let Some(fd) = self.sockets.remove(index, g).and_then(|e| e.fd) {
-                    f(&mut self.shim, fd);
-                }
-            }
-        }
-        for index in 0..self.listeners.slots() {
-            if let Some((g, _)) = self.listeners.at(index) {
-                if let Some(fd) = self.listeners.remove(index, g).and_then(|e| e.fd) {
-                    f(&mut self.shim, fd);
-                }
-            }
-        }
-        for index in 0..self.polls.slots() {
-            if let Some((g, _)) = self.polls.at(index) {
-                if let Some(fd) = self.polls.remove(index, g).and_then(|e| e.fd) {
-                    f(&mut self.shim, fd);
-                }
-            }
-        }
-        for index in 0..self.timers.slots() {
-            if let Some((g, _)) = self.timers.at(index) {
-                self.timers.remove(index, g);
-            }
-        }
-        for index in 0..self.contexts.slots() {
-            if let Some((g, _)) = self.contexts.at(index) {
-                self.contexts.remove(index, g);
-            }
-        }
-        self.keepalive = 0;
-        self.closed_sockets = crate::NIL;
-        self.closed_listeners = crate::NIL;
-        self.failing = crate::NIL;
-        self.pending_connect_errors = 0;
-        self.paused_listeners = 0;
-        self.low_priority = crate::low_priority::Queue::new();
-    }
-
-    /// Frees the slots of sockets and listen sockets closed during this iteration.
-    fn release_closed(&mut self) {
-        let mut released_any = false;
-        loop {
-            // A `released` callback may fail (and close) a socket: the failing list is always
-            // empty before a slot is freed, so it never leads to a freed slot.
-            self.close_failed();
-            if self.closed_sockets == crate::NIL {
-                break;
-            }
-            let index = self.closed_sockets;
-            let Some((generation, entry)) = self.sockets.at(index) else {
-                self.closed_sockets = crate::NIL;
-                break;
-            };
-            self.closed_sockets = entry.next;
-            if let Some(entry) = self.sockets.remove(index, generation) {
-                released_any = true;
-                if let Some(cb) = self.callbacks.released {
-                    cb(self, SocketId::new(index, generation), entry.ext);
-                }
-            }
-        }
-        while self.closed_listeners != crate::NIL {
-            let index = self.closed_listeners;
-            let Some((generation, entry)) = self.listeners.at(index) else {
-                self.closed_listeners = crate::NIL;
-                break;
-            };
-            self.closed_listeners = entry.next;
-            self.listeners.remove(index, generation);
-        }
-        if released_any && self.paused_listeners > 0 {
-            self.resume_listeners(true);
-        }
     }
 }

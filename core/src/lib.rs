@@ -14,8 +14,11 @@
 //!   freed slot is rejected (`None`/error), never aliased. A closed socket stays readable
 //!   (`is_closed() == Some(true)`, ext intact) until the end of the iteration; then its slot is
 //!   released and [`LoopCallbacks::released`] reports it.
-//! * Memory is handed in once ([`Memory`]): fixed slices of [`Slot`]s sized by the embedder, a
-//!   receive buffer and an event buffer. A [`SlotStore`] may grow if it never moves slots.
+//! * Memory is handed in once, as the [`Storage`] the [`Config`] names: one arena of [`Slot`]s
+//!   per kind of object, a receive buffer and an event buffer. [`FixedStorage`] is arrays sized
+//!   by const generics, built by a `const fn`, so it can live in a `static` (e.g. through
+//!   `static_cell`) and a loop's memory is known at link time; with the `alloc` feature,
+//!   `GrowingStorage` grows each arena (one vector that doubles) up to a maximum.
 //! * Descriptors have one owner ([`OsShim::Fd`] is owned, like std's `OwnedFd`): the loop owns
 //!   those of its sockets, listen sockets and polls, lends them as `&Fd` ([`Cx::socket_fd`]),
 //!   takes them owned ([`Cx::adopt_accepted`], [`Cx::poll_init`]) and gives them back
@@ -113,43 +116,51 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+mod accepted;
 mod close;
-mod config;
 mod context;
+mod entry;
 mod error;
 mod event_loop;
+mod failing;
+mod fixed;
+#[cfg(feature = "alloc")]
+mod growing;
 mod handle;
 mod listen;
 mod log;
 mod low_priority;
 mod poll;
 mod recv;
+mod run;
+mod settings;
 pub mod shim;
+mod slot;
 mod socket;
-mod storage;
 mod sweep;
 mod timer;
 
+pub use accepted::Accepted;
 pub use close::CloseCause;
-pub use config::{Config, FdOf, Memory, Settings};
-pub use context::{
-    CloseCb, ConnectErrorCb, ContextCallbacks, ContextEntry, DataCb, OpenCb, PreOpenCb, SocketCb,
-};
 pub use error::{
     AdoptError, CapacityError, ConnectError, ContextError, ListenError, PollError, WithFd,
 };
-pub use event_loop::{Cx, Loop, LoopCallbacks, LoopCb, LoopError, ReleaseCb};
+pub use event_loop::{
+    CloseCb, Config, ConnectErrorCb, ContextCallbacks, ContextEntry, Cx, DataCb, FdOf, ListenEntry,
+    Loop, LoopCallbacks, LoopCb, LoopError, OpenCb, Parts, PollCb, PollEntry, PreOpenCb, ReleaseCb,
+    SocketCb, SocketEntry, Storage, TimerCb, TimerEntry,
+};
+pub use fixed::FixedStorage;
+#[cfg(feature = "alloc")]
+pub use growing::{Capacity, Growing, GrowingStorage};
 pub use handle::{ContextId, ListenId, PollId, SocketId, TimerId};
-pub use listen::{Accepted, ListenEntry};
-pub use poll::{PollCb, PollEntry};
 pub use recv::{RecvBuf, RECV_PADDING};
+pub use settings::Settings;
 pub use shim::{
     ConnectTarget, ErrorKind, Event, Interest, ListenOptions, ListenTarget, OsError, OsShim,
     PeerAddr, ShimError, Token, Wake,
 };
-pub use socket::SocketEntry;
-pub use storage::{Slot, SlotStore};
-pub use timer::{TimerCb, TimerEntry};
-
-/// "No slot" in the intrusive lists.
-pub(crate) const NIL: u32 = u32::MAX;
+pub use slot::{Slot, SlotStore};

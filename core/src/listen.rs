@@ -6,67 +6,14 @@
 //! even that fails, the listener cannot be silenced and is closed. Resuming re-arms it (or
 //! registers it again); a refusal there pauses it for another back-off.
 
-use crate::config::{Config, FdOf};
+use crate::accepted::Accepted;
+use crate::entry::{Listener, Paused, NIL};
 use crate::error::{AdoptError, ListenError};
+use crate::event_loop::{Config, Cx, FdOf, ListenEntry};
 use crate::handle::{token, ContextId, Kind, ListenId};
 use crate::shim::{
     ErrorKind, Interest, ListenOptions, ListenTarget, OsError, OsShim, PeerAddr, ShimError,
 };
-use crate::socket::ip_bytes;
-use crate::{Cx, NIL};
-
-/// A just-accepted connection's descriptor, offered to `on_pre_open` before the library
-/// adopts it. Borrow it with [`fd`](Accepted::fd); [`take`](Accepted::take) it to own it (the
-/// library then forgets the connection: no socket, no `on_open`).
-#[derive(Debug)]
-pub struct Accepted<F> {
-    fd: Option<F>,
-}
-
-impl<F> Accepted<F> {
-    pub(crate) fn new(fd: F) -> Self {
-        Accepted { fd: Some(fd) }
-    }
-    /// The descriptor, borrowed; `None` once taken.
-    pub fn fd(&self) -> Option<&F> {
-        self.fd.as_ref()
-    }
-    /// Takes the descriptor: the caller owns it now (dropping it closes it).
-    pub fn take(&mut self) -> Option<F> {
-        self.fd.take()
-    }
-    /// Whether the descriptor was taken.
-    pub fn is_taken(&self) -> bool {
-        self.fd.is_none()
-    }
-}
-
-/// Why a listener is not accepting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Paused {
-    No,
-    /// The socket arena is full: resumes when a socket slot is released.
-    Full,
-    /// The OS ran out of descriptors or failed: resumes at this time, or (for descriptors)
-    /// earlier when a socket is released.
-    Until(u64),
-}
-
-/// A listen socket in its arena slot. Opaque; public only so storage can be typed.
-pub struct ListenEntry<C: Config> {
-    /// The owned descriptor; `None` once closed.
-    pub(crate) fd: Option<FdOf<C>>,
-    /// Whether the descriptor is in the poller (a pause whose `modify` failed deregisters it).
-    pub(crate) registered: bool,
-    pub(crate) context: ContextId,
-    /// Makes the ext of each accepted socket.
-    pub(crate) new_ext: fn() -> C::SocketExt,
-    pub(crate) closed: bool,
-    pub(crate) paused: Paused,
-    pub(crate) prev: u32,
-    /// Context list link, or the closed list once closed.
-    pub(crate) next: u32,
-}
 
 impl<C: Config> Cx<C> {
     fn listener(&self, l: ListenId) -> Option<&ListenEntry<C>> {
@@ -98,7 +45,7 @@ impl<C: Config> Cx<C> {
             .shim
             .listen(target, options)
             .map_err(|e| ListenError::Os(OsError::from_shim(e)))?;
-        let entry = ListenEntry {
+        let entry = Listener {
             fd: None,
             registered: true,
             context: c,
@@ -225,7 +172,7 @@ impl<C: Config> Cx<C> {
                 },
             };
             let mut raw = [0u8; 16];
-            let n = ip_bytes(&addr, &mut raw);
+            let n = addr.ip_bytes(&mut raw);
             let ip = &raw[..n];
             let mut accepted = Accepted::new(cfd);
             if let Some(cb) = self

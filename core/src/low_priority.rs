@@ -7,29 +7,10 @@
 //! The queue is the loop's, so adopting a queued socket into another context keeps it queued
 //! under its new context; closing removes it.
 
-use crate::config::Config;
+use crate::entry::NIL;
+use crate::event_loop::{Config, Cx, Queue};
 use crate::handle::SocketId;
 use crate::shim::Interest;
-use crate::{Cx, NIL};
-
-#[derive(Debug)]
-pub(crate) struct Queue {
-    head: u32,
-    tail: u32,
-    budget: u32,
-    len: usize,
-}
-
-impl Queue {
-    pub(crate) const fn new() -> Self {
-        Queue {
-            head: NIL,
-            tail: NIL,
-            budget: 0,
-            len: 0,
-        }
-    }
-}
 
 impl<C: Config> Cx<C> {
     /// Marks a socket low priority (or not). Its reads then count against the per-iteration

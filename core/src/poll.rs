@@ -4,29 +4,11 @@
 //! it back (or the loop is dropped, which closes it): the loop never watches a descriptor whose
 //! owner might close it behind its back.
 
-use crate::config::{Config, FdOf};
+use crate::entry::Poll;
 use crate::error::{CapacityError, PollError, WithFd};
+use crate::event_loop::{Config, Cx, FdOf, PollCb, PollEntry};
 use crate::handle::{token, Kind, PollId};
 use crate::shim::{Event, Interest, OsError, OsShim};
-use crate::Cx;
-
-/// A poll's ready callback: the events that are ready (within its interest) and whether an
-/// error or hang-up is pending.
-///
-/// Readiness is level-triggered: an error or hang-up is reported again on every iteration until
-/// the callback stops the poll or the descriptor is closed, so a callback must act on it.
-pub type PollCb<C> = fn(&mut Cx<C>, PollId, Interest, bool);
-
-/// A poll in its arena slot. Opaque; public only so storage can be typed.
-pub struct PollEntry<C: Config> {
-    pub(crate) ext: C::PollExt,
-    /// The owned descriptor, once `poll_init` gave one.
-    pub(crate) fd: Option<FdOf<C>>,
-    pub(crate) fallthrough: bool,
-    pub(crate) interest: Interest,
-    pub(crate) started: bool,
-    pub(crate) cb: Option<PollCb<C>>,
-}
 
 impl<C: Config> Cx<C> {
     fn poll_entry(&self, p: PollId) -> Option<&PollEntry<C>> {
@@ -40,7 +22,7 @@ impl<C: Config> Cx<C> {
         fallthrough: bool,
         ext: C::PollExt,
     ) -> Result<PollId, CapacityError> {
-        let entry = PollEntry {
+        let entry = Poll {
             ext,
             fd: None,
             fallthrough,

@@ -377,6 +377,24 @@ pub enum PeerAddr {
     Unix,
 }
 
+impl PeerAddr {
+    /// The raw IP bytes as `on_open` and `remote_address` give them, copied into `out`: 4 for
+    /// IPv4, 16 for IPv6, none for unix sockets. Returns how many.
+    pub fn ip_bytes(&self, out: &mut [u8; 16]) -> usize {
+        match self {
+            PeerAddr::Ip(SocketAddr::V4(a)) => {
+                out[..4].copy_from_slice(&a.ip().octets());
+                4
+            }
+            PeerAddr::Ip(SocketAddr::V6(a)) => {
+                out.copy_from_slice(&a.ip().octets());
+                16
+            }
+            PeerAddr::Unix => 0,
+        }
+    }
+}
+
 /// What core needs from an operating system. See the [module docs](self) for the readiness
 /// contract every implementation must meet, and for who owns a descriptor.
 ///

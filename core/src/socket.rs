@@ -1,95 +1,11 @@
 //! Connections: their slot, the read/write hot path and the per-socket API.
 
 use crate::close::CloseCause;
-use crate::config::{Config, FdOf};
+use crate::entry::NIL;
+use crate::event_loop::{Config, Cx, FdOf, SocketEntry};
 use crate::handle::{token, ContextId, Kind, ListenId, SocketId};
-use crate::recv::RecvBuf;
+use crate::recv::{RecvBuf, RECV_PADDING};
 use crate::shim::{ErrorKind, Event, Interest, OsError, OsShim, PeerAddr, ShimError};
-use crate::{Cx, NIL, RECV_PADDING};
-
-/// A deadline that never comes.
-pub(crate) const NEVER: u64 = u64::MAX;
-
-/// The state of one connection in its arena slot. Opaque; public only so storage can be typed.
-pub struct SocketEntry<C: Config> {
-    /// The owned descriptor. `None` for a connect that failed before a descriptor existed, and
-    /// once closed.
-    pub(crate) fd: Option<FdOf<C>>,
-    pub(crate) context: ContextId,
-    pub(crate) ext: C::SocketExt,
-    pub(crate) listener: Option<ListenId>,
-    /// Current registered interest.
-    pub(crate) interest: Interest,
-    pub(crate) connecting: bool,
-    pub(crate) closed: bool,
-    pub(crate) shut_down: bool,
-    pub(crate) peer_fin: bool,
-    pub(crate) last_write_failed: bool,
-    pub(crate) corked: bool,
-    pub(crate) low_priority: bool,
-    /// Queued in the low-priority queue.
-    pub(crate) queued: bool,
-    /// Taken off the queue this iteration: may read once without spending budget.
-    pub(crate) low_priority_turn: bool,
-    /// Creation number, in the order sockets were made (see `context_close`).
-    pub(crate) serial: u64,
-    /// While connecting: a connect that failed at once, reported in the next iteration. Once
-    /// established: a hard send error; the socket is failing and closes when the running
-    /// callback returns (see the `close` module).
-    pub(crate) pending_error: Option<OsError>,
-    /// Absolute sweep tick of the short and long timeout, [`NEVER`] when off.
-    pub(crate) timeout_tick: u64,
-    pub(crate) long_timeout_tick: u64,
-    /// Context list links (or, once closed, the closed list).
-    pub(crate) prev: u32,
-    pub(crate) next: u32,
-    /// Low-priority queue link, or the failing-list link (a socket is in at most one of them).
-    pub(crate) queue_next: u32,
-}
-
-impl<C: Config> SocketEntry<C> {
-    pub(crate) fn new(fd: Option<FdOf<C>>, context: ContextId, ext: C::SocketExt) -> Self {
-        SocketEntry {
-            fd,
-            context,
-            ext,
-            listener: None,
-            interest: Interest::NONE,
-            connecting: false,
-            closed: false,
-            shut_down: false,
-            peer_fin: false,
-            last_write_failed: false,
-            corked: false,
-            low_priority: false,
-            queued: false,
-            low_priority_turn: false,
-            serial: 0,
-            pending_error: None,
-            timeout_tick: NEVER,
-            long_timeout_tick: NEVER,
-            prev: NIL,
-            next: NIL,
-            queue_next: NIL,
-        }
-    }
-}
-
-/// Raw IP bytes as `on_open` and `remote_address` give them: 4 for IPv4, 16 for IPv6, none for
-/// unix sockets.
-pub(crate) fn ip_bytes(addr: &PeerAddr, out: &mut [u8; 16]) -> usize {
-    match addr {
-        PeerAddr::Ip(core::net::SocketAddr::V4(a)) => {
-            out[..4].copy_from_slice(&a.ip().octets());
-            4
-        }
-        PeerAddr::Ip(core::net::SocketAddr::V6(a)) => {
-            out.copy_from_slice(&a.ip().octets());
-            16
-        }
-        PeerAddr::Unix => 0,
-    }
-}
 
 impl<C: Config> Cx<C> {
     pub(crate) fn socket(&self, s: SocketId) -> Option<&SocketEntry<C>> {
@@ -504,7 +420,7 @@ impl<C: Config> Cx<C> {
             return 0;
         };
         let mut raw = [0u8; 16];
-        let n = ip_bytes(&addr, &mut raw);
+        let n = addr.ip_bytes(&mut raw);
         if n > out.len() {
             return 0;
         }

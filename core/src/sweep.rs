@@ -4,11 +4,10 @@
 //! seconds fires at the first sweep at or after "now + n", so never early and at most one sweep
 //! period late, for every n (nothing wraps).
 
-use crate::config::Config;
+use crate::entry::NEVER;
+use crate::event_loop::{Config, Cx};
 use crate::handle::SocketId;
 use crate::shim::OsShim;
-use crate::socket::NEVER;
-use crate::Cx;
 
 impl<C: Config> Cx<C> {
     /// The sweep tick at or after `now + delay_ms`; [`NEVER`] for a zero delay (off).
@@ -71,7 +70,7 @@ impl<C: Config> Cx<C> {
                     .is_some_and(|e| e.closed && Some(e.context) != context_before)
                 {
                     if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_close) {
-                        cb(self, s, crate::CloseCause::HangUp);
+                        cb(self, s, crate::close::CloseCause::HangUp);
                     }
                 }
             }

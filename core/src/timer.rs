@@ -1,24 +1,10 @@
 //! Timers: kept in core, they set the wait timeout. Any delay and repeat on every shim.
 
-use crate::config::Config;
+use crate::entry::Timer;
 use crate::error::CapacityError;
+use crate::event_loop::{Config, Cx, TimerCb};
 use crate::handle::TimerId;
 use crate::shim::OsShim;
-use crate::Cx;
-
-/// A timer callback (`us_timer_set`'s `cb`). The timer may close itself inside it.
-pub type TimerCb<C> = fn(&mut Cx<C>, TimerId);
-
-/// A timer in its arena slot. Opaque; public only so storage can be typed.
-pub struct TimerEntry<C: Config> {
-    pub(crate) ext: C::TimerExt,
-    pub(crate) fallthrough: bool,
-    pub(crate) deadline: Option<u64>,
-    pub(crate) repeat_ms: u64,
-    pub(crate) cb: Option<TimerCb<C>>,
-    /// The timer pass in which it was last armed or fired; it fires at most once per pass.
-    pub(crate) pass: u64,
-}
 
 impl<C: Config> Cx<C> {
     /// Creates a disarmed timer (`us_create_timer`). A non-fallthrough timer keeps
@@ -28,7 +14,7 @@ impl<C: Config> Cx<C> {
         fallthrough: bool,
         ext: C::TimerExt,
     ) -> Result<TimerId, CapacityError> {
-        let entry = TimerEntry {
+        let entry = Timer {
             ext,
             fallthrough,
             deadline: None,

@@ -6,10 +6,11 @@ mod support;
 
 use std::thread::ThreadId;
 
-use support::{new_loop, quiet_net, run_until, Caps, SimNet, VecStore};
+use support::{new_loop, quiet_net, run_until, Caps, SimNet, SimShim};
 use usockets_core::{
-    ContextCallbacks, ContextId, Cx, Event, Interest, ListenId, ListenOptions, ListenTarget, Loop,
-    LoopCallbacks, LoopError, Memory, PollId, RecvBuf, Settings, SocketId, TimerId, Wake,
+    Config, ContextCallbacks, ContextEntry, ContextId, Cx, Event, Growing, Interest, ListenEntry,
+    ListenId, ListenOptions, ListenTarget, Loop, LoopCallbacks, LoopError, Parts, PollEntry,
+    PollId, RecvBuf, Settings, SocketEntry, SocketId, Storage, TimerEntry, TimerId, Wake,
 };
 use usockets_shim_sim::PeerId;
 
@@ -253,23 +254,51 @@ fn serve(l: &mut Loop<L>) -> (ContextId, u16) {
     (ctx, port)
 }
 
-fn memory(recv: usize, events: usize) -> Memory<L> {
-    Memory {
-        sockets: VecStore::new(4),
-        listeners: VecStore::new(1),
-        contexts: VecStore::new(1),
-        timers: VecStore::new(1),
-        polls: VecStore::new(1),
-        recv: vec![0u8; recv],
-        events: vec![Event::EMPTY; events],
+/// A config whose storage is [`Buffers`]: a `Storage` implemented outside core.
+struct B;
+impl Config for B {
+    type Shim = SimShim;
+    type LoopExt = ();
+    type ContextExt = ();
+    type SocketExt = ();
+    type TimerExt = ();
+    type PollExt = ();
+    type Reason = u32;
+    type Storage = Buffers;
+}
+
+/// Core's arenas with receive and event buffers of any size, to check what `Loop::new` accepts.
+struct Buffers {
+    recv: usize,
+    events: usize,
+}
+
+impl Storage<B> for Buffers {
+    type Sockets = Growing<SocketEntry<B>>;
+    type Listeners = Growing<ListenEntry<B>>;
+    type Contexts = Growing<ContextEntry<B>>;
+    type Timers = Growing<TimerEntry<B>>;
+    type Polls = Growing<PollEntry<B>>;
+    type Recv = Vec<u8>;
+    type Events = Vec<Event>;
+    fn into_parts(self) -> Parts<B, Self> {
+        Parts {
+            sockets: Growing::exactly(4),
+            listeners: Growing::exactly(1),
+            contexts: Growing::exactly(1),
+            timers: Growing::exactly(1),
+            polls: Growing::exactly(1),
+            recv: vec![0u8; self.recv],
+            events: vec![Event::EMPTY; self.events],
+        }
     }
 }
 
-fn build(net: &SimNet, m: Memory<L>) -> Result<Loop<L>, LoopError> {
+fn build(net: &SimNet, recv: usize, events: usize) -> Result<Loop<B>, LoopError> {
     Loop::new(
         net.shim(),
-        m,
-        Rec::default(),
+        Buffers { recv, events },
+        (),
         LoopCallbacks::default(),
         Settings::default(),
     )
@@ -284,13 +313,13 @@ fn new_rejects_recv_buffer_of_at_most_twice_the_padding() {
     assert_eq!(pad, 32);
     for len in [0, 1, 63, 64] {
         assert_eq!(
-            build(&net, memory(len, 8)).err(),
+            build(&net, len, 8).err(),
             Some(LoopError::RecvBufferTooSmall),
             "recv buffer of {len} bytes"
         );
     }
     assert!(
-        build(&net, memory(65, 8)).is_ok(),
+        build(&net, 65, 8).is_ok(),
         "65 bytes leave one byte of data"
     );
 }
@@ -298,17 +327,25 @@ fn new_rejects_recv_buffer_of_at_most_twice_the_padding() {
 #[test]
 fn new_rejects_empty_event_buffer() {
     let net = quiet_net();
-    assert_eq!(
-        build(&net, memory(4096, 0)).err(),
-        Some(LoopError::NoEventSlots)
-    );
-    assert!(build(&net, memory(4096, 1)).is_ok());
+    assert_eq!(build(&net, 4096, 0).err(), Some(LoopError::NoEventSlots));
+    assert!(build(&net, 4096, 1).is_ok());
 }
 
 #[test]
 fn loop_with_one_byte_of_recv_space_still_delivers_all_data() {
     let net = quiet_net();
-    let mut l = build(&net, memory(65, 1)).expect("loop");
+    let caps = Caps {
+        recv: 1,
+        events: 1,
+        ..Caps::default()
+    };
+    let mut l = new_loop::<L>(
+        &net,
+        caps,
+        Rec::default(),
+        LoopCallbacks::default(),
+        Settings::default(),
+    );
     let (_, port) = serve(&mut l);
     let p = net.peer_connect(port).expect("connect");
     run_until(&mut l, 10, |l| l.ext().opened.len() == 1);

@@ -1,8 +1,9 @@
 //! Dropping a loop (`us_loop_free` in Rust) closes every descriptor it owns and drops every ext,
 //! running no callback; `Loop::into_descriptors` hands the descriptors out instead.
 //!
-//! The storage here is fixed: slices of slots that outlive the loop, so nothing is closed by
-//! the storage being dropped; only the loop's own `Drop` can close the descriptors in them.
+//! The storage here is fixed and borrowed (`&mut FixedStorage`): it outlives the loop, so
+//! nothing is closed by the storage being dropped; only the loop's own `Drop` can close the
+//! descriptors in it.
 
 mod support;
 
@@ -12,10 +13,9 @@ use std::rc::Rc;
 
 use support::quiet_net;
 use usockets_core::{
-    CloseCause, Config, ConnectTarget, ContextCallbacks, ContextEntry, ContextId, Cx, Event,
-    Interest, ListenEntry, ListenOptions, ListenTarget, Loop, LoopCallbacks, Memory, OsError,
-    PollEntry, PollId, RecvBuf, Settings, Slot, SocketEntry, SocketId, TimerEntry, TimerId,
-    RECV_PADDING,
+    CloseCause, Config, ConnectTarget, ContextCallbacks, ContextId, Cx, FixedStorage, Interest,
+    ListenOptions, ListenTarget, Loop, LoopCallbacks, OsError, PollId, RecvBuf, Settings, SocketId,
+    TimerId,
 };
 use usockets_shim_sim::{SimFd, SimNet, SimShim};
 
@@ -55,14 +55,11 @@ impl<'a> Config for D<'a> {
     type TimerExt = Tag;
     type PollExt = Tag;
     type Reason = u32;
-    type Sockets = &'a mut [Slot<SocketEntry<Self>>];
-    type Listeners = &'a mut [Slot<ListenEntry<Self>>];
-    type Contexts = &'a mut [Slot<ContextEntry<Self>>];
-    type Timers = &'a mut [Slot<TimerEntry<Self>>];
-    type Polls = &'a mut [Slot<PollEntry<Self>>];
-    type RecvBuf = &'a mut [u8];
-    type EventBuf = &'a mut [Event];
+    type Storage = &'a mut Memory<'a>;
 }
+
+/// The loop's memory: fixed, borrowed for the loop's life.
+type Memory<'a> = FixedStorage<D<'a>, 32, 2, 2, 2, 2>;
 
 fn bump(cx: &mut Cx<D<'_>>) {
     cx.ext().set(cx.ext().get() + 1);
@@ -171,39 +168,18 @@ fn make_busy(net: &SimNet, l: &mut Loop<D<'_>>) -> Busy {
     }
 }
 
-macro_rules! fixed_memory {
-    ($sockets:ident, $listeners:ident, $contexts:ident, $timers:ident, $polls:ident, $recv:ident, $events:ident) => {{
-        Memory::<D<'_>> {
-            sockets: &mut $sockets,
-            listeners: &mut $listeners,
-            contexts: &mut $contexts,
-            timers: &mut $timers,
-            polls: &mut $polls,
-            recv: &mut $recv,
-            events: &mut $events,
-        }
-    }};
-}
-
 #[test]
 fn dropping_a_loop_closes_every_descriptor_drops_every_ext_and_runs_no_callback() {
     let net = quiet_net();
     let calls = Rc::new(Cell::new(0));
-    let mut sockets: [Slot<SocketEntry<D<'_>>>; 32] = [const { Slot::EMPTY }; 32];
-    let mut listeners: [Slot<ListenEntry<D<'_>>>; 2] = [const { Slot::EMPTY }; 2];
-    let mut contexts: [Slot<ContextEntry<D<'_>>>; 2] = [const { Slot::EMPTY }; 2];
-    let mut timers: [Slot<TimerEntry<D<'_>>>; 2] = [const { Slot::EMPTY }; 2];
-    let mut polls: [Slot<PollEntry<D<'_>>>; 2] = [const { Slot::EMPTY }; 2];
-    let mut recv = [0u8; 4096 + 2 * RECV_PADDING];
-    let mut events = [Event::EMPTY; 64];
-    let memory = fixed_memory!(sockets, listeners, contexts, timers, polls, recv, events);
+    let mut memory = Memory::new();
     let loop_callbacks = LoopCallbacks {
         released: Some(on_released),
         ..LoopCallbacks::default()
     };
     let mut l = Loop::new(
         net.shim(),
-        memory,
+        &mut memory,
         calls.clone(),
         loop_callbacks,
         Settings::default(),
@@ -243,17 +219,10 @@ fn dropping_a_loop_closes_every_descriptor_drops_every_ext_and_runs_no_callback(
 fn into_descriptors_hands_out_every_owned_descriptor_and_closes_none() {
     let net = quiet_net();
     let calls = Rc::new(Cell::new(0));
-    let mut sockets: [Slot<SocketEntry<D<'_>>>; 32] = [const { Slot::EMPTY }; 32];
-    let mut listeners: [Slot<ListenEntry<D<'_>>>; 2] = [const { Slot::EMPTY }; 2];
-    let mut contexts: [Slot<ContextEntry<D<'_>>>; 2] = [const { Slot::EMPTY }; 2];
-    let mut timers: [Slot<TimerEntry<D<'_>>>; 2] = [const { Slot::EMPTY }; 2];
-    let mut polls: [Slot<PollEntry<D<'_>>>; 2] = [const { Slot::EMPTY }; 2];
-    let mut recv = [0u8; 4096 + 2 * RECV_PADDING];
-    let mut events = [Event::EMPTY; 64];
-    let memory = fixed_memory!(sockets, listeners, contexts, timers, polls, recv, events);
+    let mut memory = Memory::new();
     let mut l = Loop::new(
         net.shim(),
-        memory,
+        &mut memory,
         calls.clone(),
         LoopCallbacks::default(),
         Settings::default(),

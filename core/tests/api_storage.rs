@@ -1,7 +1,7 @@
-//! Storage and handles: fixed storage refuses when full, stale handles of every kind are rejected
-//! after their slot is reused (generation check), growing storage (`ChunkStore`) works across
-//! chunks, and stale events (a late token for a reused slot) are dropped — the latter through a
-//! scripted fake shim.
+//! Storage and handles: full storage refuses, stale handles of every kind are rejected after
+//! their slot is reused (generation check), growing storage works across growth steps (its
+//! slots move), and stale events (a late token for a reused slot) are dropped — the latter
+//! through a scripted fake shim running on fixed storage.
 
 mod support;
 
@@ -9,12 +9,12 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
-use support::{new_loop, quiet_net, run_until, Caps, ChunkStore, SimNet, SimShim, VecStore};
+use support::{new_loop, quiet_net, run_until, Caps, SimNet, SimShim};
 use usockets_core::{
-    CloseCause, Config, ConnectError, ConnectTarget, ContextCallbacks, ContextEntry, ContextError,
-    ContextId, Cx, ErrorKind, Event, Interest, ListenEntry, ListenError, ListenOptions,
-    ListenTarget, Loop, LoopCallbacks, Memory, OsError, OsShim, PeerAddr, PollEntry, PollId,
-    RecvBuf, Settings, SocketEntry, SocketId, TimerEntry, Token, Wake,
+    Capacity, CloseCause, Config, ConnectError, ConnectTarget, ContextCallbacks, ContextError,
+    ContextId, Cx, ErrorKind, Event, FixedStorage, GrowingStorage, Interest, ListenError,
+    ListenOptions, ListenTarget, Loop, LoopCallbacks, OsError, OsShim, PeerAddr, PollId, RecvBuf,
+    Settings, SocketId, Token, Wake,
 };
 
 // ---- fixed storage over shim-sim ---------------------------------------------------------------
@@ -271,13 +271,7 @@ impl Config for Chunky {
     type TimerExt = ();
     type PollExt = ();
     type Reason = u32;
-    type Sockets = ChunkStore<SocketEntry<Self>>;
-    type Listeners = VecStore<ListenEntry<Self>>;
-    type Contexts = VecStore<ContextEntry<Self>>;
-    type Timers = VecStore<TimerEntry<Self>>;
-    type Polls = VecStore<PollEntry<Self>>;
-    type RecvBuf = Vec<u8>;
-    type EventBuf = Vec<Event>;
+    type Storage = GrowingStorage<Self>;
 }
 
 fn chunky_open(cx: &mut Cx<Chunky>, s: SocketId, _: bool, _: &[u8]) {
@@ -294,22 +288,15 @@ fn chunky_data(cx: &mut Cx<Chunky>, s: SocketId, data: &mut RecvBuf<'_>) {
     assert_eq!(cx.write(s, &out, false), out.len());
 }
 
+/// Growing storage starts at 16 socket slots and doubles (16 → 32 → 64): sockets opened
+/// before a growth step, whose slots moved with it, keep their ext and their traffic.
 #[test]
-fn chunk_store_grows_to_three_chunks_and_every_socket_works() {
-    const CHUNK: usize = 4;
+fn growing_storage_grows_twice_and_every_socket_works() {
     let net = quiet_net();
-    let memory = Memory::<Chunky> {
-        sockets: ChunkStore::new(CHUNK),
-        listeners: VecStore::new(1),
-        contexts: VecStore::new(1),
-        timers: VecStore::new(1),
-        polls: VecStore::new(1),
-        recv: vec![0u8; 4096 + 2 * usockets_core::RECV_PADDING],
-        events: vec![Event::EMPTY; 16],
-    };
+    let storage = GrowingStorage::new(Capacity::new().with_recv(4096).with_events(16));
     let mut l = match Loop::new(
         net.shim(),
-        memory,
+        storage,
         Vec::new(),
         LoopCallbacks::default(),
         Settings::default(),
@@ -331,7 +318,7 @@ fn chunk_store_grows_to_three_chunks_and_every_socket_works() {
         .listen(c, any_port(), ListenOptions::default(), || 0)
         .expect("listen");
     let port = l.listen_port(ls).expect("port");
-    let n = 3 * CHUNK;
+    let n = 40;
     let peers: Vec<_> = (0..n)
         .map(|_| net.peer_connect(port).expect("connect"))
         .collect();
@@ -343,8 +330,8 @@ fn chunk_store_grows_to_three_chunks_and_every_socket_works() {
     indices.dedup();
     assert_eq!(indices.len(), n);
     assert!(
-        indices.iter().any(|&i| i as usize >= 2 * CHUNK),
-        "the third chunk is in use"
+        indices.iter().any(|&i| i >= 32),
+        "the arena grew twice (16, 32, 64 slots)"
     );
     for (i, p) in peers.iter().enumerate() {
         net.peer_send(*p, format!("hello {i}").as_bytes());
@@ -502,13 +489,8 @@ impl Config for F {
     type TimerExt = ();
     type PollExt = u32;
     type Reason = u32;
-    type Sockets = VecStore<SocketEntry<Self>>;
-    type Listeners = VecStore<ListenEntry<Self>>;
-    type Contexts = VecStore<ContextEntry<Self>>;
-    type Timers = VecStore<TimerEntry<Self>>;
-    type Polls = VecStore<PollEntry<Self>>;
-    type RecvBuf = Vec<u8>;
-    type EventBuf = Vec<Event>;
+    /// Fixed storage by value: the loop owns the arrays.
+    type Storage = FixedStorage<Self, 4, 2, 2, 2, 2, 1088, 8>;
 }
 
 fn f_data(cx: &mut Cx<F>, s: SocketId, data: &mut RecvBuf<'_>) {
@@ -527,18 +509,9 @@ fn fake_loop() -> (Rc<RefCell<FakeState>>, Loop<F>, ContextId) {
         next_fd: 100,
         ..FakeState::default()
     }));
-    let memory = Memory::<F> {
-        sockets: VecStore::new(4),
-        listeners: VecStore::new(2),
-        contexts: VecStore::new(2),
-        timers: VecStore::new(2),
-        polls: VecStore::new(2),
-        recv: vec![0u8; 1024 + 2 * usockets_core::RECV_PADDING],
-        events: vec![Event::EMPTY; 8],
-    };
     let mut l = match Loop::new(
         FakeShim(state.clone()),
-        memory,
+        FixedStorage::new(),
         FakeRec::default(),
         LoopCallbacks::default(),
         Settings::default(),

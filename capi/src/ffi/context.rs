@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_int, c_uint, c_ushort, c_void};
 
-use usockets::{ConnectTarget, ListenOptions, ListenTarget};
+use usockets_core::{ConnectTarget, ListenOptions, ListenTarget};
 
 use super::{c_str, on_obj};
 use crate::block::{Block, Obj};

@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::ffi::{c_longlong, c_uint, c_void};
 
-use usockets::{Event, GrowingStore, Loop, Memory, OsShim, Settings, Wake, RECV_PADDING};
+use usockets_core::{Capacity, GrowingStorage, Loop, OsShim, Settings, Wake};
 
 use crate::block::{Block, Obj};
 use crate::state::{new_shim, with_cx, LoopState};
@@ -13,9 +13,6 @@ use crate::types::{us_loop_t, LoopCb};
 
 /// Data bytes of the shared receive buffer (`LIBUS_RECV_BUFFER_LENGTH`).
 const RECV_LENGTH: usize = 524_288;
-/// Slots added per growth of an arena; slots never move once they exist.
-const CHUNK: usize = 256;
-const LIMIT: usize = 1 << 24;
 
 fn state(lp: *mut us_loop_t) -> Option<*mut LoopState> {
     // SAFETY: C passes NULL or a live loop block (the C contract of this module).
@@ -53,18 +50,10 @@ pub unsafe extern "C" fn us_create_loop(
         listeners: RefCell::new(HashMap::new()),
         blocks: RefCell::new(HashSet::new()),
     }));
-    let memory = Memory {
-        sockets: GrowingStore::new(CHUNK, LIMIT),
-        listeners: GrowingStore::new(16, LIMIT),
-        contexts: GrowingStore::new(16, LIMIT),
-        timers: GrowingStore::new(16, LIMIT),
-        polls: GrowingStore::new(16, LIMIT),
-        recv: vec![0u8; RECV_LENGTH + 2 * RECV_PADDING].into_boxed_slice(),
-        events: vec![Event::EMPTY; 1024].into_boxed_slice(),
-    };
+    let storage = GrowingStorage::new(Capacity::new().with_recv(RECV_LENGTH));
     let lp = match Loop::new(
         shim,
-        memory,
+        storage,
         st,
         trampoline::loop_callbacks(),
         Settings::default(),

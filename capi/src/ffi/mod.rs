@@ -13,7 +13,7 @@ pub mod socket;
 pub mod stubs;
 pub mod timer;
 
-use usockets::Cx;
+use usockets_core::Cx;
 
 use crate::block::{Block, Header, Obj};
 use crate::state::{state_of, with_cx, Capi};

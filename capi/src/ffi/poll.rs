@@ -3,7 +3,7 @@
 
 use std::ffi::{c_int, c_uint, c_void};
 
-use usockets::Interest;
+use usockets_core::Interest;
 
 use super::on_obj;
 use crate::block::{Block, Obj};

@@ -33,7 +33,7 @@ pub unsafe extern "C" fn us_socket_context(
 unsafe fn sock<R: Copy>(
     s: *mut us_socket_t,
     default: R,
-    f: impl FnOnce(&mut usockets::Cx<crate::state::Capi>, usockets::SocketId) -> R,
+    f: impl FnOnce(&mut usockets_core::Cx<crate::state::Capi>, usockets_core::SocketId) -> R,
 ) -> R {
     // SAFETY: C contract.
     unsafe {

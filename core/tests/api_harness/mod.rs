@@ -5,11 +5,10 @@
 //! with `sim_config!` and the ext types below.
 #![allow(dead_code)]
 
-use crate::support::{new_loop, run_until, Caps, Faults, SeededRng, SimNet, SimShim, VecStore};
+use crate::support::{new_loop, run_until, Caps, Faults, SeededRng, SimNet, SimShim};
 use usockets_core::{
-    Accepted, CloseCause, Config, ContextCallbacks, ContextEntry, ContextId, Cx, Event,
-    ListenEntry, ListenId, ListenOptions, ListenTarget, Loop, LoopCallbacks, OsError, PollEntry,
-    RecvBuf, Settings, SocketEntry, SocketId, TimerEntry,
+    Accepted, CloseCause, Config, ContextCallbacks, ContextId, Cx, GrowingStorage, ListenId,
+    ListenOptions, ListenTarget, Loop, LoopCallbacks, OsError, RecvBuf, Settings, SocketId,
 };
 use usockets_shim_sim::{PeerId, SimFd};
 
@@ -100,13 +99,7 @@ pub trait Api:
     TimerExt = (),
     PollExt = (),
     Reason = u32,
-    Sockets = VecStore<SocketEntry<Self>>,
-    Listeners = VecStore<ListenEntry<Self>>,
-    Contexts = VecStore<ContextEntry<Self>>,
-    Timers = VecStore<TimerEntry<Self>>,
-    Polls = VecStore<PollEntry<Self>>,
-    RecvBuf = Vec<u8>,
-    EventBuf = Vec<Event>,
+    Storage = GrowingStorage<Self>,
 >
 {
 }
@@ -119,13 +112,7 @@ impl<
             TimerExt = (),
             PollExt = (),
             Reason = u32,
-            Sockets = VecStore<SocketEntry<T>>,
-            Listeners = VecStore<ListenEntry<T>>,
-            Contexts = VecStore<ContextEntry<T>>,
-            Timers = VecStore<TimerEntry<T>>,
-            Polls = VecStore<PollEntry<T>>,
-            RecvBuf = Vec<u8>,
-            EventBuf = Vec<Event>,
+            Storage = GrowingStorage<T>,
         >,
     > Api for T
 {

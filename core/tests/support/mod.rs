@@ -1,66 +1,12 @@
-//! Shared test scaffolding: a Vec-backed storage, a config macro and loop builders over shim-sim.
+//! Shared test scaffolding: a config macro and loop builders over shim-sim, on core's own
+//! storage with exactly the capacities a test asks for.
 #![allow(dead_code)]
 
-use usockets_core::{Config, Event, Loop, LoopCallbacks, Memory, Settings, Slot, SlotStore};
+use usockets_core::{Capacity, Config, GrowingStorage, Loop, LoopCallbacks, Settings};
 #[allow(unused_imports)]
 pub use usockets_shim_sim::{FaultSource, Faults, NoFaults, SeededRng, SimNet, SimShim};
 
-/// Fixed storage owned by a `Vec`, sized once (the test-side equivalent of a static array).
-pub struct VecStore<T>(pub Vec<Slot<T>>);
-
-impl<T> VecStore<T> {
-    pub fn new(n: usize) -> Self {
-        VecStore((0..n).map(|_| Slot::EMPTY).collect())
-    }
-}
-
-impl<T> SlotStore<T> for VecStore<T> {
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-    fn slot(&self, index: usize) -> Option<&Slot<T>> {
-        self.0.get(index)
-    }
-    fn slot_mut(&mut self, index: usize) -> Option<&mut Slot<T>> {
-        self.0.get_mut(index)
-    }
-}
-
-/// Storage that grows in chunks that never move (what the C ABI needs).
-pub struct ChunkStore<T> {
-    chunks: Vec<Box<[Slot<T>]>>,
-    chunk: usize,
-}
-
-impl<T> ChunkStore<T> {
-    pub fn new(chunk: usize) -> Self {
-        ChunkStore {
-            chunks: Vec::new(),
-            chunk: chunk.max(1),
-        }
-    }
-}
-
-impl<T> SlotStore<T> for ChunkStore<T> {
-    fn len(&self) -> usize {
-        self.chunks.len() * self.chunk
-    }
-    fn slot(&self, index: usize) -> Option<&Slot<T>> {
-        self.chunks.get(index / self.chunk)?.get(index % self.chunk)
-    }
-    fn slot_mut(&mut self, index: usize) -> Option<&mut Slot<T>> {
-        self.chunks
-            .get_mut(index / self.chunk)?
-            .get_mut(index % self.chunk)
-    }
-    fn grow(&mut self) -> usize {
-        self.chunks
-            .push((0..self.chunk).map(|_| Slot::EMPTY).collect());
-        self.chunk
-    }
-}
-
-/// Declares a test `Config` over shim-sim with the given ext types and `VecStore` storage.
+/// Declares a test `Config` over shim-sim with the given ext types and `GrowingStorage`.
 #[macro_export]
 macro_rules! sim_config {
     ($name:ident { loop_ext: $l:ty, context_ext: $c:ty, socket_ext: $s:ty, timer_ext: $t:ty, poll_ext: $p:ty $(,)? }) => {
@@ -73,13 +19,7 @@ macro_rules! sim_config {
             type TimerExt = $t;
             type PollExt = $p;
             type Reason = u32;
-            type Sockets = $crate::support::VecStore<usockets_core::SocketEntry<Self>>;
-            type Listeners = $crate::support::VecStore<usockets_core::ListenEntry<Self>>;
-            type Contexts = $crate::support::VecStore<usockets_core::ContextEntry<Self>>;
-            type Timers = $crate::support::VecStore<usockets_core::TimerEntry<Self>>;
-            type Polls = $crate::support::VecStore<usockets_core::PollEntry<Self>>;
-            type RecvBuf = Vec<u8>;
-            type EventBuf = Vec<usockets_core::Event>;
+            type Storage = usockets_core::GrowingStorage<Self>;
         }
     };
 }
@@ -110,7 +50,23 @@ impl Default for Caps {
     }
 }
 
-/// Builds a loop over `net` with `VecStore` storage of the given capacities.
+impl Caps {
+    /// Core's storage with exactly these capacities.
+    pub fn storage<C: Config>(self) -> GrowingStorage<C> {
+        GrowingStorage::preallocated(
+            Capacity::new()
+                .with_sockets(self.sockets)
+                .with_listeners(self.listeners)
+                .with_contexts(self.contexts)
+                .with_timers(self.timers)
+                .with_polls(self.polls)
+                .with_recv(self.recv)
+                .with_events(self.events),
+        )
+    }
+}
+
+/// Builds a loop over `net` with exactly the capacities `caps`.
 pub fn new_loop<C>(
     net: &SimNet,
     caps: Caps,
@@ -119,27 +75,9 @@ pub fn new_loop<C>(
     settings: Settings,
 ) -> Loop<C>
 where
-    C: Config<
-        Shim = SimShim,
-        Sockets = VecStore<usockets_core::SocketEntry<C>>,
-        Listeners = VecStore<usockets_core::ListenEntry<C>>,
-        Contexts = VecStore<usockets_core::ContextEntry<C>>,
-        Timers = VecStore<usockets_core::TimerEntry<C>>,
-        Polls = VecStore<usockets_core::PollEntry<C>>,
-        RecvBuf = Vec<u8>,
-        EventBuf = Vec<Event>,
-    >,
+    C: Config<Shim = SimShim, Storage = GrowingStorage<C>>,
 {
-    let memory = Memory {
-        sockets: VecStore::new(caps.sockets),
-        listeners: VecStore::new(caps.listeners),
-        contexts: VecStore::new(caps.contexts),
-        timers: VecStore::new(caps.timers),
-        polls: VecStore::new(caps.polls),
-        recv: vec![0u8; caps.recv + 2 * usockets_core::RECV_PADDING],
-        events: vec![Event::EMPTY; caps.events],
-    };
-    match Loop::new(net.shim(), memory, ext, callbacks, settings) {
+    match Loop::new(net.shim(), caps.storage(), ext, callbacks, settings) {
         Ok(l) => l,
         Err(e) => panic!("loop construction failed: {e}"),
     }

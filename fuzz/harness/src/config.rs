@@ -1,31 +1,10 @@
-//! The loop configuration the harness runs ([`H`]), its fixed storage ([`VecStore`]) and the
-//! limits of a run: arena sizes, steps and callback nesting.
+//! The loop configuration the harness runs ([`H`]) and the limits of a run: arena sizes, steps
+//! and callback nesting.
 
-use usockets_core::{Config, Event, Slot, SlotStore};
+use usockets_core::{Config, GrowingStorage};
 use usockets_shim_sim::SimShim;
 
 use crate::model::World;
-
-/// Fixed storage owned by a `Vec`, sized once.
-pub struct VecStore<T>(Vec<Slot<T>>);
-
-impl<T> VecStore<T> {
-    pub(crate) fn new(n: usize) -> Self {
-        VecStore((0..n).map(|_| Slot::EMPTY).collect())
-    }
-}
-
-impl<T> SlotStore<T> for VecStore<T> {
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-    fn slot(&self, index: usize) -> Option<&Slot<T>> {
-        self.0.get(index)
-    }
-    fn slot_mut(&mut self, index: usize) -> Option<&mut Slot<T>> {
-        self.0.get_mut(index)
-    }
-}
 
 /// The loop configuration the harness runs: shim-sim underneath, the model as loop ext, and a
 /// serial number as the ext of every other object.
@@ -39,13 +18,8 @@ impl Config for H {
     type TimerExt = u64;
     type PollExt = u64;
     type Reason = u32;
-    type Sockets = VecStore<usockets_core::SocketEntry<Self>>;
-    type Listeners = VecStore<usockets_core::ListenEntry<Self>>;
-    type Contexts = VecStore<usockets_core::ContextEntry<Self>>;
-    type Timers = VecStore<usockets_core::TimerEntry<Self>>;
-    type Polls = VecStore<usockets_core::PollEntry<Self>>;
-    type RecvBuf = Vec<u8>;
-    type EventBuf = Vec<Event>;
+    /// Exactly the arena sizes below (preallocated), with buffer sizes the input picks.
+    type Storage = GrowingStorage<Self>;
 }
 
 pub(crate) type Cx = usockets_core::Cx<H>;

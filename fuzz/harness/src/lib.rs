@@ -44,7 +44,7 @@ mod streams;
 mod target;
 mod timers;
 
-pub use config::{VecStore, H};
+pub use config::H;
 pub use coverage::{fault_kinds, Report, Stats};
 pub use model::World;
 pub use run::run;

@@ -1,11 +1,13 @@
 //! [`run`]: one input, from decoding to draining.
 
-use usockets_core::{Event, ListenOptions, ListenTarget, Loop, LoopCallbacks, Memory, Settings};
+use usockets_core::{
+    Capacity, GrowingStorage, ListenOptions, ListenTarget, Loop, LoopCallbacks, Settings,
+};
 use usockets_shim_sim::{ByteSource, SimNet};
 
 use crate::callbacks::callbacks;
 use crate::checks::check_world;
-use crate::config::{VecStore, CONTEXTS, H, LISTENERS, MAX_STEPS, POLLS, SOCKETS, TIMERS};
+use crate::config::{CONTEXTS, H, LISTENERS, MAX_STEPS, POLLS, SOCKETS, TIMERS};
 use crate::contexts::new_ext;
 use crate::coverage::Report;
 use crate::drain::drain;
@@ -30,15 +32,16 @@ pub fn run(target: Target, data: &[u8]) -> Report {
     let events = ops.pick(&[1usize, 4, 16]);
     let faults = faults_from(&mut ops);
     let net = SimNet::new(faults, Box::new(ByteSource::new(fault_bytes.to_vec())));
-    let memory = Memory {
-        sockets: VecStore::new(SOCKETS),
-        listeners: VecStore::new(LISTENERS),
-        contexts: VecStore::new(CONTEXTS),
-        timers: VecStore::new(TIMERS),
-        polls: VecStore::new(POLLS),
-        recv: vec![0u8; recv + 2 * usockets_core::RECV_PADDING],
-        events: vec![Event::EMPTY; events],
-    };
+    let storage = GrowingStorage::preallocated(
+        Capacity::new()
+            .with_sockets(SOCKETS)
+            .with_listeners(LISTENERS)
+            .with_contexts(CONTEXTS)
+            .with_timers(TIMERS)
+            .with_polls(POLLS)
+            .with_recv(recv)
+            .with_events(events),
+    );
     let world = World::new(target, ops, net.clone());
     let loop_callbacks = LoopCallbacks {
         wakeup: Some(on_wakeup),
@@ -46,7 +49,7 @@ pub fn run(target: Target, data: &[u8]) -> Report {
         post: Some(on_post),
         released: Some(on_released),
     };
-    let mut l = Loop::<H>::new(net.shim(), memory, world, loop_callbacks, settings)
+    let mut l = Loop::<H>::new(net.shim(), storage, world, loop_callbacks, settings)
         .expect("loop construction");
     // A server context with a listener and a child context to adopt into.
     let serial = l.ext_mut().next_serial();

@@ -1,6 +1,7 @@
 //! Build check: `usockets-core` in a `no_std`, allocation-free static library for a bare-metal
-//! target. A stub shim, fixed storage in stack arrays, a context and a timer, a few loop
-//! iterations; the exported function keeps it all from being optimised away.
+//! target. A stub shim, the loop's memory in a `static` (core's `FixedStorage` through
+//! `static_cell`), a context and a timer, a few loop iterations; the exported function keeps it
+//! all from being optimised away.
 //!
 //! Nothing here is meant to run on hardware: the point is that it compiles and links into a
 //! `staticlib` for `thumbv7em-none-eabihf` without `std`, `alloc` or `unsafe` code.
@@ -10,12 +11,11 @@
 // one exported symbol; `deny` lets that single item opt out explicitly.
 #![deny(unsafe_code)]
 
-use core::marker::PhantomData;
-
+use static_cell::StaticCell;
 use usockets_core::{
-    Config, ConnectTarget, ContextCallbacks, ContextEntry, Cx, ErrorKind, Event, Interest,
-    ListenEntry, ListenOptions, ListenTarget, Loop, LoopCallbacks, Memory, OsShim, PeerAddr,
-    PollEntry, Settings, ShimError, Slot, SocketEntry, TimerEntry, TimerId, Token, Wake,
+    Config, ConnectTarget, ContextCallbacks, Cx, ErrorKind, Event, FixedStorage, Interest,
+    ListenOptions, ListenTarget, Loop, LoopCallbacks, OsShim, PeerAddr, Settings, ShimError,
+    TimerId, Token, Wake,
 };
 
 /// The only error the stub shim produces.
@@ -128,10 +128,10 @@ impl OsShim for StubShim {
     }
 }
 
-/// The loop configuration: fixed storage borrowed for `'a` from arrays the caller owns.
-pub struct Demo<'a>(PhantomData<&'a ()>);
+/// The loop configuration: the stub shim, small ext types and fixed storage in a `static`.
+pub struct Demo;
 
-impl<'a> Config for Demo<'a> {
+impl Config for Demo {
     type Shim = StubShim;
     type LoopExt = u32;
     type ContextExt = ();
@@ -139,49 +139,36 @@ impl<'a> Config for Demo<'a> {
     type TimerExt = u32;
     type PollExt = ();
     type Reason = ();
-    type Sockets = &'a mut [Slot<SocketEntry<Self>>];
-    type Listeners = &'a mut [Slot<ListenEntry<Self>>];
-    type Contexts = &'a mut [Slot<ContextEntry<Self>>];
-    type Timers = &'a mut [Slot<TimerEntry<Self>>];
-    type Polls = &'a mut [Slot<PollEntry<Self>>];
-    type RecvBuf = &'a mut [u8];
-    type EventBuf = &'a mut [Event];
+    type Storage = &'static mut Memory;
 }
 
+/// 8 sockets, 2 listen sockets, 2 contexts, 4 timers, 2 polls, a 1 KiB receive buffer and 8
+/// events per wait: all of the loop's memory, sized at compile time.
+pub type Memory = FixedStorage<Demo, 8, 2, 2, 4, 2, 1024, 8>;
+
+/// Where the loop's memory lives: reserved at link time (`.bss`), filled in place at start-up.
+static MEMORY: StaticCell<Memory> = StaticCell::new();
+
 /// Counts its firings in the timer ext and in the loop ext.
-fn on_tick(cx: &mut Cx<Demo<'_>>, t: TimerId) {
+fn on_tick(cx: &mut Cx<Demo>, t: TimerId) {
     if let Some(n) = cx.timer_ext_mut(t) {
         *n += 1;
     }
     *cx.ext_mut() += 1;
 }
 
-/// Builds a loop in stack memory, creates a context and a repeating timer, runs a few
-/// non-blocking iterations and returns `iterations * 1000 + timer firings` (0 on failure).
+/// Builds a loop in the static memory, creates a context and a repeating timer, runs a few
+/// non-blocking iterations and returns `iterations * 1000 + timer firings` (0 on failure). Runs
+/// once: the memory is taken for good (a second call panics).
 pub fn demo() -> u32 {
-    let mut sockets: [Slot<SocketEntry<Demo<'_>>>; 8] = [const { Slot::EMPTY }; 8];
-    let mut listeners: [Slot<ListenEntry<Demo<'_>>>; 2] = [const { Slot::EMPTY }; 2];
-    let mut contexts: [Slot<ContextEntry<Demo<'_>>>; 2] = [const { Slot::EMPTY }; 2];
-    let mut timers: [Slot<TimerEntry<Demo<'_>>>; 4] = [const { Slot::EMPTY }; 4];
-    let mut polls: [Slot<PollEntry<Demo<'_>>>; 2] = [const { Slot::EMPTY }; 2];
-    let mut recv = [0u8; 1024];
-    let mut events = [Event::EMPTY; 8];
-
-    let memory = Memory::<Demo<'_>> {
-        sockets: &mut sockets,
-        listeners: &mut listeners,
-        contexts: &mut contexts,
-        timers: &mut timers,
-        polls: &mut polls,
-        recv: &mut recv,
-        events: &mut events,
-    };
+    let memory = MEMORY.init_with(Memory::new);
+    let settings = Settings::default();
     let Ok(mut lp) = Loop::new(
         StubShim::default(),
         memory,
         0,
         LoopCallbacks::default(),
-        Settings::default(),
+        settings,
     ) else {
         return 0;
     };

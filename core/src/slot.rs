@@ -1,9 +1,8 @@
-//! Where core keeps its objects: arenas of generational slots behind a small storage trait.
+//! Arenas of generational slots over a small store trait: where every object of a loop lives.
 //!
-//! Core ships the fixed storage: a slice of [`Slot`]s the embedder owns (a `static` array, an
-//! array in `main`, a leaked `Vec`), sized once and never grown. Other crates may implement
-//! [`SlotStore`] with storage that grows, as long as existing slots never move (the C ABI hands
-//! out pointers that must stay valid). Core itself never allocates.
+//! A [`SlotStore`] is a run of [`Slot`]s: an array or a slice of them (fixed), or a growing
+//! vector (the `alloc` feature). Growing may move slots: core never keeps a reference into a
+//! store across a call that can grow it (users hold handles, never references).
 
 use crate::handle::GEN_MASK;
 
@@ -36,7 +35,8 @@ impl<T> Default for Slot<T> {
 
 /// Storage for the slots of one arena.
 ///
-/// Implement it to give core memory of your own. The fixed implementation is `&mut [Slot<T>]`.
+/// Implemented for arrays and slices of slots (fixed) and, with the `alloc` feature, for
+/// `Growing` (a vector that doubles). Implement it to give core memory of your own.
 pub trait SlotStore<T> {
     /// How many slots exist now.
     fn len(&self) -> usize;
@@ -48,7 +48,7 @@ pub trait SlotStore<T> {
     fn slot(&self, index: usize) -> Option<&Slot<T>>;
     /// The slot at `index`, if it exists.
     fn slot_mut(&mut self, index: usize) -> Option<&mut Slot<T>>;
-    /// Adds empty slots at the end, without moving existing ones; returns how many were added.
+    /// Adds empty slots at the end (it may move existing ones); returns how many were added.
     /// Fixed storage adds none, which core treats as "capacity exhausted".
     fn grow(&mut self) -> usize {
         0
@@ -58,6 +58,18 @@ pub trait SlotStore<T> {
 impl<T> SlotStore<T> for &mut [Slot<T>] {
     fn len(&self) -> usize {
         <[Slot<T>]>::len(self)
+    }
+    fn slot(&self, index: usize) -> Option<&Slot<T>> {
+        self.get(index)
+    }
+    fn slot_mut(&mut self, index: usize) -> Option<&mut Slot<T>> {
+        self.get_mut(index)
+    }
+}
+
+impl<T, const N: usize> SlotStore<T> for [Slot<T>; N] {
+    fn len(&self) -> usize {
+        N
     }
     fn slot(&self, index: usize) -> Option<&Slot<T>> {
         self.get(index)

@@ -1,0 +1,139 @@
+//! What each arena slot holds: plain data, generic over the types that fill it (descriptor,
+//! ext, callbacks), so these types depend on nothing of the loop. The loop names them with its
+//! own types through the aliases `SocketEntry<C>`, `ListenEntry<C>`, ... of the `event_loop`
+//! module.
+
+use crate::handle::{ContextId, ListenId};
+use crate::shim::{Interest, OsError};
+
+/// "No slot" in the intrusive lists.
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// A deadline that never comes.
+pub(crate) const NEVER: u64 = u64::MAX;
+
+/// A connection: descriptor `F`, ext `E`. Opaque; public only so storage can be typed.
+pub struct Socket<F, E> {
+    /// The owned descriptor. `None` for a connect that failed before a descriptor existed, and
+    /// once closed.
+    pub(crate) fd: Option<F>,
+    pub(crate) context: ContextId,
+    pub(crate) ext: E,
+    pub(crate) listener: Option<ListenId>,
+    /// Current registered interest.
+    pub(crate) interest: Interest,
+    pub(crate) connecting: bool,
+    pub(crate) closed: bool,
+    pub(crate) shut_down: bool,
+    pub(crate) peer_fin: bool,
+    pub(crate) last_write_failed: bool,
+    pub(crate) corked: bool,
+    pub(crate) low_priority: bool,
+    /// Queued in the low-priority queue.
+    pub(crate) queued: bool,
+    /// Taken off the queue this iteration: may read once without spending budget.
+    pub(crate) low_priority_turn: bool,
+    /// Creation number, in the order sockets were made (see `context_close`).
+    pub(crate) serial: u64,
+    /// While connecting: a connect that failed at once, reported in the next iteration. Once
+    /// established: a hard send error; the socket is failing and closes when the running
+    /// callback returns (see the `failing` module).
+    pub(crate) pending_error: Option<OsError>,
+    /// Absolute sweep tick of the short and long timeout, [`NEVER`] when off.
+    pub(crate) timeout_tick: u64,
+    pub(crate) long_timeout_tick: u64,
+    /// Context list links (or, once closed, the closed list).
+    pub(crate) prev: u32,
+    pub(crate) next: u32,
+    /// Low-priority queue link, or the failing-list link (a socket is in at most one of them).
+    pub(crate) queue_next: u32,
+}
+
+impl<F, E> Socket<F, E> {
+    pub(crate) fn new(fd: Option<F>, context: ContextId, ext: E) -> Self {
+        Socket {
+            fd,
+            context,
+            ext,
+            listener: None,
+            interest: Interest::NONE,
+            connecting: false,
+            closed: false,
+            shut_down: false,
+            peer_fin: false,
+            last_write_failed: false,
+            corked: false,
+            low_priority: false,
+            queued: false,
+            low_priority_turn: false,
+            serial: 0,
+            pending_error: None,
+            timeout_tick: NEVER,
+            long_timeout_tick: NEVER,
+            prev: NIL,
+            next: NIL,
+            queue_next: NIL,
+        }
+    }
+}
+
+/// Why a listener is not accepting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Paused {
+    No,
+    /// The socket arena is full: resumes when a socket slot is released.
+    Full,
+    /// The OS ran out of descriptors or failed: resumes at this time, or (for descriptors)
+    /// earlier when a socket is released.
+    Until(u64),
+}
+
+/// A listen socket: descriptor `F`, accepted sockets get ext `E`. Opaque; public only so
+/// storage can be typed.
+pub struct Listener<F, E> {
+    /// The owned descriptor; `None` once closed.
+    pub(crate) fd: Option<F>,
+    /// Whether the descriptor is in the poller (a pause whose `modify` failed deregisters it).
+    pub(crate) registered: bool,
+    pub(crate) context: ContextId,
+    /// Makes the ext of each accepted socket.
+    pub(crate) new_ext: fn() -> E,
+    pub(crate) closed: bool,
+    pub(crate) paused: Paused,
+    pub(crate) prev: u32,
+    /// Context list link, or the closed list once closed.
+    pub(crate) next: u32,
+}
+
+/// A socket context: ext `E`, callbacks `K`. Opaque; public only so storage can be typed.
+pub struct Context<E, K> {
+    pub(crate) ext: E,
+    pub(crate) callbacks: K,
+    pub(crate) parent: Option<ContextId>,
+    /// Heads of its socket and listen-socket lists.
+    pub(crate) sockets: u32,
+    pub(crate) listeners: u32,
+}
+
+/// A timer: ext `E`, callback `K`. Opaque; public only so storage can be typed.
+pub struct Timer<E, K> {
+    pub(crate) ext: E,
+    pub(crate) fallthrough: bool,
+    pub(crate) deadline: Option<u64>,
+    pub(crate) repeat_ms: u64,
+    pub(crate) cb: Option<K>,
+    /// The timer pass in which it was last armed or fired; it fires at most once per pass.
+    pub(crate) pass: u64,
+}
+
+/// A poll on a user descriptor `F`: ext `E`, callback `K`. Opaque; public only so storage can
+/// be typed.
+pub struct Poll<F, E, K> {
+    pub(crate) ext: E,
+    /// The owned descriptor, once `poll_init` gave one.
+    pub(crate) fd: Option<F>,
+    pub(crate) fallthrough: bool,
+    pub(crate) interest: Interest,
+    pub(crate) started: bool,
+    pub(crate) cb: Option<K>,
+}
