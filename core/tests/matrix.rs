@@ -137,22 +137,16 @@ fn ci_stage(cell: &str) -> Option<String> {
     rest.split('`').next().map(str::to_string)
 }
 
-#[test]
-fn every_row_names_existing_tests_and_every_item_has_a_row() {
-    let path = root().join("docs/behaviour-matrix.md");
-    let md = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let rows = rows(&md);
-    assert!(
-        rows.len() > 100,
-        "matrix looks truncated: {} rows",
-        rows.len()
-    );
+/// Everything wrong with matrix `md`: rows naming a test or CI stage that does not exist (files
+/// are read below `root`), rows that prove nothing, and contract items without a row.
+fn problems(md: &str, root: &Path) -> Vec<String> {
+    let rows = rows(md);
     let mut problems = Vec::new();
     for (item, tests) in &rows {
         let refs = test_refs(tests);
         let stage = ci_stage(tests);
         if let Some(stage) = &stage {
-            let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap_or_default();
+            let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap_or_default();
             if !ci.contains(&format!("stage {stage} ")) {
                 problems.push(format!("{item}: .ci/run has no stage {stage}"));
             }
@@ -161,7 +155,7 @@ fn every_row_names_existing_tests_and_every_item_has_a_row() {
             problems.push(format!("{item}: names no test and is not pending"));
         }
         for (file, test) in refs {
-            match std::fs::read_to_string(root().join(&file)) {
+            match std::fs::read_to_string(root.join(&file)) {
                 Ok(src) => {
                     // Rust tests are `fn name(`, conformance checks `fn name<S: …>(`; C and
                     // C++ test functions are `name(` after their return type.
@@ -193,6 +187,16 @@ fn every_row_names_existing_tests_and_every_item_has_a_row() {
             problems.push(format!("no row for behaviour {id}"));
         }
     }
+    problems
+}
+
+#[test]
+fn every_row_names_existing_tests_and_every_item_has_a_row() {
+    let path = root().join("docs/behaviour-matrix.md");
+    let md = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let rows = rows(&md).len();
+    assert!(rows > 100, "matrix looks truncated: {rows} rows");
+    let problems = problems(&md, &root());
     assert!(
         problems.is_empty(),
         "behaviour matrix problems:\n{}",
@@ -200,22 +204,33 @@ fn every_row_names_existing_tests_and_every_item_has_a_row() {
     );
 }
 
+/// The real check (`problems`) on a small matrix: it names a test that exists, one that does
+/// not, a CI stage that does not exist and a row that proves nothing, and lacks every other
+/// row. Exactly those faults must be reported, and the existing test must not be.
 #[test]
 fn the_check_itself_rejects_a_missing_test() {
-    let md = "| Item | Test |\n|---|---|\n| `us_x` | `core/tests/matrix.rs::no_such_test_here` |\n";
-    let rows = rows(md);
-    assert_eq!(rows.len(), 1);
-    let refs = test_refs(&rows[0].1);
-    assert_eq!(
-        refs,
-        vec![(
-            "core/tests/matrix.rs".to_string(),
-            "no_such_test_here".to_string()
-        )]
-    );
-    let src = std::fs::read_to_string(root().join("core/tests/matrix.rs")).expect("own source");
+    let md = "| Item | Test |\n|---|---|\n\
+        | `us_loop_free` | `core/tests/matrix.rs::no_such_test_here` |\n\
+        | `us_loop_run` | `core/tests/matrix.rs::the_check_itself_rejects_a_missing_test` |\n\
+        | B1 something | `.ci/run` stage `no-such-stage` |\n\
+        | B2 something | a sentence, no test |\n";
+    let found = problems(md, &root());
+    for expected in [
+        "`us_loop_free`: core/tests/matrix.rs has no fn no_such_test_here",
+        "B1 something: .ci/run has no stage no-such-stage",
+        "B2 something: names no test and is not pending",
+        "no row for us_create_loop",
+        "no row for behaviour X10",
+    ] {
+        assert!(
+            found.iter().any(|p| p == expected),
+            "not reported: {expected:?} in {found:?}"
+        );
+    }
     assert!(
-        !src.contains(&format!("fn {}(", refs[0].1)),
-        "a missing test is detected"
+        !found.iter().any(|p| p.contains("the_check_itself")
+            || p == "no row for us_loop_free"
+            || p == "no row for us_loop_run"),
+        "an existing test or a present row was reported: {found:?}"
     );
 }
