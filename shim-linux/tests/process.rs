@@ -1,6 +1,8 @@
 //! Tests that change process-wide state (the descriptor limit) or need a quiet descriptor
-//! table. Each runs in a child process: the parent test re-runs this test binary with an
-//! environment variable naming one `child_*` test, which does nothing in a normal run.
+//! table. Each runs in a child process: the parent test re-runs this test binary with
+//! `--ignored --exact` on one `child_*` test and an environment variable naming it. The child
+//! tests are `#[ignore]`d, so a normal run reports them as ignored, never as passed, and they
+//! refuse to run outside their parent.
 
 mod common;
 
@@ -16,15 +18,25 @@ use usockets_core::{ErrorKind, Interest, OsShim};
 
 const CHILD_ENV: &str = "USOCKETS_SHIM_LINUX_CHILD";
 
-/// Whether this process is the child started for test `name`.
-fn is_child(name: &str) -> bool {
-    std::env::var(CHILD_ENV).as_deref() == Ok(name)
+/// Fails unless this process is the child its parent test started for test `name`.
+fn assert_child(name: &str) {
+    assert_eq!(
+        std::env::var(CHILD_ENV).as_deref(),
+        Ok(name),
+        "{name} runs only in the child process its parent test starts"
+    );
 }
 
 /// Runs test `name` alone in a child process and checks it passed.
 fn run_child(name: &str) {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, name)
         .output()
         .expect("spawn child test process");
@@ -80,10 +92,9 @@ fn assert_shed(client: &mut TcpStream) {
 }
 
 #[test]
+#[ignore = "runs in a child process, started by emfile_sheds_pending_connection"]
 fn child_emfile() {
-    if !is_child("child_emfile") {
-        return;
-    }
+    assert_child("child_emfile");
     let mut shim = shim();
     let listener = listen_host(&mut shim, Some("127.0.0.1"));
     let addr = local(&mut shim, &listener);
@@ -151,10 +162,9 @@ fn child_emfile() {
 }
 
 #[test]
+#[ignore = "runs in a child process, started by private_descriptors_are_cloexec"]
 fn child_private_fds() {
-    if !is_child("child_private_fds") {
-        return;
-    }
+    assert_child("child_private_fds");
     let before: Vec<i32> = (0..4096).filter(|&fd| is_open(fd)).collect();
     let shim = shim();
     let new: Vec<i32> = (0..4096)
