@@ -39,7 +39,8 @@ pub(crate) unsafe fn from_c(_cx: &Cx<Capi>, raw: c_int) -> Option<Fd> {
     if raw < 0 {
         return None;
     }
-    // SAFETY: the caller guarantees `raw` is open and handed over to us (see above).
+    // SAFETY: `raw` is non-negative here, open, and handed over by the caller (this function's
+    // contract): nothing else closes it while the `OwnedFd` lives.
     Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })
 }
 

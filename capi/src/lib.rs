@@ -5,8 +5,14 @@
 //! `libusockets.a` or `libusockets.so` unchanged (`capi/build.sh` builds both).
 //!
 //! * Each C object is a block this crate owns: a 32-byte header (what it is, its core handle,
-//!   its loop) followed by the ext bytes, 16-byte aligned ([`block`]). A socket pointer works as
-//!   a poll pointer, a listen socket pointer as a socket for `us_socket_local_port`.
+//!   its loop, and for a socket its context's C callbacks) followed by the ext bytes, 16-byte
+//!   aligned ([`block`]). Each block has exactly one owning `Block`, which freeing consumes, so
+//!   safe code cannot use a freed block; C gets raw pointers, read back only in `unsafe` code.
+//!   A socket pointer works as a poll pointer, a listen socket pointer as a socket for
+//!   `us_socket_local_port`.
+//! * One dispatch per socket callback: core calls the trampoline of the socket's context, which
+//!   reads the C callback from the socket block's header (shared with the context, updated by
+//!   `us_socket_context_on_*` and on adoption): no second lookup of the context.
 //! * Core runs on its `GrowingStorage` (each arena one vector that doubles when full): no
 //!   capacity is chosen at build time. C pointers never point into it (they point to blocks),
 //!   so its slots may move. Memory cost: one core slot per socket (kept for reuse) plus its
@@ -21,9 +27,14 @@
 //!   TLS behaves; TLS/SNI, UDP and `us_socket_send_buffer` are exported stubs ([`ffi::stubs`]).
 //!
 //! Safety contract for C callers: pointer arguments are NULL or live objects of this library;
-//! every call but `us_wakeup_loop` is made on the loop's thread.
+//! every call but `us_wakeup_loop` is made on the loop's thread. Inside, every `unsafe` block
+//! does one unsafe operation and names, in its `SAFETY:` comment, the obligation it relies on.
 
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
 #![warn(missing_docs)]
 
 pub mod block;

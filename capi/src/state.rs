@@ -10,10 +10,12 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::ffi::c_void;
+use std::ptr::NonNull;
+use std::rc::Rc;
 
 use usockets_core::{Config, Cx, GrowingStorage, ListenId, Loop};
 
-use crate::block::Block;
+use crate::block::{Block, Header};
 use crate::types::{ContextCbs, LoopCb, PollReadyCb, TimerCb};
 
 /// The shim under the C ABI: the platform's, or the simulated OS for Miri.
@@ -36,10 +38,17 @@ pub(crate) fn new_shim() -> Option<Shim> {
     Some(net.shim())
 }
 
-/// A context's ext in core: its block and the C callbacks.
+/// A context's ext in core: its block and its C callbacks (shared with its sockets' headers).
 pub(crate) struct CtxState {
     pub(crate) block: Block,
-    pub(crate) cbs: ContextCbs,
+    pub(crate) cbs: Rc<ContextCbs>,
+}
+
+/// A listen socket: its block, and what the sockets it accepts get (ext size, callbacks).
+pub(crate) struct Listener {
+    pub(crate) block: Block,
+    pub(crate) ext_size: u32,
+    pub(crate) cbs: Rc<ContextCbs>,
 }
 
 /// A timer's ext in core: its block and the C callback.
@@ -86,11 +95,20 @@ pub(crate) struct LoopState {
     pub(crate) waker: <Shim as usockets_core::OsShim>::Waker,
     /// What the last `on_close` returned, for `us_socket_close` to return.
     pub(crate) close_ret: Cell<*mut c_void>,
-    /// Listen sockets: their block and the ext size of the sockets they accept. Blocks of
-    /// closed listen sockets are freed at the end of the iteration.
-    pub(crate) listeners: RefCell<HashMap<ListenId, (Block, u32)>>,
-    /// Every live block of this loop but its own: freed by `us_loop_free` if still there.
-    pub(crate) blocks: RefCell<HashSet<Block>>,
+    /// Listen sockets (they own their blocks). Blocks of closed listen sockets are freed at the
+    /// end of the iteration.
+    pub(crate) listeners: RefCell<HashMap<ListenId, Listener>>,
+    /// The address of every live block of this loop but its own: freed by `us_loop_free` if
+    /// still there (the registry of the `block` module).
+    pub(crate) blocks: RefCell<HashSet<NonNull<Header>>>,
+}
+
+/// The state of the loop `cx` runs.
+pub(crate) fn loop_state(cx: &Cx<Capi>) -> &LoopState {
+    // SAFETY: the loop ext is the `LoopState` `us_create_loop` made for this loop, which
+    // `us_loop_free` frees only after the loop; past creation it is only accessed through
+    // shared references.
+    unsafe { &**cx.ext() }
 }
 
 /// Runs `f` on the loop's `Cx`: the one lent to the running callback, or the loop itself when no
@@ -99,33 +117,27 @@ pub(crate) struct LoopState {
 /// # Safety
 /// `st` points to a live `LoopState`, and the caller is on the loop's thread.
 pub(crate) unsafe fn with_cx<R>(st: *mut LoopState, f: impl FnOnce(&mut Cx<Capi>) -> R) -> R {
-    // SAFETY: the caller guarantees `st` is live; only shared access is made.
+    // SAFETY: `st` is a live `LoopState` (this function's contract), only accessed through
+    // shared references.
     let st = unsafe { &*st };
     let active = st.active.get();
     if active.is_null() {
-        // SAFETY: no callback is running, so nothing else borrows the loop: `lp` is the live
-        // loop created by `us_create_loop`, and this is the only reference made from it now.
+        // SAFETY: `lp` is the live loop `us_create_loop` boxed for this state, and no callback
+        // is running (no `Cx` is lent), so nothing else borrows it: the only `&mut` to it now.
         f(unsafe { &mut *st.lp })
     } else {
         // SAFETY: `active` was recorded by `enter` from the `&mut Cx` core lent to the running
-        // callback, which does not touch it until `enter` returns; this reborrows that loan.
+        // callback, and core does not touch it until `enter` returns: this reborrows that loan,
+        // on the loop's thread (the caller's contract), while no other reborrow is alive.
         f(unsafe { &mut *active })
     }
 }
 
 /// Records `cx` as the loop's active context while `f` (a call into C) runs.
 pub(crate) fn enter<R>(cx: &mut Cx<Capi>, f: impl FnOnce() -> R) -> R {
-    let st = *cx.ext();
     let ptr: *mut Cx<Capi> = cx;
-    // SAFETY: the loop ext always points to the live LoopState of this loop.
-    let prev = unsafe { (*st).active.replace(ptr) };
+    let prev = loop_state(cx).active.replace(ptr);
     let r = f();
-    // SAFETY: as above.
-    unsafe { (*st).active.set(prev) };
+    loop_state(cx).active.set(prev);
     r
-}
-
-/// The loop state of a block.
-pub(crate) fn state_of(b: Block) -> *mut LoopState {
-    b.header().state
 }

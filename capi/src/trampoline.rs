@@ -1,17 +1,24 @@
 //! Core's callbacks, one per kind, forwarding to the C callbacks stored with each object. Every
 //! call into C goes through [`enter`] so that `us_*` calls made from C reach this same `Cx`.
+//!
+//! One dispatch per socket callback: core finds the context's callbacks (these trampolines) and
+//! hands over the socket; the trampoline looks up only the socket's slot (core's `socket_ext`,
+//! for the block pointer C knows) and reads the C callback from that block's header, which
+//! shares its context's callbacks (`Rc<ContextCbs>`, set at creation and on adoption). There is
+//! no second lookup of the context.
 
+use std::cell::Cell;
 use std::ffi::{c_char, c_int};
 
 use usockets_core::{
-    Accepted, CloseCause, ContextCallbacks, ContextId, Cx, Interest, LoopCallbacks, OsError,
-    PollId, RecvBuf, SocketId, TimerId, RECV_PADDING,
+    Accepted, CloseCause, ContextCallbacks, ContextId, Cx, Interest, ListenId, LoopCallbacks,
+    OsError, PollId, RecvBuf, SocketId, TimerId, RECV_PADDING,
 };
 
 use crate::block::{Block, Obj};
 use crate::fd::{self, Fd};
-use crate::state::{enter, Capi};
-use crate::types::ContextCbs;
+use crate::state::{enter, loop_state, Capi};
+use crate::types::{us_socket_t, ContextCbs, SocketCb};
 
 /// The callbacks core gets for every context: each forwards to the context's C callback.
 pub(crate) fn context_callbacks() -> ContextCallbacks<Capi> {
@@ -38,13 +45,24 @@ pub(crate) fn loop_callbacks() -> LoopCallbacks<Capi> {
     }
 }
 
-fn cbs_of(cx: &Cx<Capi>, s: SocketId) -> Option<ContextCbs> {
-    let ctx = cx.socket_context(s)?;
-    cx.context_ext(ctx).map(|c| c.cbs)
+/// The socket's block pointer and the C callback `pick` chooses, both read from the block: one
+/// lookup (core's socket slot, for the pointer C knows), no context lookup (the header holds
+/// the context's callbacks).
+fn target<F: Copy>(
+    cx: &Cx<Capi>,
+    s: SocketId,
+    pick: impl FnOnce(&ContextCbs) -> &Cell<Option<F>>,
+) -> Option<(*mut us_socket_t, Option<F>)> {
+    cx.socket_ext(s)?.as_ref().map(|b| target_of(b, pick))
 }
 
-fn block_of(cx: &Cx<Capi>, s: SocketId) -> Option<Block> {
-    cx.socket_ext(s).copied().flatten()
+/// A socket block's pointer and the C callback `pick` chooses from its header.
+fn target_of<F: Copy>(
+    block: &Block,
+    pick: impl FnOnce(&ContextCbs) -> &Cell<Option<F>>,
+) -> (*mut us_socket_t, Option<F>) {
+    let cb = block.header().cbs.as_deref().and_then(|c| pick(c).get());
+    (block.as_ptr(), cb)
 }
 
 /// Copies `ip` to a writable buffer for C (`char *ip`).
@@ -60,7 +78,7 @@ fn ip_buf(ip: &[u8]) -> ([u8; 16], c_int) {
 fn pre_open(cx: &mut Cx<Capi>, ctx: ContextId, accepted: &mut Accepted<Fd>, ip: &[u8]) {
     let Some((cb, block)) = cx
         .context_ext(ctx)
-        .and_then(|c| c.cbs.on_pre_open.map(|f| (f, c.block)))
+        .and_then(|c| c.cbs.on_pre_open.get().map(|f| (f, c.block.as_ptr())))
     else {
         return;
     };
@@ -73,8 +91,10 @@ fn pre_open(cx: &mut Cx<Capi>, ctx: ContextId, accepted: &mut Accepted<Fd>, ip: 
     } else {
         std::ptr::null_mut()
     };
-    // SAFETY: calling the C callback the application registered, with live pointers.
-    let kept = enter(cx, || unsafe { cb(block.as_ptr(), number, ipp, len) });
+    // SAFETY: `cb` is the C function the program registered with
+    // us_socket_context_on_pre_open; `block` is the live context block and `ipp` is NULL or
+    // `len` bytes in `ipb`, alive for the call.
+    let kept = enter(cx, || unsafe { cb(block, number, ipp, len) });
     if kept != number {
         if let Some(taken) = accepted.take() {
             fd::into_c(taken);
@@ -82,32 +102,45 @@ fn pre_open(cx: &mut Cx<Capi>, ctx: ContextId, accepted: &mut Accepted<Fd>, ip: 
     }
 }
 
-fn open(cx: &mut Cx<Capi>, s: SocketId, is_client: bool, ip: &[u8]) {
-    // Accepted sockets get their block now, sized by the listen socket that accepted them.
-    if block_of(cx, s).is_none() {
-        let st = *cx.ext();
-        let size = cx
-            .socket_listener(s)
-            // SAFETY: the loop ext points to this loop's live state.
-            .and_then(|l| unsafe { (*st).listeners.borrow().get(&l).map(|&(_, size)| size) })
-            .unwrap_or(0);
-        match Block::alloc(Obj::Socket(s), size, st) {
-            Some(b) => {
-                if let Some(e) = cx.socket_ext_mut(s) {
-                    *e = Some(b);
-                }
-            }
-            None => {
-                cx.close(s, 0, None);
-                return;
-            }
-        }
+/// Gives an accepted socket (ext `None` until now) its block, sized by the listen socket that
+/// accepted it and pointing to its context's callbacks; closes the socket when out of memory.
+fn give_block(cx: &mut Cx<Capi>, s: SocketId) -> bool {
+    let (size, cbs) = cx
+        .socket_listener(s)
+        .and_then(|l| {
+            let map = loop_state(cx).listeners.borrow();
+            map.get(&l).map(|l| (l.ext_size, l.cbs.clone()))
+        })
+        .unzip();
+    // Core accepts only on a live listen socket, which is in the map; the context is the
+    // fallback all the same.
+    let cbs = cbs.or_else(|| {
+        let c = cx.socket_context(s)?;
+        cx.context_ext(c).map(|st| st.cbs.clone())
+    });
+    let Some(mut block) = Block::alloc(Obj::Socket(s), size.unwrap_or(0), cx) else {
+        cx.close(s, 0, None);
+        return false;
+    };
+    block.set_cbs(cbs);
+    match cx.socket_ext_mut(s) {
+        Some(ext) => *ext = Some(block),
+        None => block.free(),
     }
-    let Some(block) = block_of(cx, s) else { return };
-    // A block made before core assigned the handle (adopt_accepted) learns it here, before C
-    // sees the pointer.
+    true
+}
+
+fn open(cx: &mut Cx<Capi>, s: SocketId, is_client: bool, ip: &[u8]) {
+    if matches!(cx.socket_ext(s), Some(None)) && !give_block(cx, s) {
+        return;
+    }
+    let Some(Some(block)) = cx.socket_ext_mut(s) else {
+        return;
+    };
+    // A block made before core assigned the handle (us_adopt_accepted_socket) learns it here,
+    // before C sees the pointer.
     block.set_obj(Obj::Socket(s));
-    let Some(cb) = cbs_of(cx, s).and_then(|c| c.on_open) else {
+    let (sp, Some(cb)) = target_of(block, |c| &c.on_open) else {
         return;
     };
     let (mut ipb, len) = ip_buf(ip);
@@ -116,105 +149,108 @@ fn open(cx: &mut Cx<Capi>, s: SocketId, is_client: bool, ip: &[u8]) {
     } else {
         std::ptr::null_mut()
     };
-    // SAFETY: calling the registered C callback with the socket's live block.
-    enter(cx, || unsafe {
-        cb(block.as_ptr(), c_int::from(is_client), ipp, len)
-    });
+    // SAFETY: `cb` is the C function the program registered with us_socket_context_on_open for
+    // the socket's context; `sp` is the socket's live block and `ipp` is NULL or `len` bytes in
+    // `ipb`, alive for the call.
+    enter(cx, || unsafe { cb(sp, c_int::from(is_client), ipp, len) });
 }
 
 /// `on_close`: C gets the code and reason given to `us_socket_close`, and `(0, NULL)` for every
 /// close the library starts.
 fn close(cx: &mut Cx<Capi>, s: SocketId, cause: CloseCause<*mut std::ffi::c_void>) {
     let (code, reason) = cause.code_and_reason();
-    let st = *cx.ext();
-    let block = block_of(cx, s);
-    let ret = match (block, cbs_of(cx, s).and_then(|c| c.on_close)) {
-        (Some(block), Some(cb)) => {
+    let ret = match target(cx, s, |c| &c.on_close) {
+        Some((sp, Some(cb))) => {
             let reason = reason.unwrap_or(std::ptr::null_mut());
-            // SAFETY: calling the registered C callback; the block stays valid until released.
-            enter(cx, || unsafe { cb(block.as_ptr(), code, reason) }).cast()
+            // SAFETY: `cb` is the C function the program registered with
+            // us_socket_context_on_close for the socket's context; `sp` is the socket's block,
+            // which stays live until core releases the slot, after this call.
+            enter(cx, || unsafe { cb(sp, code, reason) }).cast()
         }
-        (Some(block), None) => block.as_ptr(),
-        _ => std::ptr::null_mut(),
+        Some((sp, None)) => sp.cast(),
+        None => std::ptr::null_mut(),
     };
-    // SAFETY: the loop ext points to this loop's live state.
-    unsafe { (*st).close_ret.set(ret) };
+    loop_state(cx).close_ret.set(ret);
 }
 
 fn data(cx: &mut Cx<Capi>, s: SocketId, buf: &mut RecvBuf<'_>) {
-    let (Some(block), Some(cb)) = (block_of(cx, s), cbs_of(cx, s).and_then(|c| c.on_data)) else {
+    let Some((sp, Some(cb))) = target(cx, s, |c| &c.on_data) else {
         return;
     };
     let len = buf.len() as c_int;
     // The pointer is derived from the whole padded region (not from the data alone) so that C
     // may write into the padding on both sides; the data starts RECV_PADDING bytes in.
-    let padded = buf.padded().as_mut_ptr();
-    // SAFETY: the padded region is RECV_PADDING + len + RECV_PADDING bytes long.
-    let data = unsafe { padded.add(RECV_PADDING) }.cast::<c_char>();
-    // SAFETY: calling the registered C callback; `data` has `len` bytes plus the padding on each
-    // side inside the loop's receive buffer, lent for the duration of this call.
-    enter(cx, || unsafe { cb(block.as_ptr(), data, len) });
+    let data = buf
+        .padded()
+        .as_mut_ptr()
+        .wrapping_add(RECV_PADDING)
+        .cast::<c_char>();
+    // SAFETY: `cb` is the C function the program registered with us_socket_context_on_data for
+    // the socket's context; `sp` is the socket's live block; `data` has `len` bytes with
+    // RECV_PADDING writable bytes on each side, in the receive buffer core lends for this call.
+    enter(cx, || unsafe { cb(sp, data, len) });
 }
 
-fn simple(cx: &mut Cx<Capi>, s: SocketId, pick: fn(&ContextCbs) -> Option<crate::types::SocketCb>) {
-    let (Some(block), Some(cb)) = (block_of(cx, s), cbs_of(cx, s).as_ref().and_then(pick)) else {
+fn simple(cx: &mut Cx<Capi>, s: SocketId, pick: fn(&ContextCbs) -> &Cell<Option<SocketCb>>) {
+    let Some((sp, Some(cb))) = target(cx, s, pick) else {
         return;
     };
-    // SAFETY: calling the registered C callback with the socket's live block.
-    enter(cx, || unsafe { cb(block.as_ptr()) });
+    // SAFETY: `cb` is the C function the program registered with the matching
+    // us_socket_context_on_* (writable, timeout, long_timeout or end) for the socket's context;
+    // `sp` is the socket's live block.
+    enter(cx, || unsafe { cb(sp) });
 }
 
 fn writable(cx: &mut Cx<Capi>, s: SocketId) {
-    simple(cx, s, |c| c.on_writable);
+    simple(cx, s, |c| &c.on_writable);
 }
 fn timeout(cx: &mut Cx<Capi>, s: SocketId) {
-    simple(cx, s, |c| c.on_timeout);
+    simple(cx, s, |c| &c.on_timeout);
 }
 fn long_timeout(cx: &mut Cx<Capi>, s: SocketId) {
-    simple(cx, s, |c| c.on_long_timeout);
+    simple(cx, s, |c| &c.on_long_timeout);
 }
 fn end(cx: &mut Cx<Capi>, s: SocketId) {
-    simple(cx, s, |c| c.on_end);
+    simple(cx, s, |c| &c.on_end);
 }
 
 fn connect_error(cx: &mut Cx<Capi>, s: SocketId, err: OsError) {
-    let (Some(block), Some(cb)) = (
-        block_of(cx, s),
-        cbs_of(cx, s).and_then(|c| c.on_connect_error),
-    ) else {
+    let Some((sp, Some(cb))) = target(cx, s, |c| &c.on_connect_error) else {
         return;
     };
-    // SAFETY: calling the registered C callback with the socket's live block.
-    enter(cx, || unsafe { cb(block.as_ptr(), err.code) });
+    // SAFETY: `cb` is the C function the program registered with
+    // us_socket_context_on_connect_error for the socket's context; `sp` is the socket's live
+    // block.
+    enter(cx, || unsafe { cb(sp, err.code) });
 }
 
 /// A timer fired: its C callback runs (and may close the timer).
 pub(crate) fn timer(cx: &mut Cx<Capi>, t: TimerId) {
-    let Some((block, Some(cb))) = cx.timer_ext(t).map(|e| (e.block, e.cb)) else {
+    let Some((tp, Some(cb))) = cx.timer_ext(t).map(|e| (e.block.as_ptr(), e.cb)) else {
         return;
     };
-    // SAFETY: calling the registered C callback with the timer's live block.
-    enter(cx, || unsafe { cb(block.as_ptr()) });
+    // SAFETY: `cb` is the C function the program gave us_timer_set for this timer; `tp` is the
+    // timer's live block.
+    enter(cx, || unsafe { cb(tp) });
 }
 
 /// A user poll is ready: its (non-upstream) C callback runs.
 pub(crate) fn poll(cx: &mut Cx<Capi>, p: PollId, ready: Interest, error: bool) {
-    let Some((block, Some(cb))) = cx.poll_ext(p).map(|e| (e.block, e.cb)) else {
+    let Some((pp, Some(cb))) = cx.poll_ext(p).map(|e| (e.block.as_ptr(), e.cb)) else {
         return;
     };
-    // SAFETY: calling the registered C callback with the poll's live block.
-    enter(cx, || unsafe {
-        cb(block.as_ptr(), ready.bits(), c_int::from(error))
-    });
+    // SAFETY: `cb` is the C function the program gave us_poll_set_ready_callback for this poll;
+    // `pp` is the poll's live block.
+    enter(cx, || unsafe { cb(pp, ready.bits(), c_int::from(error)) });
 }
 
 fn loop_cb(cx: &mut Cx<Capi>, pick: fn(&crate::state::LoopState) -> Option<crate::types::LoopCb>) {
-    let st = *cx.ext();
-    // SAFETY: the loop ext points to this loop's live state.
-    let (cb, block) = unsafe { (pick(&*st), (*st).block) };
+    let st = loop_state(cx);
+    let (cb, lp) = (pick(st), st.block.as_ptr());
     if let Some(cb) = cb {
-        // SAFETY: calling the registered C callback with the loop's live block.
-        enter(cx, || unsafe { cb(block.as_ptr()) });
+        // SAFETY: `cb` is the wakeup, pre or post C function the program gave us_create_loop;
+        // `lp` is the loop's live block.
+        enter(cx, || unsafe { cb(lp) });
     }
 }
 
@@ -233,16 +269,17 @@ fn post(cx: &mut Cx<Capi>) {
 
 /// Frees the blocks of listen sockets core no longer has (closed directly or by context close).
 pub(crate) fn free_closed_listeners(cx: &mut Cx<Capi>) {
-    let st = *cx.ext();
-    // SAFETY: the loop ext points to this loop's live state.
-    let mut map = unsafe { (*st).listeners.borrow_mut() };
-    map.retain(|&l, &mut (block, _)| {
-        let alive = cx.listen_context(l).is_some();
-        if !alive {
-            block.free();
+    let mut map = loop_state(cx).listeners.borrow_mut();
+    let closed: Vec<ListenId> = map
+        .keys()
+        .copied()
+        .filter(|&l| cx.listen_context(l).is_none())
+        .collect();
+    for l in closed {
+        if let Some(l) = map.remove(&l) {
+            l.block.free();
         }
-        alive
-    });
+    }
 }
 
 /// A closed socket's slot was released: its block goes with it.

@@ -1,6 +1,7 @@
 //! The C-visible types: opaque object types, the options struct and callback signatures.
 #![allow(non_camel_case_types)]
 
+use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void};
 
 use crate::block::Header;
@@ -73,16 +74,17 @@ pub type PreOpenCb = unsafe extern "C" fn(
     c_int,
 ) -> LIBUS_SOCKET_DESCRIPTOR;
 
-/// The C callbacks of one context.
-#[derive(Clone, Copy, Default)]
+/// The C callbacks of one context, shared (`Rc`) by the context and the header of each of its
+/// sockets: setting one (`us_socket_context_on_*`) is seen by all of them at once.
+#[derive(Default)]
 pub(crate) struct ContextCbs {
-    pub(crate) on_pre_open: Option<PreOpenCb>,
-    pub(crate) on_open: Option<OpenCb>,
-    pub(crate) on_close: Option<CloseCb>,
-    pub(crate) on_data: Option<DataCb>,
-    pub(crate) on_writable: Option<SocketCb>,
-    pub(crate) on_timeout: Option<SocketCb>,
-    pub(crate) on_long_timeout: Option<SocketCb>,
-    pub(crate) on_end: Option<SocketCb>,
-    pub(crate) on_connect_error: Option<ConnectErrorCb>,
+    pub(crate) on_pre_open: Cell<Option<PreOpenCb>>,
+    pub(crate) on_open: Cell<Option<OpenCb>>,
+    pub(crate) on_close: Cell<Option<CloseCb>>,
+    pub(crate) on_data: Cell<Option<DataCb>>,
+    pub(crate) on_writable: Cell<Option<SocketCb>>,
+    pub(crate) on_timeout: Cell<Option<SocketCb>>,
+    pub(crate) on_long_timeout: Cell<Option<SocketCb>>,
+    pub(crate) on_end: Cell<Option<SocketCb>>,
+    pub(crate) on_connect_error: Cell<Option<ConnectErrorCb>>,
 }

@@ -26,9 +26,16 @@ struct World {
     echoed: u32,
     adopted: u32,
     timer_fires: u32,
+    /// Set when the watchdog had to close the timer (it should close itself).
+    timer_forced: bool,
+    iterations: u32,
     ends: u32,
     client_got: u32,
 }
+
+/// Iterations after which `on_post` closes a timer that has not closed itself, so that a timer
+/// which never fires fails the test instead of keeping the loop alive for ever.
+const WATCHDOG_ITERATIONS: u32 = 10_000;
 
 const MAGIC: u64 = 0x5EED_CAFE_F00D_BEEF;
 
@@ -180,6 +187,20 @@ unsafe extern "C" fn on_timer(t: *mut us_timer_t) {
     }
 }
 
+/// `post_cb`: the watchdog.
+unsafe extern "C" fn on_post(lp: *mut us_loop_t) {
+    // SAFETY: test code; `lp` is the live loop whose ext is the World.
+    unsafe {
+        let w: *mut World = us_loop_ext(lp).cast();
+        (*w).iterations += 1;
+        if (*w).iterations >= WATCHDOG_ITERATIONS && !(*w).timer.is_null() {
+            us_timer_close((*w).timer);
+            (*w).timer = null_mut();
+            (*w).timer_forced = true;
+        }
+    }
+}
+
 fn options() -> us_socket_context_options_t {
     us_socket_context_options_t {
         key_file_name: std::ptr::null(),
@@ -200,7 +221,7 @@ fn echo_with_adoption_close_in_callbacks_and_a_self_closing_timer() {
             null_mut(),
             None,
             None,
-            None,
+            Some(on_post),
             std::mem::size_of::<World>() as u32,
         );
         assert!(!lp.is_null());
@@ -215,6 +236,8 @@ fn echo_with_adoption_close_in_callbacks_and_a_self_closing_timer() {
             echoed: 0,
             adopted: 0,
             timer_fires: 0,
+            timer_forced: false,
+            iterations: 0,
             ends: 0,
             client_got: 0,
         });
@@ -230,7 +253,6 @@ fn echo_with_adoption_close_in_callbacks_and_a_self_closing_timer() {
         }
         us_socket_context_on_data(0, server, Some(server_data));
         us_socket_context_on_data(0, child, Some(server_data));
-        us_socket_context_on_data(1, client, Some(client_data));
         (*w).server_ctx = server;
         (*w).child_ctx = child;
 
@@ -243,18 +265,24 @@ fn echo_with_adoption_close_in_callbacks_and_a_self_closing_timer() {
         let s = us_socket_context_connect(1, client, c"127.0.0.1".as_ptr(), port, null_mut(), 0, 8);
         assert!(!s.is_null());
         assert_eq!(us_socket_is_established(1, s), 0, "connect is pending");
+        // Set after the socket exists: a socket's callbacks are its context's, read at each call.
+        us_socket_context_on_data(1, client, Some(client_data));
 
-        let t = us_create_timer(lp, 1, 4);
+        // Not fallthrough: the loop runs until the timer has closed itself in its third firing
+        // (or the watchdog closed it).
+        let t = us_create_timer(lp, 0, 4);
+        assert!(!t.is_null());
         us_timer_set(t, Some(on_timer), 10, 10);
         (*w).timer = t;
 
         us_loop_run(lp);
 
-        // The timer is fallthrough: the loop may end before it closed itself.
-        if !(*w).timer.is_null() {
-            us_timer_close((*w).timer);
-        }
         let w = &*w;
+        assert_eq!(w.timer_fires, 3, "the repeating timer fired three times");
+        assert!(
+            w.timer.is_null() && !w.timer_forced,
+            "the timer closed itself in its third firing (not the watchdog)"
+        );
         assert_eq!(
             (w.opens, w.closes),
             (2, 2),
@@ -265,6 +293,35 @@ fn echo_with_adoption_close_in_callbacks_and_a_self_closing_timer() {
         for ctx in [child, server, client] {
             us_socket_context_free(0, ctx);
         }
+        us_loop_free(lp);
+    }
+}
+
+#[test]
+fn loop_free_frees_what_the_program_left_alive() {
+    // SAFETY: test code, used as the C contract says.
+    unsafe {
+        let lp = us_create_loop(null_mut(), None, None, None, 8);
+        assert!(!lp.is_null());
+        let ctx = us_create_socket_context(0, lp, 16, options());
+        let child = us_create_child_socket_context(0, ctx, 8);
+        assert!(!ctx.is_null() && !child.is_null());
+        us_socket_context_on_open(0, ctx, Some(on_open));
+        let ls = us_socket_context_listen(0, ctx, c"127.0.0.1".as_ptr(), 0, 0, 16);
+        assert!(!ls.is_null());
+        let port = us_socket_local_port(0, ls);
+        let s = us_socket_context_connect(0, ctx, c"127.0.0.1".as_ptr(), port, null_mut(), 0, 8);
+        assert!(!s.is_null());
+        *us_socket_ext(0, s).cast::<u64>() = MAGIC;
+        // A bigger ext moves the block: the old one is freed, the new one registered.
+        let moved = us_socket_context_adopt_socket(0, child, s, 64);
+        assert!(!moved.is_null() && moved != s);
+        assert_eq!(*us_socket_ext(0, moved).cast::<u64>(), MAGIC);
+        assert_eq!(us_socket_context(0, moved), child);
+        let t = us_create_timer(lp, 0, 16);
+        us_timer_set(t, Some(on_timer), 1000, 0);
+        // Nothing is freed or closed by the program: us_loop_free frees the memory of the
+        // contexts, the listen socket, the socket and the timer (Miri reports any leak).
         us_loop_free(lp);
     }
 }

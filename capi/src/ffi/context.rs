@@ -1,12 +1,13 @@
 //! `us_socket_context_t`: create, free, callbacks, ext, listen, connect, adopt, close.
 
 use std::ffi::{c_char, c_int, c_uint, c_ushort, c_void};
+use std::rc::Rc;
 
-use usockets_core::{ConnectTarget, ListenOptions, ListenTarget};
+use usockets_core::{ConnectTarget, Cx, ListenOptions, ListenTarget};
 
 use super::{c_str, on_obj};
 use crate::block::{Block, Obj};
-use crate::state::{state_of, CtxState};
+use crate::state::{loop_state, Capi, CtxState, Listener};
 use crate::trampoline;
 use crate::types::*;
 
@@ -14,43 +15,47 @@ fn ext_size(n: c_int) -> u32 {
     u32::try_from(n).unwrap_or(0)
 }
 
+/// A context of the loop `parent_or_loop` (`child` false) or a child of the context
+/// `parent_or_loop` (`child` true).
+///
+/// # Safety
+/// `parent_or_loop` is NULL or a live block of this library, used on its loop's thread.
 unsafe fn new_context(
     parent_or_loop: *mut crate::block::Header,
     ext: c_int,
     child: bool,
 ) -> *mut us_socket_context_t {
-    // SAFETY: C contract (a live loop, or a live parent context).
+    // SAFETY: `parent_or_loop` is NULL or a live block: this function's contract.
     unsafe {
-        on_obj(parent_or_loop, std::ptr::null_mut(), |cx, obj, b| {
-            let Some(block) = Block::alloc(Obj::Loop, ext_size(ext), state_of(b)) else {
+        on_obj(parent_or_loop, std::ptr::null_mut(), |cx, obj| {
+            let make = match (child, obj) {
+                (false, Obj::Loop) => None,
+                (true, Obj::Context(parent)) if cx.context_ext(parent).is_some() => Some(parent),
+                _ => return std::ptr::null_mut(),
+            };
+            let Some(block) = Block::alloc(Obj::Loop, ext_size(ext), cx) else {
                 return std::ptr::null_mut();
             };
             let st = CtxState {
                 block,
-                cbs: Default::default(),
+                cbs: Rc::default(),
             };
-            let made = match (child, obj) {
-                (false, Obj::Loop) => cx.context_create(st, trampoline::context_callbacks()),
-                (true, Obj::Context(parent)) => cx.context_create_child(parent, st).inspect(|&c| {
+            // On failure core drops `st`: its block stays registered until us_loop_free.
+            let made = match make {
+                None => cx.context_create(st, trampoline::context_callbacks()),
+                Some(parent) => cx.context_create_child(parent, st).inspect(|&c| {
                     if let Some(cbs) = cx.context_callbacks_mut(c) {
                         *cbs = trampoline::context_callbacks();
                     }
                 }),
-                _ => {
-                    block.free();
-                    return std::ptr::null_mut();
-                }
             };
-            match made {
-                Ok(c) => {
-                    block.set_obj(Obj::Context(c));
-                    block.as_ptr()
-                }
-                Err(_) => {
-                    block.free();
-                    std::ptr::null_mut()
-                }
-            }
+            let Ok(c) = made else {
+                return std::ptr::null_mut();
+            };
+            cx.context_ext_mut(c).map_or(std::ptr::null_mut(), |st| {
+                st.block.set_obj(Obj::Context(c));
+                st.block.as_ptr()
+            })
         })
     }
 }
@@ -67,7 +72,7 @@ pub unsafe extern "C" fn us_create_socket_context(
     ext_size: c_int,
     _options: us_socket_context_options_t,
 ) -> *mut us_socket_context_t {
-    // SAFETY: C contract.
+    // SAFETY: `lp` is NULL or a live loop, used on its thread: this function's contract.
     unsafe { new_context(lp, ext_size, false) }
 }
 
@@ -81,7 +86,8 @@ pub unsafe extern "C" fn us_create_child_socket_context(
     ctx: *mut us_socket_context_t,
     ext_size: c_int,
 ) -> *mut us_socket_context_t {
-    // SAFETY: C contract.
+    // SAFETY: `ctx` is NULL or a live context, used on its loop's thread: this function's
+    // contract.
     unsafe { new_context(ctx, ext_size, true) }
 }
 
@@ -91,9 +97,9 @@ pub unsafe extern "C" fn us_create_child_socket_context(
 /// `ctx` is NULL or a live context; it is not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn us_socket_context_free(_ssl: c_int, ctx: *mut us_socket_context_t) {
-    // SAFETY: C contract.
+    // SAFETY: `ctx` is NULL or a live context: this function's contract.
     unsafe {
-        on_obj(ctx, (), |cx, obj, _| {
+        on_obj(ctx, (), |cx, obj| {
             let Obj::Context(c) = obj else { return };
             let freed = match cx.context_free(c) {
                 Ok(st) => Some(st),
@@ -121,12 +127,13 @@ macro_rules! setter {
             ctx: *mut us_socket_context_t,
             cb: Option<$ty>,
         ) {
-            // SAFETY: C contract.
+            // SAFETY: `ctx` is NULL or a live context: this function's contract.
             unsafe {
-                on_obj(ctx, (), |cx, obj, _| {
+                on_obj(ctx, (), |cx, obj| {
                     if let Obj::Context(c) = obj {
-                        if let Some(st) = cx.context_ext_mut(c) {
-                            st.cbs.$field = cb;
+                        // Shared with the headers of the context's sockets: they see it now.
+                        if let Some(st) = cx.context_ext(c) {
+                            st.cbs.$field.set(cb);
                         }
                     }
                 })
@@ -158,8 +165,7 @@ pub unsafe extern "C" fn us_socket_context_ext(
     _ssl: c_int,
     ctx: *mut us_socket_context_t,
 ) -> *mut c_void {
-    // SAFETY: C contract.
-    unsafe { super::ext_of(ctx) }
+    super::ext_of(ctx)
 }
 
 /// `us_socket_context_loop`.
@@ -171,7 +177,7 @@ pub unsafe extern "C" fn us_socket_context_loop(
     _ssl: c_int,
     ctx: *mut us_socket_context_t,
 ) -> *mut us_loop_t {
-    // SAFETY: C contract.
+    // SAFETY: `ctx` is NULL or a live context: this function's contract.
     unsafe { super::loop_of(ctx) }
 }
 
@@ -184,9 +190,9 @@ pub unsafe extern "C" fn us_socket_context_timestamp(
     _ssl: c_int,
     ctx: *mut us_socket_context_t,
 ) -> c_ushort {
-    // SAFETY: C contract.
+    // SAFETY: `ctx` is NULL or a live context: this function's contract.
     unsafe {
-        on_obj(ctx, 0, |cx, obj, _| match obj {
+        on_obj(ctx, 0, |cx, obj| match obj {
             Obj::Context(c) => cx.context_timestamp(c).unwrap_or(0),
             _ => 0,
         })
@@ -199,9 +205,9 @@ pub unsafe extern "C" fn us_socket_context_timestamp(
 /// `ctx` is NULL or a live context.
 #[no_mangle]
 pub unsafe extern "C" fn us_socket_context_close(_ssl: c_int, ctx: *mut us_socket_context_t) {
-    // SAFETY: C contract.
+    // SAFETY: `ctx` is NULL or a live context: this function's contract.
     unsafe {
-        on_obj(ctx, (), |cx, obj, _| {
+        on_obj(ctx, (), |cx, obj| {
             if let Obj::Context(c) = obj {
                 cx.context_close(c);
             }
@@ -209,6 +215,10 @@ pub unsafe extern "C" fn us_socket_context_close(_ssl: c_int, ctx: *mut us_socke
     }
 }
 
+/// Listens with the context `ctx`; accepted sockets get `ext` bytes of ext.
+///
+/// # Safety
+/// `ctx` is NULL or a live block of this library, used on its loop's thread.
 unsafe fn listen(
     ctx: *mut us_socket_context_t,
     target: ListenTarget<'_>,
@@ -216,25 +226,30 @@ unsafe fn listen(
     ext: c_int,
 ) -> *mut us_listen_socket_t {
     let opts = ListenOptions::default().with_exclusive_port(options & 1 != 0);
-    // SAFETY: C contract.
+    // SAFETY: `ctx` is NULL or a live block: this function's contract.
     unsafe {
-        on_obj(ctx, std::ptr::null_mut(), |cx, obj, b| {
+        on_obj(ctx, std::ptr::null_mut(), |cx, obj| {
             let Obj::Context(c) = obj else {
                 return std::ptr::null_mut();
             };
-            let st = state_of(b);
+            let Some(cbs) = cx.context_ext(c).map(|st| st.cbs.clone()) else {
+                return std::ptr::null_mut();
+            };
             let Ok(l) = cx.listen(c, target, opts, || None) else {
                 return std::ptr::null_mut();
             };
-            let Some(block) = Block::alloc(Obj::Listen(l), 0, st) else {
+            let Some(block) = Block::alloc(Obj::Listen(l), 0, cx) else {
                 cx.listen_close(l);
                 return std::ptr::null_mut();
             };
-            (*st)
-                .listeners
-                .borrow_mut()
-                .insert(l, (block, ext_size(ext)));
-            block.as_ptr()
+            let ls = block.as_ptr();
+            let listener = Listener {
+                block,
+                ext_size: ext_size(ext),
+                cbs,
+            };
+            loop_state(cx).listeners.borrow_mut().insert(l, listener);
+            ls
         })
     }
 }
@@ -257,9 +272,9 @@ pub unsafe extern "C" fn us_socket_context_listen(
     let Ok(port) = u16::try_from(port) else {
         return std::ptr::null_mut();
     };
-    // SAFETY: C contract.
+    // SAFETY: `host` is NULL or a C string: this function's contract.
     let host = unsafe { c_str(host) };
-    // SAFETY: C contract.
+    // SAFETY: `ctx` is NULL or a live context: this function's contract.
     unsafe {
         listen(
             ctx,
@@ -282,11 +297,11 @@ pub unsafe extern "C" fn us_socket_context_listen_unix(
     options: c_int,
     socket_ext_size: c_int,
 ) -> *mut us_listen_socket_t {
-    // SAFETY: C contract.
+    // SAFETY: `path` is a C string: this function's contract.
     let Some(path) = (unsafe { c_str(path) }) else {
         return std::ptr::null_mut();
     };
-    // SAFETY: C contract.
+    // SAFETY: `ctx` is NULL or a live context: this function's contract.
     unsafe { listen(ctx, ListenTarget::Unix(path), options, socket_ext_size) }
 }
 
@@ -296,9 +311,9 @@ pub unsafe extern "C" fn us_socket_context_listen_unix(
 /// `ls` is NULL or a live listen socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_listen_socket_close(_ssl: c_int, ls: *mut us_listen_socket_t) {
-    // SAFETY: C contract.
+    // SAFETY: `ls` is NULL or a live listen socket: this function's contract.
     unsafe {
-        on_obj(ls, (), |cx, obj, _| {
+        on_obj(ls, (), |cx, obj| {
             if let Obj::Listen(l) = obj {
                 cx.listen_close(l);
             }
@@ -306,29 +321,38 @@ pub unsafe extern "C" fn us_listen_socket_close(_ssl: c_int, ls: *mut us_listen_
     }
 }
 
+/// Connects a new socket of the context `ctx` with `ext` bytes of ext.
+///
+/// # Safety
+/// `ctx` is NULL or a live block of this library, used on its loop's thread.
 unsafe fn connect(
     ctx: *mut us_socket_context_t,
     target: ConnectTarget<'_>,
     ext: c_int,
 ) -> *mut us_socket_t {
-    // SAFETY: C contract.
+    // SAFETY: `ctx` is NULL or a live block: this function's contract.
     unsafe {
-        on_obj(ctx, std::ptr::null_mut(), |cx, obj, b| {
+        on_obj(ctx, std::ptr::null_mut(), |cx, obj| {
             let Obj::Context(c) = obj else {
                 return std::ptr::null_mut();
             };
-            let Some(block) = Block::alloc(Obj::Loop, ext_size(ext), state_of(b)) else {
+            let Some(cbs) = cx.context_ext(c).map(|st| st.cbs.clone()) else {
                 return std::ptr::null_mut();
             };
-            match cx.connect(c, target, Some(block)) {
-                Ok(s) => {
+            let Some(mut block) = Block::alloc(Obj::Loop, ext_size(ext), cx) else {
+                return std::ptr::null_mut();
+            };
+            block.set_cbs(Some(cbs));
+            // On failure core drops the block: it stays registered until us_loop_free.
+            let Ok(s) = cx.connect(c, target, Some(block)) else {
+                return std::ptr::null_mut();
+            };
+            match cx.socket_ext_mut(s) {
+                Some(Some(block)) => {
                     block.set_obj(Obj::Socket(s));
                     block.as_ptr()
                 }
-                Err(_) => {
-                    block.free();
-                    std::ptr::null_mut()
-                }
+                _ => std::ptr::null_mut(),
             }
         })
     }
@@ -350,12 +374,14 @@ pub unsafe extern "C" fn us_socket_context_connect(
     _options: c_int,
     socket_ext_size: c_int,
 ) -> *mut us_socket_t {
-    // SAFETY: C contract.
-    let (host, source) = unsafe { (c_str(host), c_str(source_host)) };
+    // SAFETY: `host` is NULL or a C string: this function's contract.
+    let host = unsafe { c_str(host) };
+    // SAFETY: `source_host` is NULL or a C string: this function's contract.
+    let source = unsafe { c_str(source_host) };
     let (Some(host), Ok(port)) = (host, u16::try_from(port)) else {
         return std::ptr::null_mut();
     };
-    // SAFETY: C contract.
+    // SAFETY: `ctx` is NULL or a live context: this function's contract.
     unsafe {
         connect(
             ctx,
@@ -377,11 +403,11 @@ pub unsafe extern "C" fn us_socket_context_connect_unix(
     _options: c_int,
     socket_ext_size: c_int,
 ) -> *mut us_socket_t {
-    // SAFETY: C contract.
+    // SAFETY: `path` is a C string: this function's contract.
     let Some(path) = (unsafe { c_str(path) }) else {
         return std::ptr::null_mut();
     };
-    // SAFETY: C contract.
+    // SAFETY: `ctx` is NULL or a live context: this function's contract.
     unsafe { connect(ctx, ConnectTarget::Unix(path), socket_ext_size) }
 }
 
@@ -398,42 +424,48 @@ pub unsafe extern "C" fn us_socket_context_adopt_socket(
     s: *mut us_socket_t,
     ext_size: c_int,
 ) -> *mut us_socket_t {
-    // SAFETY: C contract.
-    let Some(target) = (unsafe { Block::from_ptr(ctx) }) else {
+    // SAFETY: `ctx` is NULL or a live context: this function's contract.
+    let Some((Obj::Context(c), _)) = (unsafe { crate::block::peek(ctx) }) else {
         return s;
     };
-    let Obj::Context(c) = target.header().obj else {
-        return s;
-    };
-    // SAFETY: C contract.
+    // SAFETY: `s` is NULL or a live socket of the same loop: this function's contract.
     unsafe {
-        on_obj(s, s, |cx, obj, old| {
+        on_obj(s, s, |cx, obj| {
             let Obj::Socket(id) = obj else { return s };
             if cx.is_closed(id) != Some(false) {
                 return s;
             }
+            let Some(cbs) = cx.context_ext(c).map(|st| st.cbs.clone()) else {
+                return s;
+            };
             let want = self::ext_size(ext_size);
-            let new = if want <= old.header().ext_size {
-                old
-            } else {
+            let Some(Some(old)) = cx.socket_ext(id) else {
+                return s;
+            };
+            // A bigger ext moves the socket to a new block (prefix kept); a smaller one stays.
+            let mut new = if want > old.header().ext_size {
                 match old.resized(obj, want) {
-                    Some(b) => b,
+                    Some(b) => Some(b),
                     None => return s,
                 }
+            } else {
+                None
             };
-            match cx.adopt_with(id, c, |e| *e = Some(new)) {
-                Some(_) => {
-                    if new != old {
-                        old.free();
-                    }
-                    new.as_ptr()
+            let mut gone = None;
+            let adopted = cx.adopt_with(id, c, |e| {
+                if let Some(b) = new.take() {
+                    gone = e.replace(b);
                 }
-                None => {
-                    if new != old {
-                        new.free();
-                    }
-                    s
+                if let Some(b) = e {
+                    b.set_cbs(Some(cbs));
                 }
+            });
+            if let Some(b) = gone.or(new) {
+                b.free();
+            }
+            match (adopted, cx.socket_ext(id)) {
+                (Some(_), Some(Some(b))) => b.as_ptr(),
+                _ => s,
             }
         })
     }
@@ -453,39 +485,41 @@ pub unsafe extern "C" fn us_adopt_accepted_socket(
     ip: *mut c_char,
     ip_length: c_int,
 ) -> *mut us_socket_t {
-    // SAFETY: C contract.
+    // SAFETY: `ip` is NULL or `ip_length` readable bytes: this function's contract.
     let ip = unsafe { super::bytes(ip, ip_length) };
-    // SAFETY: C contract: `ctx` is NULL or live, and C hands `fd` over, open; `from_c` takes
-    // ownership of it, and if adopting fails it goes back to C below.
-    unsafe {
-        on_obj(ctx, std::ptr::null_mut(), |cx, obj, b| {
-            let Obj::Context(c) = obj else {
-                return std::ptr::null_mut();
-            };
-            let Some(owned) = crate::fd::from_c(cx, fd) else {
-                return std::ptr::null_mut();
-            };
-            let Some(block) = Block::alloc(Obj::Loop, socket_ext_size, state_of(b)) else {
-                crate::fd::into_c(owned);
-                return std::ptr::null_mut();
-            };
-            match cx.adopt_accepted(c, owned, Some(block), ip) {
-                Ok(s) => {
-                    block.set_obj(Obj::Socket(s));
-                    // on_open ran already, possibly closing or adopting the socket: its
-                    // current block is in core.
-                    cx.socket_ext(s)
-                        .copied()
-                        .flatten()
-                        .map_or(block.as_ptr(), |cur| cur.as_ptr())
-                }
-                Err(rejected) => {
-                    // The descriptor stays the caller's, as the C library leaves it.
-                    crate::fd::into_c(rejected.into_fd());
-                    block.free();
-                    std::ptr::null_mut()
-                }
+    let adopt = |cx: &mut Cx<Capi>, obj: Obj| {
+        let Obj::Context(c) = obj else {
+            return std::ptr::null_mut();
+        };
+        let Some(cbs) = cx.context_ext(c).map(|st| st.cbs.clone()) else {
+            return std::ptr::null_mut();
+        };
+        let Some(mut block) = Block::alloc(Obj::Loop, socket_ext_size, cx) else {
+            return std::ptr::null_mut();
+        };
+        block.set_cbs(Some(cbs));
+        let first = block.as_ptr();
+        // SAFETY: C hands `fd` over, open, by calling this function (its contract); if adopting
+        // fails it goes back to C below.
+        let Some(owned) = (unsafe { crate::fd::from_c(cx, fd) }) else {
+            block.free();
+            return std::ptr::null_mut();
+        };
+        match cx.adopt_accepted(c, owned, Some(block), ip) {
+            // on_open ran already, possibly closing or adopting the socket: its current block
+            // is in core.
+            Ok(s) => cx
+                .socket_ext(s)
+                .and_then(Option::as_ref)
+                .map_or(first, Block::as_ptr),
+            Err(rejected) => {
+                // The descriptor stays the caller's, as the C library leaves it. Core dropped
+                // the block: it stays registered until us_loop_free.
+                crate::fd::into_c(rejected.into_fd());
+                std::ptr::null_mut()
             }
-        })
-    }
+        }
+    };
+    // SAFETY: `ctx` is NULL or a live context: this function's contract.
+    unsafe { on_obj(ctx, std::ptr::null_mut(), adopt) }
 }

@@ -6,7 +6,7 @@ use std::ffi::{c_longlong, c_uint, c_void};
 
 use usockets_core::{Capacity, GrowingStorage, Loop, OsShim, Settings, Wake};
 
-use crate::block::{Block, Obj};
+use crate::block::Block;
 use crate::state::{new_shim, with_cx, LoopState};
 use crate::trampoline;
 use crate::types::{us_loop_t, LoopCb};
@@ -14,9 +14,13 @@ use crate::types::{us_loop_t, LoopCb};
 /// Data bytes of the shared receive buffer (`LIBUS_RECV_BUFFER_LENGTH`).
 const RECV_LENGTH: usize = 524_288;
 
-fn state(lp: *mut us_loop_t) -> Option<*mut LoopState> {
-    // SAFETY: C passes NULL or a live loop block (the C contract of this module).
-    unsafe { Block::from_ptr(lp) }.map(crate::state::state_of)
+/// The state of a loop; `None` for NULL.
+///
+/// # Safety
+/// `lp` is NULL or a live block of this library.
+unsafe fn state(lp: *mut us_loop_t) -> Option<*mut LoopState> {
+    // SAFETY: `lp` is NULL or a live block: this function's contract.
+    unsafe { crate::block::peek(lp) }.map(|(_, st)| st)
 }
 
 /// `us_create_loop`: a loop with `ext_size` bytes of ext. `hint` (a foreign loop) is ignored.
@@ -35,13 +39,13 @@ pub unsafe extern "C" fn us_create_loop(
         return std::ptr::null_mut();
     };
     let waker = shim.waker();
+    let Some(block) = Block::alloc_loop(ext_size) else {
+        return std::ptr::null_mut();
+    };
     let st = Box::into_raw(Box::new(LoopState {
         lp: std::ptr::null_mut(),
         active: Cell::new(std::ptr::null_mut()),
-        block: match Block::alloc(Obj::Loop, ext_size, std::ptr::null_mut()) {
-            Some(b) => b,
-            None => return std::ptr::null_mut(),
-        },
+        block,
         wakeup: wakeup_cb,
         pre: pre_cb,
         post: post_cb,
@@ -62,23 +66,17 @@ pub unsafe extern "C" fn us_create_loop(
         Err(_) => {
             // SAFETY: `st` came from Box::into_raw above and nothing else refers to it.
             let st = unsafe { Box::from_raw(st) };
-            st.block.free();
+            st.block.dealloc();
             return std::ptr::null_mut();
         }
     };
-    // SAFETY: `st` is the fresh, exclusively owned state; fill in the back pointers.
-    unsafe {
-        (*st).lp = lp;
-        let block = (*st).block;
-        set_loop_state(block, st);
-        block.as_ptr()
-    }
-}
-
-/// Points the loop block's header at its state (allocated before the state existed).
-fn set_loop_state(block: Block, st: *mut LoopState) {
-    // SAFETY: the loop block is live and exclusively ours during creation.
-    unsafe { (*block.as_ptr::<crate::block::Header>()).state = st };
+    // SAFETY: `st` is the fresh state from Box::into_raw above; no reference to it is alive.
+    let st_ref = unsafe { &mut *st };
+    st_ref.lp = lp;
+    // SAFETY: `st` is the live state of the loop this block belongs to; us_loop_free frees the
+    // block before the state.
+    unsafe { st_ref.block.set_state(st) };
+    st_ref.block.as_ptr()
 }
 
 /// `us_loop_free`: frees the loop, its poller and its memory. As in the C library, it closes
@@ -91,21 +89,31 @@ fn set_loop_state(block: Block, st: *mut LoopState) {
 /// `lp` is NULL or a live loop not running, and no other pointer of it is used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn us_loop_free(lp: *mut us_loop_t) {
-    let Some(st) = state(lp) else { return };
-    // SAFETY: `st` is live and only read through shared references until it is freed below;
-    // the loop is idle, so no callback holds a `Cx`, and `lp` came from Box::into_raw in
-    // `us_create_loop` and is freed only here.
-    let lp = unsafe { Box::from_raw((*st).lp) };
-    // No callback runs here, so no block is freed meanwhile.
+    // SAFETY: `lp` is NULL or a live loop: this function's contract.
+    let Some(st) = (unsafe { state(lp) }) else {
+        return;
+    };
+    // SAFETY: `st` is the live state of a live loop; only shared access is made.
+    let state = unsafe { &*st };
+    // SAFETY: `state.lp` is the loop `us_create_loop` boxed (Box::into_raw) for this state,
+    // freed only here; `lp` is not running (this function's contract), so no `Cx` is lent.
+    let lp = unsafe { Box::from_raw(state.lp) };
+    // Consuming the loop drops the Blocks core held (a dropped Block frees nothing); their
+    // memory is freed from the registry below. No callback runs here.
     lp.into_descriptors(|fd| {
         crate::fd::into_c(fd);
     });
-    // SAFETY: as above.
-    let registry = unsafe { &(*st).blocks };
-    for block in registry.take() {
-        block.dealloc();
+    for (_, l) in state.listeners.take() {
+        l.block.free();
     }
-    // SAFETY: `st` came from Box::into_raw in `us_create_loop`; nothing refers to it any more.
+    for p in state.blocks.take() {
+        // SAFETY: `p` was registered, so it is a live block. Its owner, if any is left, was in
+        // core's loop, consumed above (listen sockets, the only blocks owned outside core, were
+        // freed and unregistered just before): no other Block for it remains.
+        unsafe { Block::from_registry(p) }.dealloc();
+    }
+    // SAFETY: `st` came from Box::into_raw in `us_create_loop`; every block of the loop that
+    // pointed to it is freed, and nothing else refers to it any more.
     let st = unsafe { Box::from_raw(st) };
     st.block.dealloc();
 }
@@ -116,8 +124,7 @@ pub unsafe extern "C" fn us_loop_free(lp: *mut us_loop_t) {
 /// `lp` is NULL or a live loop.
 #[no_mangle]
 pub unsafe extern "C" fn us_loop_ext(lp: *mut us_loop_t) -> *mut c_void {
-    // SAFETY: C contract.
-    unsafe { super::ext_of(lp) }
+    super::ext_of(lp)
 }
 
 /// `us_loop_run`: runs until no socket, listen socket, non-fallthrough timer or poll is left.
@@ -127,14 +134,20 @@ pub unsafe extern "C" fn us_loop_ext(lp: *mut us_loop_t) -> *mut c_void {
 /// `lp` is NULL or a live loop.
 #[no_mangle]
 pub unsafe extern "C" fn us_loop_run(lp: *mut us_loop_t) {
-    let Some(st) = state(lp) else { return };
-    // SAFETY: `st` is live; when no callback runs nothing else borrows the loop.
-    unsafe {
-        if !(*st).active.get().is_null() {
-            return;
-        }
-        let _ = (*(*st).lp).run();
+    // SAFETY: `lp` is NULL or a live loop: this function's contract.
+    let Some(st) = (unsafe { state(lp) }) else {
+        return;
+    };
+    // SAFETY: `st` is the live state of a live loop; only shared access is made.
+    let st = unsafe { &*st };
+    if !st.active.get().is_null() {
+        return;
     }
+    // SAFETY: `st.lp` is the live loop `us_create_loop` boxed, and no callback is running (no
+    // `Cx` is lent), so this is the only reference to it; calls C makes from the callbacks of
+    // this run reach it through the `Cx` lent to them, never through `st.lp`.
+    let lp = unsafe { &mut *st.lp };
+    let _ = lp.run();
 }
 
 /// `us_wakeup_loop`: thread-safe; the wakeup callback runs on the loop's thread soon.
@@ -143,9 +156,14 @@ pub unsafe extern "C" fn us_loop_run(lp: *mut us_loop_t) {
 /// `lp` is NULL or a live loop (from any thread).
 #[no_mangle]
 pub unsafe extern "C" fn us_wakeup_loop(lp: *mut us_loop_t) {
-    let Some(st) = state(lp) else { return };
-    // SAFETY: only the waker field is read; it is never written after creation, and the waker
-    // is Sync, so reading it from another thread while the loop runs is sound.
+    // SAFETY: `lp` is NULL or a live loop (from any thread): this function's contract. The
+    // header is never written after `us_create_loop` returned it.
+    let Some(st) = (unsafe { state(lp) }) else {
+        return;
+    };
+    // SAFETY: `st` is the live state; only the waker field is read, it is never written after
+    // creation, and the waker is Sync, so reading it from another thread while the loop runs
+    // is sound.
     let waker = unsafe { &(*st).waker };
     waker.wake();
 }
@@ -156,8 +174,11 @@ pub unsafe extern "C" fn us_wakeup_loop(lp: *mut us_loop_t) {
 /// `lp` is NULL or a live loop.
 #[no_mangle]
 pub unsafe extern "C" fn us_loop_integrate(lp: *mut us_loop_t) {
-    let Some(st) = state(lp) else { return };
-    // SAFETY: live state, loop thread.
+    // SAFETY: `lp` is NULL or a live loop: this function's contract.
+    let Some(st) = (unsafe { state(lp) }) else {
+        return;
+    };
+    // SAFETY: `st` is the live state of a live loop, and we are on its thread (the contract).
     unsafe { with_cx(st, |cx| cx.integrate()) }
 }
 
@@ -167,7 +188,10 @@ pub unsafe extern "C" fn us_loop_integrate(lp: *mut us_loop_t) {
 /// `lp` is NULL or a live loop.
 #[no_mangle]
 pub unsafe extern "C" fn us_loop_iteration_number(lp: *mut us_loop_t) -> c_longlong {
-    let Some(st) = state(lp) else { return 0 };
-    // SAFETY: live state, loop thread.
+    // SAFETY: `lp` is NULL or a live loop: this function's contract.
+    let Some(st) = (unsafe { state(lp) }) else {
+        return 0;
+    };
+    // SAFETY: `st` is the live state of a live loop, and we are on its thread (the contract).
     unsafe { with_cx(st, |cx| cx.iteration_number() as c_longlong) }
 }

@@ -1,5 +1,5 @@
 //! The exported `us_*` functions, grouped as in the header. Every one reaches core through
-//! `on_obj`, which turns a C pointer into its block and runs on the loop's `Cx`.
+//! `on_obj`, which reads what a C pointer's block is and runs on the loop's `Cx`.
 //!
 //! Safety contract for C callers (the same as the C library's): every pointer argument is NULL
 //! or a live object of this library of the kind the parameter names (a socket may stand for a
@@ -15,8 +15,8 @@ pub mod timer;
 
 use usockets_core::Cx;
 
-use crate::block::{Block, Header, Obj};
-use crate::state::{state_of, with_cx, Capi};
+use crate::block::{self, Header, Obj};
+use crate::state::{with_cx, Capi};
 
 /// Runs `f` with the `Cx` of the loop `p` belongs to and what `p` is; `default` for NULL.
 ///
@@ -25,27 +25,21 @@ use crate::state::{state_of, with_cx, Capi};
 pub(crate) unsafe fn on_obj<R>(
     p: *mut Header,
     default: R,
-    f: impl FnOnce(&mut Cx<Capi>, Obj, Block) -> R,
+    f: impl FnOnce(&mut Cx<Capi>, Obj) -> R,
 ) -> R {
-    // SAFETY: the caller's contract.
-    let Some(b) = (unsafe { Block::from_ptr(p) }) else {
+    // SAFETY: `p` is NULL or a live block of this library: this function's contract.
+    let Some((obj, st)) = (unsafe { block::peek(p) }) else {
         return default;
     };
-    let obj = b.header().obj;
-    // SAFETY: a live block's state pointer is its loop's live state; same thread.
-    unsafe { with_cx(state_of(b), |cx| f(cx, obj, b)) }
+    // SAFETY: `st` is the state of a live block, so its loop's live state (a block never
+    // outlives it), and the caller is on the loop's thread.
+    unsafe { with_cx(st, |cx| f(cx, obj)) }
 }
 
-/// The ext bytes of any block (`us_*_ext`); NULL for NULL.
-///
-/// # Safety
-/// `p` is NULL or a live block of this library.
-pub(crate) unsafe fn ext_of<T>(p: *mut T) -> *mut std::ffi::c_void {
-    // SAFETY: the caller's contract.
-    match unsafe { Block::from_ptr(p) } {
-        Some(b) => b.ext().cast(),
-        None => std::ptr::null_mut(),
-    }
+/// The ext bytes of any block (`us_*_ext`); NULL for NULL. Meaningful for a live block only,
+/// but computing it reads nothing.
+pub(crate) fn ext_of<T>(p: *mut T) -> *mut std::ffi::c_void {
+    block::ext_of_ptr(p).cast()
 }
 
 /// The loop a block belongs to (`us_*_loop`); NULL for NULL.
@@ -53,11 +47,14 @@ pub(crate) unsafe fn ext_of<T>(p: *mut T) -> *mut std::ffi::c_void {
 /// # Safety
 /// `p` is NULL or a live block of this library.
 pub(crate) unsafe fn loop_of<T>(p: *mut T) -> *mut crate::types::us_loop_t {
-    // SAFETY: the caller's contract; a live block's state is its loop's live state.
-    match unsafe { Block::from_ptr(p) } {
-        Some(b) => unsafe { (*state_of(b)).block.as_ptr() },
-        None => std::ptr::null_mut(),
-    }
+    // SAFETY: `p` is NULL or a live block of this library: this function's contract.
+    let Some((_, st)) = (unsafe { block::peek(p) }) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: `st` is the state of a live block, so its loop's live state (a block never
+    // outlives it); only shared access is made.
+    let st = unsafe { &*st };
+    st.block.as_ptr()
 }
 
 /// Reads a C string argument; `None` for NULL or invalid UTF-8.
@@ -68,7 +65,8 @@ pub(crate) unsafe fn c_str<'a>(p: *const std::ffi::c_char) -> Option<&'a str> {
     if p.is_null() {
         return None;
     }
-    // SAFETY: the caller's contract.
+    // SAFETY: `p` is non-NULL here and a NUL-terminated string that outlives the result: this
+    // function's contract.
     unsafe { std::ffi::CStr::from_ptr(p) }.to_str().ok()
 }
 
@@ -80,6 +78,7 @@ pub(crate) unsafe fn bytes<'a>(p: *const std::ffi::c_char, len: std::ffi::c_int)
     if p.is_null() || len <= 0 {
         return &[];
     }
-    // SAFETY: the caller's contract.
+    // SAFETY: `p` is non-NULL here and points to `len` (> 0) readable bytes that outlive the
+    // slice: this function's contract.
     unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len as usize) }
 }

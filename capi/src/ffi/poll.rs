@@ -7,7 +7,7 @@ use usockets_core::Interest;
 
 use super::on_obj;
 use crate::block::{Block, Obj};
-use crate::state::{state_of, PollState};
+use crate::state::PollState;
 use crate::trampoline;
 use crate::types::{us_loop_t, us_poll_t, PollReadyCb, LIBUS_SOCKET_DESCRIPTOR};
 
@@ -22,26 +22,24 @@ pub unsafe extern "C" fn us_create_poll(
     fallthrough: c_int,
     ext_size: c_uint,
 ) -> *mut us_poll_t {
-    // SAFETY: C contract.
+    // SAFETY: `lp` is NULL or a live loop: this function's contract.
     unsafe {
-        on_obj(lp, std::ptr::null_mut(), |cx, obj, b| {
+        on_obj(lp, std::ptr::null_mut(), |cx, obj| {
             if obj != Obj::Loop {
                 return std::ptr::null_mut();
             }
-            let Some(block) = Block::alloc(Obj::Loop, ext_size, state_of(b)) else {
+            let Some(block) = Block::alloc(Obj::Loop, ext_size, cx) else {
                 return std::ptr::null_mut();
             };
-            match cx.poll_create(fallthrough != 0, PollState { block, cb: None }) {
-                Ok(p) => {
-                    block.set_obj(Obj::Poll(p));
-                    let _ = cx.poll_set_callback(p, trampoline::poll);
-                    block.as_ptr()
-                }
-                Err(_) => {
-                    block.free();
-                    std::ptr::null_mut()
-                }
-            }
+            // On failure core drops the block: it stays registered until us_loop_free.
+            let Ok(p) = cx.poll_create(fallthrough != 0, PollState { block, cb: None }) else {
+                return std::ptr::null_mut();
+            };
+            let _ = cx.poll_set_callback(p, trampoline::poll);
+            cx.poll_ext_mut(p).map_or(std::ptr::null_mut(), |st| {
+                st.block.set_obj(Obj::Poll(p));
+                st.block.as_ptr()
+            })
         })
     }
 }
@@ -52,9 +50,9 @@ pub unsafe extern "C" fn us_create_poll(
 /// `p` is NULL or a live poll; it is not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn us_poll_free(p: *mut us_poll_t, _lp: *mut us_loop_t) {
-    // SAFETY: C contract.
+    // SAFETY: `p` is NULL or a live poll: this function's contract.
     unsafe {
-        on_obj(p, (), |cx, obj, _| {
+        on_obj(p, (), |cx, obj| {
             if let Obj::Poll(id) = obj {
                 if let Some((st, fd)) = cx.poll_free(id) {
                     st.block.free();
@@ -80,25 +78,25 @@ pub unsafe extern "C" fn us_poll_init(
     fd: LIBUS_SOCKET_DESCRIPTOR,
     _poll_type: c_int,
 ) {
-    // SAFETY: C contract: `p` is NULL or live, and C lends `fd`, open, for as long as the poll
-    // watches it; core only watches it, and every way out of core hands it back to C.
-    unsafe {
-        on_obj(p, (), |cx, obj, _| {
-            let Obj::Poll(id) = obj else { return };
-            let Some(owned) = crate::fd::from_c(cx, fd) else {
-                return;
-            };
-            match cx.poll_init(id, owned) {
-                Ok(Some(previous)) => {
-                    crate::fd::into_c(previous);
-                }
-                Ok(None) => {}
-                Err(refused) => {
-                    crate::fd::into_c(refused.into_fd());
-                }
+    let init = |cx: &mut usockets_core::Cx<crate::state::Capi>, obj: Obj| {
+        let Obj::Poll(id) = obj else { return };
+        // SAFETY: C lends `fd`, open, for as long as the poll watches it (this function's
+        // contract); core only watches it, and every way out of core hands it back to C.
+        let Some(owned) = (unsafe { crate::fd::from_c(cx, fd) }) else {
+            return;
+        };
+        match cx.poll_init(id, owned) {
+            Ok(Some(previous)) => {
+                crate::fd::into_c(previous);
             }
-        })
-    }
+            Ok(None) => {}
+            Err(refused) => {
+                crate::fd::into_c(refused.into_fd());
+            }
+        }
+    };
+    // SAFETY: `p` is NULL or a live poll: this function's contract.
+    unsafe { on_obj(p, (), init) }
 }
 
 /// Non-upstream: sets the poll's ready callback, called with the ready
@@ -108,9 +106,10 @@ pub unsafe extern "C" fn us_poll_init(
 /// `p` is NULL or a live poll; `cb` is NULL or a valid C function.
 #[no_mangle]
 pub unsafe extern "C" fn us_poll_set_ready_callback(p: *mut us_poll_t, cb: Option<PollReadyCb>) {
-    // SAFETY: C contract.
+    // SAFETY: `p` is NULL or a live poll: this function's contract (`cb`, NULL or a valid C
+    // function, is only stored here).
     unsafe {
-        on_obj(p, (), |cx, obj, _| {
+        on_obj(p, (), |cx, obj| {
             if let Obj::Poll(id) = obj {
                 if let Some(st) = cx.poll_ext_mut(id) {
                     st.cb = cb;
@@ -121,11 +120,14 @@ pub unsafe extern "C" fn us_poll_set_ready_callback(p: *mut us_poll_t, cb: Optio
 }
 
 /// Starts or changes the interest of a poll or a socket.
+///
+/// # Safety
+/// `p` is NULL or a live poll or socket, used on its loop's thread.
 unsafe fn set_events(p: *mut us_poll_t, events: c_int, start: bool) {
     let interest = Interest::from_bits(events);
-    // SAFETY: C contract.
+    // SAFETY: `p` is NULL or a live poll or socket: this function's contract.
     unsafe {
-        on_obj(p, (), |cx, obj, _| match obj {
+        on_obj(p, (), |cx, obj| match obj {
             Obj::Poll(id) if start => {
                 let _ = cx.poll_start(id, interest);
             }
@@ -144,7 +146,7 @@ unsafe fn set_events(p: *mut us_poll_t, events: c_int, start: bool) {
 /// `p` is NULL or a live poll or socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_poll_start(p: *mut us_poll_t, _lp: *mut us_loop_t, events: c_int) {
-    // SAFETY: C contract.
+    // SAFETY: `p` is NULL or a live poll or socket: this function's contract.
     unsafe { set_events(p, events, true) }
 }
 
@@ -154,7 +156,7 @@ pub unsafe extern "C" fn us_poll_start(p: *mut us_poll_t, _lp: *mut us_loop_t, e
 /// `p` is NULL or a live poll or socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_poll_change(p: *mut us_poll_t, _lp: *mut us_loop_t, events: c_int) {
-    // SAFETY: C contract.
+    // SAFETY: `p` is NULL or a live poll or socket: this function's contract.
     unsafe { set_events(p, events, false) }
 }
 
@@ -164,9 +166,9 @@ pub unsafe extern "C" fn us_poll_change(p: *mut us_poll_t, _lp: *mut us_loop_t, 
 /// `p` is NULL or a live poll or socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_poll_stop(p: *mut us_poll_t, _lp: *mut us_loop_t) {
-    // SAFETY: C contract.
+    // SAFETY: `p` is NULL or a live poll or socket: this function's contract.
     unsafe {
-        on_obj(p, (), |cx, obj, _| match obj {
+        on_obj(p, (), |cx, obj| match obj {
             Obj::Poll(id) => {
                 let _ = cx.poll_stop(id);
             }
@@ -182,9 +184,9 @@ pub unsafe extern "C" fn us_poll_stop(p: *mut us_poll_t, _lp: *mut us_loop_t) {
 /// `p` is NULL or a live poll or socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_poll_events(p: *mut us_poll_t) -> c_int {
-    // SAFETY: C contract.
+    // SAFETY: `p` is NULL or a live poll or socket: this function's contract.
     unsafe {
-        on_obj(p, 0, |cx, obj, _| {
+        on_obj(p, 0, |cx, obj| {
             let i = match obj {
                 Obj::Poll(id) => cx.poll_events(id),
                 Obj::Socket(id) => cx.socket_interest(id),
@@ -201,8 +203,7 @@ pub unsafe extern "C" fn us_poll_events(p: *mut us_poll_t) -> c_int {
 /// `p` is NULL or a live poll or socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_poll_ext(p: *mut us_poll_t) -> *mut c_void {
-    // SAFETY: C contract.
-    unsafe { super::ext_of(p) }
+    super::ext_of(p)
 }
 
 /// `us_poll_fd`: the descriptor of a poll or a socket; -1 when there is none.
@@ -211,9 +212,9 @@ pub unsafe extern "C" fn us_poll_ext(p: *mut us_poll_t) -> *mut c_void {
 /// `p` is NULL or a live poll or socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_poll_fd(p: *mut us_poll_t) -> LIBUS_SOCKET_DESCRIPTOR {
-    // SAFETY: C contract.
+    // SAFETY: `p` is NULL or a live poll, socket or listen socket: this function's contract.
     unsafe {
-        on_obj(p, -1, |cx, obj, _| {
+        on_obj(p, -1, |cx, obj| {
             let fd = match obj {
                 Obj::Poll(id) => cx.poll_fd(id),
                 Obj::Socket(id) => cx.socket_fd(id),
@@ -236,25 +237,32 @@ pub unsafe extern "C" fn us_poll_resize(
     _lp: *mut us_loop_t,
     ext_size: c_uint,
 ) -> *mut us_poll_t {
-    // SAFETY: C contract.
+    // SAFETY: `p` is NULL or a live poll: this function's contract.
     unsafe {
-        on_obj(p, p, |cx, obj, old| {
+        on_obj(p, p, |cx, obj| {
             let Obj::Poll(id) = obj else { return p };
-            if ext_size <= old.header().ext_size {
+            let Some(old) = cx.poll_ext(id) else { return p };
+            if ext_size <= old.block.header().ext_size {
                 return p;
             }
-            let Some(new) = old.resized(obj, ext_size) else {
+            let Some(new) = old.block.resized(obj, ext_size) else {
                 return p;
             };
-            match cx.poll_resize(id, |st| st.block = new) {
-                Some(_) => {
-                    old.free();
-                    new.as_ptr()
+            let np = new.as_ptr();
+            let mut new = Some(new);
+            let mut gone = None;
+            let resized = cx.poll_resize(id, |st| {
+                if let Some(b) = new.take() {
+                    gone = Some(std::mem::replace(&mut st.block, b));
                 }
-                None => {
-                    new.free();
-                    p
-                }
+            });
+            if let Some(b) = gone.or(new) {
+                b.free();
+            }
+            if resized.is_some() {
+                np
+            } else {
+                p
             }
         })
     }

@@ -3,8 +3,8 @@
 use std::ffi::{c_char, c_int, c_uint, c_void};
 
 use super::{bytes, on_obj};
-use crate::block::{Block, Obj};
-use crate::state::state_of;
+use crate::block::Obj;
+use crate::state::loop_state;
 use crate::types::*;
 
 /// `us_socket_context`: the socket's context.
@@ -16,7 +16,7 @@ pub unsafe extern "C" fn us_socket_context(
     _ssl: c_int,
     s: *mut us_socket_t,
 ) -> *mut us_socket_context_t {
-    // SAFETY: C contract.
+    // SAFETY: `s` is NULL or a live socket: this function's contract.
     unsafe {
         sock(s, std::ptr::null_mut(), |cx, id| {
             cx.socket_context(id)
@@ -29,15 +29,15 @@ pub unsafe extern "C" fn us_socket_context(
 /// Runs `f` on a socket's handle; `default` for NULL or a non-socket pointer.
 ///
 /// # Safety
-/// `s` is NULL or a live block of this library.
+/// `s` is NULL or a live block of this library, and the caller is on its loop's thread.
 unsafe fn sock<R: Copy>(
     s: *mut us_socket_t,
     default: R,
     f: impl FnOnce(&mut usockets_core::Cx<crate::state::Capi>, usockets_core::SocketId) -> R,
 ) -> R {
-    // SAFETY: C contract.
+    // SAFETY: `s` is NULL or a live block, on its loop's thread: this function's contract.
     unsafe {
-        on_obj(s, default, |cx, obj, _| match obj {
+        on_obj(s, default, |cx, obj| match obj {
             Obj::Socket(id) => f(cx, id),
             _ => default,
         })
@@ -50,8 +50,7 @@ unsafe fn sock<R: Copy>(
 /// `s` is NULL or a live socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_socket_ext(_ssl: c_int, s: *mut us_socket_t) -> *mut c_void {
-    // SAFETY: C contract.
-    unsafe { super::ext_of(s) }
+    super::ext_of(s)
 }
 
 /// `us_socket_write`: bytes accepted, never negative; 0 when closed, shut down or would-block.
@@ -67,9 +66,9 @@ pub unsafe extern "C" fn us_socket_write(
     length: c_int,
     msg_more: c_int,
 ) -> c_int {
-    // SAFETY: C contract.
+    // SAFETY: `data` is NULL or `length` readable bytes: this function's contract.
     let data = unsafe { bytes(data, length) };
-    // SAFETY: C contract.
+    // SAFETY: `s` is NULL or a live socket: this function's contract.
     unsafe { sock(s, 0, |cx, id| cx.write(id, data, msg_more != 0) as c_int) }
 }
 
@@ -86,9 +85,11 @@ pub unsafe extern "C" fn us_socket_write2(
     payload: *const c_char,
     payload_length: c_int,
 ) -> c_int {
-    // SAFETY: C contract.
-    let (h, p) = unsafe { (bytes(header, header_length), bytes(payload, payload_length)) };
-    // SAFETY: C contract.
+    // SAFETY: `header` is NULL or `header_length` readable bytes: this function's contract.
+    let h = unsafe { bytes(header, header_length) };
+    // SAFETY: `payload` is NULL or `payload_length` readable bytes: this function's contract.
+    let p = unsafe { bytes(payload, payload_length) };
+    // SAFETY: `s` is NULL or a live socket: this function's contract.
     unsafe { sock(s, 0, |cx, id| cx.write2(id, h, p) as c_int) }
 }
 
@@ -100,7 +101,7 @@ macro_rules! unit {
         /// `s` is NULL or a live socket.
         #[no_mangle]
         pub unsafe extern "C" fn $name(_ssl: c_int, s: *mut us_socket_t $(, $arg: $ty)*) {
-            // SAFETY: C contract.
+            // SAFETY: `s` is NULL or a live socket: this function's contract.
             unsafe { sock(s, (), |$cx, $id| { $body; }) }
         }
     };
@@ -133,7 +134,7 @@ unit!(
 /// `s` is NULL or a live socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_socket_is_shut_down(_ssl: c_int, s: *mut us_socket_t) -> c_int {
-    // SAFETY: C contract.
+    // SAFETY: `s` is NULL or a live socket: this function's contract.
     unsafe {
         sock(s, 0, |cx, id| {
             c_int::from(cx.is_shut_down(id).unwrap_or(true))
@@ -147,7 +148,8 @@ pub unsafe extern "C" fn us_socket_is_shut_down(_ssl: c_int, s: *mut us_socket_t
 /// `s` is NULL or a socket not yet released.
 #[no_mangle]
 pub unsafe extern "C" fn us_socket_is_closed(_ssl: c_int, s: *mut us_socket_t) -> c_int {
-    // SAFETY: C contract.
+    // SAFETY: `s` is NULL or a socket not yet released (its block is live until then): this
+    // function's contract.
     unsafe { sock(s, 1, |cx, id| c_int::from(cx.is_closed(id).unwrap_or(true))) }
 }
 
@@ -157,7 +159,7 @@ pub unsafe extern "C" fn us_socket_is_closed(_ssl: c_int, s: *mut us_socket_t) -
 /// `s` is NULL or a live socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_socket_is_established(_ssl: c_int, s: *mut us_socket_t) -> c_int {
-    // SAFETY: C contract.
+    // SAFETY: `s` is NULL or a live socket: this function's contract.
     unsafe {
         sock(s, 0, |cx, id| {
             c_int::from(cx.is_established(id).unwrap_or(false))
@@ -174,7 +176,7 @@ pub unsafe extern "C" fn us_socket_close_connecting(
     _ssl: c_int,
     s: *mut us_socket_t,
 ) -> *mut us_socket_t {
-    // SAFETY: C contract.
+    // SAFETY: `s` is NULL or a live socket: this function's contract.
     unsafe {
         sock(s, s, |cx, id| {
             cx.close_connecting(id);
@@ -195,20 +197,16 @@ pub unsafe extern "C" fn us_socket_close(
     code: c_int,
     reason: *mut c_void,
 ) -> *mut us_socket_t {
-    // SAFETY: C contract.
-    let Some(b) = (unsafe { Block::from_ptr(s) }) else {
-        return s;
-    };
-    let st = state_of(b);
-    // SAFETY: C contract.
+    // SAFETY: `s` is NULL or a socket not yet released: this function's contract.
     unsafe {
         sock(s, s, |cx, id| {
             if cx.is_closed(id) != Some(false) {
                 return s;
             }
-            (*st).close_ret.set(s.cast());
+            // What on_close returns replaces it (the trampoline sets it).
+            loop_state(cx).close_ret.set(s.cast());
             cx.close(id, code, Some(reason));
-            (*st).close_ret.get().cast()
+            loop_state(cx).close_ret.get().cast()
         })
     }
 }
@@ -219,9 +217,9 @@ pub unsafe extern "C" fn us_socket_close(
 /// `s` is NULL or a live socket or listen socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_socket_local_port(_ssl: c_int, s: *mut us_socket_t) -> c_int {
-    // SAFETY: C contract.
+    // SAFETY: `s` is NULL or a live socket or listen socket: this function's contract.
     unsafe {
-        on_obj(s, -1, |cx, obj, _| {
+        on_obj(s, -1, |cx, obj| {
             let port = match obj {
                 Obj::Socket(id) => cx.local_port(id),
                 Obj::Listen(l) => cx.listen_port(l),
@@ -238,7 +236,7 @@ pub unsafe extern "C" fn us_socket_local_port(_ssl: c_int, s: *mut us_socket_t) 
 /// `s` is NULL or a live socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_socket_remote_port(_ssl: c_int, s: *mut us_socket_t) -> c_int {
-    // SAFETY: C contract.
+    // SAFETY: `s` is NULL or a live socket: this function's contract.
     unsafe { sock(s, -1, |cx, id| cx.remote_port(id).map_or(-1, c_int::from)) }
 }
 
@@ -257,17 +255,18 @@ pub unsafe extern "C" fn us_socket_remote_address(
     if length.is_null() {
         return;
     }
-    // SAFETY: C contract: `length` is a valid int pointer.
+    // SAFETY: `length` is non-NULL here and a valid `int *`: this function's contract.
     let cap = unsafe { *length };
     let out: &mut [u8] = if buf.is_null() || cap <= 0 {
         &mut []
     } else {
-        // SAFETY: C contract: `buf` has `cap` writable bytes.
+        // SAFETY: `buf` is non-NULL here and has `cap` (> 0) writable bytes, not otherwise
+        // accessed during this call: this function's contract.
         unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap as usize) }
     };
-    // SAFETY: C contract.
+    // SAFETY: `s` is NULL or a live socket: this function's contract.
     let n = unsafe { sock(s, 0, |cx, id| cx.remote_address(id, out)) };
-    // SAFETY: as above.
+    // SAFETY: `length` is non-NULL here and a valid `int *`: this function's contract.
     unsafe { *length = n as c_int };
 }
 
@@ -284,7 +283,7 @@ pub unsafe extern "C" fn us_socket_get_native_handle(
     if ssl != 0 {
         return std::ptr::null_mut();
     }
-    // SAFETY: C contract.
+    // SAFETY: `s` is NULL or a live socket: this function's contract.
     unsafe {
         sock(s, std::ptr::null_mut(), |cx, id| {
             cx.socket_fd(id).map_or(std::ptr::null_mut(), |fd| {

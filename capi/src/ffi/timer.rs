@@ -4,7 +4,7 @@ use std::ffi::{c_int, c_uint, c_void};
 
 use super::on_obj;
 use crate::block::{Block, Obj};
-use crate::state::{state_of, TimerState};
+use crate::state::TimerState;
 use crate::trampoline;
 use crate::types::{us_loop_t, us_timer_t, TimerCb};
 
@@ -19,25 +19,23 @@ pub unsafe extern "C" fn us_create_timer(
     fallthrough: c_int,
     ext_size: c_uint,
 ) -> *mut us_timer_t {
-    // SAFETY: C contract.
+    // SAFETY: `lp` is NULL or a live loop: this function's contract.
     unsafe {
-        on_obj(lp, std::ptr::null_mut(), |cx, obj, b| {
+        on_obj(lp, std::ptr::null_mut(), |cx, obj| {
             if obj != Obj::Loop {
                 return std::ptr::null_mut();
             }
-            let Some(block) = Block::alloc(Obj::Loop, ext_size, state_of(b)) else {
+            let Some(block) = Block::alloc(Obj::Loop, ext_size, cx) else {
                 return std::ptr::null_mut();
             };
-            match cx.timer_create(fallthrough != 0, TimerState { block, cb: None }) {
-                Ok(t) => {
-                    block.set_obj(Obj::Timer(t));
-                    block.as_ptr()
-                }
-                Err(_) => {
-                    block.free();
-                    std::ptr::null_mut()
-                }
-            }
+            // On failure core drops the block: it stays registered until us_loop_free.
+            let Ok(t) = cx.timer_create(fallthrough != 0, TimerState { block, cb: None }) else {
+                return std::ptr::null_mut();
+            };
+            cx.timer_ext_mut(t).map_or(std::ptr::null_mut(), |st| {
+                st.block.set_obj(Obj::Timer(t));
+                st.block.as_ptr()
+            })
         })
     }
 }
@@ -48,8 +46,7 @@ pub unsafe extern "C" fn us_create_timer(
 /// `t` is NULL or a live timer.
 #[no_mangle]
 pub unsafe extern "C" fn us_timer_ext(t: *mut us_timer_t) -> *mut c_void {
-    // SAFETY: C contract.
-    unsafe { super::ext_of(t) }
+    super::ext_of(t)
 }
 
 /// `us_timer_close`: stops and frees the timer now; allowed inside its own callback.
@@ -58,9 +55,9 @@ pub unsafe extern "C" fn us_timer_ext(t: *mut us_timer_t) -> *mut c_void {
 /// `t` is NULL or a live timer; it is not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn us_timer_close(t: *mut us_timer_t) {
-    // SAFETY: C contract.
+    // SAFETY: `t` is NULL or a live timer: this function's contract.
     unsafe {
-        on_obj(t, (), |cx, obj, _| {
+        on_obj(t, (), |cx, obj| {
             if let Obj::Timer(id) = obj {
                 if let Some(st) = cx.timer_close(id) {
                     st.block.free();
@@ -82,9 +79,10 @@ pub unsafe extern "C" fn us_timer_set(
     ms: c_int,
     repeat_ms: c_int,
 ) {
-    // SAFETY: C contract.
+    // SAFETY: `t` is NULL or a live timer: this function's contract (`cb`, NULL or a valid C
+    // function, is only stored here).
     unsafe {
-        on_obj(t, (), |cx, obj, _| {
+        on_obj(t, (), |cx, obj| {
             let Obj::Timer(id) = obj else { return };
             if let Some(st) = cx.timer_ext_mut(id) {
                 st.cb = cb;
@@ -102,6 +100,6 @@ pub unsafe extern "C" fn us_timer_set(
 /// `t` is NULL or a live timer.
 #[no_mangle]
 pub unsafe extern "C" fn us_timer_loop(t: *mut us_timer_t) -> *mut us_loop_t {
-    // SAFETY: C contract.
+    // SAFETY: `t` is NULL or a live timer: this function's contract.
     unsafe { super::loop_of(t) }
 }
