@@ -1,16 +1,16 @@
 //! The memory behind every C pointer: a 32-byte header (what the object is, its core handle,
 //! its loop, and for a socket its context's C callbacks) followed by the ext bytes, 16-byte
-//! aligned. Blocks are capi's, not core's: core keeps a [`Block`] in the object's typed ext and
+//! aligned. Blocks are capi's, not core's: core keeps a `Block` in the object's typed ext and
 //! reports when a socket slot is released, which is when its block is freed.
 //!
 //! # Ownership
 //!
-//! A [`Block`] owns its block: it is neither `Copy` nor `Clone`, and [`free`](Block::free) and
-//! [`dealloc`](Block::dealloc) consume it, so safe code cannot reach a block it freed. There is
+//! A `Block` owns its block: it is neither `Copy` nor `Clone`, and `free` and
+//! `dealloc` consume it, so safe code cannot reach a block it freed. There is
 //! exactly one `Block` per block: in core's typed ext (contexts, sockets, timers, polls), in
 //! `LoopState::listeners` (listen sockets) or in `LoopState::block` (the loop's own). C only
-//! holds the raw pointers [`as_ptr`](Block::as_ptr) hands out; reading the block behind one
-//! ([`peek`]) is `unsafe`, resting on the C contract that the pointer is live.
+//! holds the raw pointers `as_ptr` hands out; reading the block behind one
+//! (`peek`) is `unsafe`, resting on the C contract that the pointer is live.
 //!
 //! A block never outlives its loop's `LoopState`: every owner is gone (core's loop dropped,
 //! listen sockets freed) before `us_loop_free` frees the state. So the state pointer of a
@@ -19,8 +19,8 @@
 //! # Registry
 //!
 //! Every block of a loop but the loop's own is registered, by address, in its
-//! `LoopState::blocks` from [`alloc`](Block::alloc) to [`free`](Block::free), so `us_loop_free`
-//! can free whatever the program left alive ([`Block::from_registry`]). `Block` has no `Drop`:
+//! `LoopState::blocks` from `alloc` to `free`, so `us_loop_free`
+//! can free whatever the program left alive (`Block::from_registry`). `Block` has no `Drop`:
 //! one dropped without `free` (core drops the ext of an object it refuses to create) is not
 //! lost but stays registered until `us_loop_free` frees it.
 
