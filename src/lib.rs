@@ -79,3 +79,8 @@ pub use usockets_shim_linux as platform;
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("usockets: no shim for this platform yet (BSD and Windows shims are planned)");
+
+/// The examples of the crate's README, run as doctests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.crate.md")]
+struct ReadmeDoctests;

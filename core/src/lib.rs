@@ -164,3 +164,8 @@ pub use shim::{
     PeerAddr, ShimError, Token, Wake,
 };
 pub use slot::{Slot, SlotStore};
+
+/// The examples of the crate's README, run as doctests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

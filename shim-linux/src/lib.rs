@@ -425,3 +425,8 @@ impl OsShim for LinuxShim {
         net::name(&mut self.c, fd.as_raw_fd(), true)
     }
 }
+
+/// The examples of the crate's README, run as doctests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

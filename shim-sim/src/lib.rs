@@ -40,3 +40,8 @@ pub use net::{SimCall, SimNet, SyscallCounts};
 pub use peer::PeerId;
 pub use shim::SimShim;
 pub use waker::SimWaker;
+
+/// The examples of the crate's README, run as doctests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
