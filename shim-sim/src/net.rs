@@ -425,14 +425,15 @@ impl NetState {
         }
     }
 
-    /// The earliest time an in-flight chunk towards a core-side end becomes visible.
+    /// The earliest time after now that an in-flight chunk towards a core-side end becomes
+    /// visible.
     pub fn next_delivery(&self) -> Option<u64> {
         self.conns
             .values()
             .flat_map(|c| {
                 (0..2)
                     .filter(|&s| c.ends[1 - s].peer.is_none())
-                    .filter_map(|s| c.dirs[s].next_delivery())
+                    .filter_map(|s| c.dirs[s].next_delivery_after(self.now))
             })
             .min()
     }

@@ -253,18 +253,23 @@ impl OsShim for SimShim {
         if n > 0 || timeout_ms == Some(0) || scanned.iter().any(|(_, _, r)| r.any()) {
             return Ok(n + self.emit(&mut s, &scanned, &mut events[n..]));
         }
+        // Let time pass delivery by delivery until something is ready or the timeout is up: a
+        // delivery may make nothing ready (its reader is not watched, or not even accepted).
         let deadline = timeout_ms.map(|t| s.now.saturating_add(t));
-        let target = match (deadline, s.next_delivery()) {
-            (Some(d), Some(x)) => Some(d.min(x)),
-            (d, x) => d.or(x),
-        };
-        match target {
-            Some(t) => {
-                s.now = s.now.max(t);
-                let scanned = self.scan(&mut s);
-                Ok(self.emit(&mut s, &scanned, events))
+        loop {
+            let target = match (deadline, s.next_delivery()) {
+                (Some(d), Some(x)) => d.min(x),
+                (Some(d), None) => d,
+                (None, Some(x)) => x,
+                // Nothing will ever happen: a real wait would block forever.
+                (None, None) => return Ok(0),
+            };
+            s.now = s.now.max(target);
+            let scanned = self.scan(&mut s);
+            let timed_out = deadline.is_some_and(|d| s.now >= d);
+            if timed_out || scanned.iter().any(|(_, _, r)| r.any()) {
+                return Ok(self.emit(&mut s, &scanned, events));
             }
-            None => Ok(0),
         }
     }
 

@@ -53,9 +53,13 @@ impl Direction {
         self.fin_arrived() && self.visible.is_empty()
     }
 
-    /// When the next in-flight chunk becomes visible.
-    pub fn next_delivery(&self) -> Option<u64> {
-        self.in_flight.front().map(|(at, _)| *at)
+    /// When the next in-flight chunk due after `now` becomes visible. Chunks already due wait
+    /// only for their reader to look (see [`settle`](Self::settle)), not for time to pass.
+    pub fn next_delivery_after(&self, now: u64) -> Option<u64> {
+        self.in_flight
+            .iter()
+            .map(|(at, _)| *at)
+            .find(|&at| at > now)
     }
 
     /// Queues bytes, visible at once or at `deliver_at`; never overtakes in-flight bytes.

@@ -533,6 +533,39 @@ fn delayed_delivery_is_visible_only_after_the_clock_passes() {
     assert_eq!(net.fault_counts().delay_delivery, 2);
 }
 
+/// Bytes delayed towards a connection nobody accepted yet are due long before anyone reads
+/// them. Waiting must still let the clock run to the timeout: found by the hammer, where a
+/// listener backing off after EMFILE left such a connection in its backlog and every `wait`
+/// returned at once with the clock stuck.
+#[test]
+fn due_bytes_towards_an_unaccepted_connection_do_not_stop_the_clock() {
+    let faults = Faults {
+        delay_delivery: 1000,
+        ..Faults::NONE
+    };
+    let net = SimNet::new(faults, Box::new(SeededRng::new(3)));
+    let mut shim = net.shim();
+    let (lfd, port) = listener(&mut shim);
+    let c = shim.connect(connect_to(port)).expect("connect");
+    shim.register(&c, Token(3), Interest::WRITABLE)
+        .expect("register");
+    assert!(find(&wait(&mut shim, Some(0)), 3).is_some_and(|e| e.writable));
+    assert_eq!(shim.send(&c, b"early bird", false), Ok(10));
+    // Nothing is watched (as when the listener backs off); the connection stays in the
+    // backlog and its chunk falls due within 50 ms.
+    shim.deregister(&c).expect("deregister");
+    shim.deregister(&lfd).expect("deregister");
+    let t0 = net.now_ms();
+    assert!(wait(&mut shim, Some(1000)).is_empty());
+    assert_eq!(net.now_ms(), t0 + 1000, "the first wait ran to its timeout");
+    assert!(wait(&mut shim, Some(1000)).is_empty());
+    assert_eq!(
+        net.now_ms(),
+        t0 + 2000,
+        "so did the second, with the chunk overdue"
+    );
+}
+
 #[test]
 fn peer_reset_is_an_error_whatever_the_interest() {
     let net = quiet();
