@@ -1,0 +1,194 @@
+//! The client side: chained connects and each client's byte stream.
+
+use usockets_core::{ConnectError, ConnectTarget, OsShim, SocketId};
+
+use crate::world::{magic, Conn, Kind, Role, C};
+
+/// Byte `i` of client `id`'s stream: what the server must echo back, in order.
+fn stream_byte(id: u64, i: u64) -> u8 {
+    (id.wrapping_mul(31).wrapping_add(i.wrapping_mul(7)) ^ (i >> 8)) as u8
+}
+
+/// Fills `out` with client `id`'s stream from byte `from` on. (Plain loops: examples build
+/// unoptimised, and iterator adapters would then cost more than the sockets.)
+fn stream_fill(id: u64, from: u64, out: &mut [u8]) {
+    let mut k = 0;
+    while k < out.len() {
+        out[k] = stream_byte(id, from + k as u64);
+        k += 1;
+    }
+}
+
+/// The first byte of `data` that differs from client `id`'s stream at byte `from` on.
+pub(crate) fn stream_mismatch(id: u64, from: u64, data: &[u8]) -> Option<usize> {
+    let mut k = 0;
+    while k < data.len() {
+        if data[k] != stream_byte(id, from + k as u64) {
+            return Some(k);
+        }
+        k += 1;
+    }
+    None
+}
+
+pub(crate) fn roll<S: OsShim>(cx: &mut C<S>, per_mille: u32) -> bool {
+    cx.ext_mut().dice.roll(per_mille)
+}
+
+pub(crate) fn below<S: OsShim>(cx: &mut C<S>, n: u32) -> u32 {
+    cx.ext_mut().dice.below(n)
+}
+
+pub(crate) fn is_client<S: OsShim>(cx: &C<S>, s: SocketId) -> bool {
+    cx.socket_ext(s).is_some_and(|e| e.role == Role::Client)
+}
+
+/// Starts the next client connection, unless all are started or the profile's in-flight
+/// limit is reached; goes on to the next one when a connect is aborted at once (which may have
+/// been the last to resolve).
+pub(crate) fn start_connect<S: OsShim>(cx: &mut C<S>) {
+    while start_one(cx) {
+        client_done(cx);
+    }
+}
+
+/// Starts one connection; returns whether it was aborted at once (so another may start).
+fn start_one<S: OsShim>(cx: &mut C<S>) -> bool {
+    let w = cx.ext_mut();
+    let p = w.profile;
+    if w.started >= p.connections {
+        return false;
+    }
+    if w.clients_in_flight() >= p.in_flight {
+        // This chain waits for a client to end (see `resume_chain`).
+        w.stalled_chains += 1;
+        return false;
+    }
+    w.started += 1;
+    let id = w.started;
+    let (port, dead_port, ctx) = (w.port, w.dead_port, w.context(Kind::Client));
+    let lazy = roll(cx, p.lazy);
+    let bulk = roll(cx, p.bulk);
+    let doomed = roll(cx, p.refused);
+    let quota = if bulk {
+        u64::from(p.bulk_quota) + u64::from(below(cx, p.bulk_quota))
+    } else {
+        u64::from(below(cx, 24 * 1024))
+    };
+    let conn = Conn {
+        magic: magic(id),
+        id,
+        role: Role::Client,
+        ctx: Kind::Client,
+        quota,
+        lazy,
+        bulk,
+        doomed,
+        ..Conn::default()
+    };
+    let target = ConnectTarget::Host {
+        host: "127.0.0.1",
+        port: if doomed { dead_port } else { port },
+        source: None,
+    };
+    let s = match cx.connect(ctx, target, conn) {
+        Ok(s) => s,
+        Err(ConnectError::Capacity) => panic!("socket arena refused a connect"),
+        Err(e) => panic!("connect refused synchronously: {e}"),
+    };
+    if doomed {
+        cx.ext_mut().c.doomed += 1;
+    }
+    if !roll(cx, p.aborted) {
+        return false;
+    }
+    cx.close_connecting(s);
+    assert_eq!(
+        cx.is_closed(s),
+        Some(true),
+        "close_connecting leaves the socket closed"
+    );
+    let w = cx.ext_mut();
+    w.c.aborted += 1;
+    w.closed_now.push(s);
+    true
+}
+
+/// A client ended: a chain stalled by the in-flight limit goes on.
+pub(crate) fn resume_chain<S: OsShim>(cx: &mut C<S>) {
+    let w = cx.ext_mut();
+    if w.stalled_chains > 0 {
+        w.stalled_chains -= 1;
+        start_connect(cx);
+    }
+}
+
+/// Once every client resolved, closes the listener so the run can end.
+pub(crate) fn client_done<S: OsShim>(cx: &mut C<S>) {
+    if cx.ext().clients_done() {
+        if let Some(l) = cx.ext_mut().listener.take() {
+            cx.listen_close(l);
+        }
+    }
+}
+
+/// Client: writes the next part of its stream, sometimes gathered, sometimes corked; a bulk
+/// client goes on until the kernel takes less than offered.
+pub(crate) fn client_write<S: OsShim>(cx: &mut C<S>, s: SocketId) {
+    while client_write_once(cx, s) && cx.socket_ext(s).is_some_and(|e| e.bulk) {}
+}
+
+/// Writes one chunk; returns whether all of it was taken.
+fn client_write_once<S: OsShim>(cx: &mut C<S>, s: SocketId) -> bool {
+    let (id, sent, quota, bulk) = match cx.socket_ext(s) {
+        Some(e) => (e.id, e.sent, e.quota, e.bulk),
+        None => return false,
+    };
+    if sent >= quota || cx.is_shut_down(s) != Some(false) {
+        return false;
+    }
+    let most = if bulk {
+        cx.ext().profile.bulk_chunk
+    } else {
+        4096
+    };
+    let len = (u64::from(below(cx, most)) + 1).min(quota - sent) as usize;
+    // One scratch buffer, lent out of the loop ext while the socket writes from it.
+    let mut chunk = std::mem::take(&mut cx.ext_mut().scratch);
+    chunk.resize(len, 0);
+    stream_fill(id, sent, &mut chunk);
+    let n = match below(cx, 3) {
+        0 => {
+            let split = below(cx, len as u32 + 1) as usize;
+            cx.write2(s, &chunk[..split], &chunk[split..])
+        }
+        1 => {
+            let n = cx.write(s, &chunk, true);
+            cx.flush(s);
+            n
+        }
+        _ => cx.write(s, &chunk, false),
+    };
+    cx.ext_mut().scratch = chunk;
+    assert!(n <= len, "wrote {n} of {len} bytes");
+    if let Some(e) = cx.socket_ext_mut(s) {
+        e.sent += n as u64;
+    }
+    n == len
+}
+
+/// Client: once everything sent came back, writes more, or shuts down when its quota is done.
+/// Lazy clients leave it to the dice.
+pub(crate) fn client_progress<S: OsShim>(cx: &mut C<S>, s: SocketId) {
+    let Some(e) = cx.socket_ext(s) else { return };
+    if e.lazy || e.received < e.sent || cx.is_shut_down(s) != Some(false) {
+        return;
+    }
+    if e.sent < e.quota {
+        client_write(cx, s);
+    } else {
+        cx.shutdown(s);
+        let idle = cx.ext().profile.idle_s;
+        cx.timeout(s, idle);
+    }
+}
