@@ -97,7 +97,7 @@ pub(crate) fn act(cx: &mut Cx, s: Option<SocketId>, a: Act) {
         }),
         Act::Shutdown => on(cx, target, shutdown),
         Act::ShutdownRead => on(cx, target, |cx, t| {
-            let open = cx.ext().socks.get(&t).map(|x| x.life) == Some(Life::Open);
+            let open = cx.ext().socks.get(t).map(|x| x.life) == Some(Life::Open);
             cx.shutdown_read(t);
             if open {
                 cx.ext_mut().sock(t, "shutdown_read").shut_rd = true;

@@ -15,7 +15,7 @@ pub(crate) fn check_live(cx: &Cx, s: SocketId, what: &str) {
     let w = cx.ext();
     let sock = w
         .socks
-        .get(&s)
+        .get(s)
         .unwrap_or_else(|| panic!("{what} for a socket the model does not know: {s:?}"));
     assert!(
         matches!(sock.life, Life::Open | Life::Connecting),
@@ -100,7 +100,7 @@ pub(crate) fn on_open(cx: &mut Cx, s: SocketId, is_client: bool, ip: &[u8]) {
         let ext = cx.socket_ext(s).copied();
         let w = cx.ext_mut();
         assert!(
-            !w.socks.contains_key(&s),
+            !w.socks.contains(s),
             "on_open(server) for a socket the model knows: {s:?}"
         );
         assert!(w.ctx_live(ctx), "socket accepted into a freed context");
@@ -108,7 +108,7 @@ pub(crate) fn on_open(cx: &mut Cx, s: SocketId, is_client: bool, ip: &[u8]) {
         assert_eq!(ext, Some(want_ext), "ext of an accepted socket");
         let serial = w.next_serial();
         let out = w.new_stream();
-        w.socks.insert(s, Sock::new(serial, Life::Open, ctx, out));
+        w.add_sock(s, Sock::new(serial, Life::Open, ctx, out));
         if let Some(e) = cx.socket_ext_mut(s) {
             *e = serial;
         }
@@ -127,7 +127,7 @@ pub(crate) fn on_data(cx: &mut Cx, s: SocketId, data: &mut RecvBuf<'_>) {
     let w = cx.ext_mut();
     w.stats.on_data += 1;
     let World { socks, streams, .. } = w;
-    let sock = socks.get_mut(&s).expect("checked live");
+    let sock = socks.get_mut(s).expect("checked live");
     assert_eq!(sock.life, Life::Open, "on_data before on_open for {s:?}");
     assert!(!sock.got_end, "on_data after on_end for {s:?}");
     assert!(!sock.shut_rd, "on_data after shutdown_read for {s:?}");
@@ -153,7 +153,7 @@ pub(crate) fn on_end(cx: &mut Cx, s: SocketId) {
     let w = cx.ext_mut();
     w.stats.on_end += 1;
     let World { socks, streams, .. } = w;
-    let sock = socks.get_mut(&s).expect("checked live");
+    let sock = socks.get_mut(s).expect("checked live");
     assert!(!sock.got_end, "on_end twice for {s:?}");
     assert_eq!(sock.life, Life::Open, "on_end before on_open for {s:?}");
     sock.got_end = true;

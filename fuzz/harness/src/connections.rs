@@ -43,8 +43,8 @@ pub(crate) fn listen(cx: &mut Cx) {
             assert!(live, "listen on a freed context");
             assert_eq!(cx.listen_context(l), Some(c));
             let port = cx.listen_port(l);
-            let path = matches!(target, ListenTarget::Unix(_)).then(|| path.to_owned());
-            cx.ext_mut().lis.push(Lis::new(l, c, port, path));
+            let path = matches!(target, ListenTarget::Unix(_)).then_some(path);
+            cx.ext_mut().add_lis(Lis::new(l, c, port, path));
         }
         Err(ListenError::InvalidContext) => assert!(!live, "listen refused a live context"),
         Err(ListenError::Capacity) | Err(ListenError::Os(_)) => {}
@@ -55,11 +55,7 @@ pub(crate) fn listen(cx: &mut Cx) {
 pub(crate) fn listen_close(cx: &mut Cx, i: usize) {
     let l = cx.ext().lis[i].id;
     cx.listen_close(l);
-    let w = cx.ext_mut();
-    if !w.lis[i].closed {
-        w.lis[i].closed = true;
-        w.lis_closing += 1;
-    }
+    cx.ext_mut().close_lis(i);
     assert_eq!(cx.listen_context(l), None, "closed listener still answers");
 }
 
@@ -70,9 +66,7 @@ pub(crate) fn connect(cx: &mut Cx) {
     let li = w.pick_lis();
     let live = w.ctx_live(c);
     let port = li.and_then(|i| w.lis[i].port).unwrap_or(1);
-    let path = li
-        .and_then(|i| w.lis[i].path.clone())
-        .unwrap_or_else(|| "/fz/none".to_owned());
+    let path = li.and_then(|i| w.lis[i].path).unwrap_or("/fz/none");
     let peer_port = match (kind, w.peer_port) {
         (1, None) => {
             let p = w.net.peer_listen(0);
@@ -102,7 +96,7 @@ pub(crate) fn connect(cx: &mut Cx) {
             port,
             source: None,
         },
-        4 => ConnectTarget::Unix(&path),
+        4 => ConnectTarget::Unix(path),
         5 => ConnectTarget::Host {
             host: "::1",
             port,
@@ -121,10 +115,8 @@ pub(crate) fn connect(cx: &mut Cx) {
             assert!(live, "connect from a freed context");
             let w = cx.ext_mut();
             let out = w.new_stream();
-            let old = w
-                .socks
-                .insert(s, Sock::new(serial, Life::Connecting, c, out));
-            assert!(old.is_none(), "connect reused the live handle {s:?}");
+            // Panics if the model still has a socket in that slot (a live handle reused).
+            w.add_sock(s, Sock::new(serial, Life::Connecting, c, out));
         }
         Err(ConnectError::InvalidContext) => assert!(!live, "connect refused a live context"),
         Err(ConnectError::Capacity) => {
@@ -155,7 +147,7 @@ pub(crate) fn adopt_accepted(l: &mut Loop<H>) {
     match r {
         Ok(s) => {
             assert!(live, "adopted into a freed context");
-            assert!(w.socks.contains_key(&s), "adopt_accepted without on_open");
+            assert!(w.socks.contains(s), "adopt_accepted without on_open");
         }
         Err(rejected) => {
             let (error, fd) = rejected.into_parts();

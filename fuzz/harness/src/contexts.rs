@@ -1,29 +1,25 @@
 //! Creating, closing and freeing contexts, checked against the model.
 
-use usockets_core::{ContextError, ContextId, SocketId};
+use usockets_core::{ContextError, ContextId};
 
 use crate::callbacks::callbacks;
 use crate::config::{Cx, CONTEXTS};
-use crate::model::{Ctx, Life};
+use crate::model::Life;
 
 pub(crate) fn context_close(cx: &mut Cx, c: ContextId) {
-    let members: Vec<SocketId> = cx
-        .ext()
-        .socks
-        .iter()
-        .filter(|(s, x)| x.ctx == c && !cx.ext().closed(**s))
-        .map(|(s, _)| *s)
-        .collect();
+    let w = cx.ext();
+    let members = w.socks.select(|s, x| x.ctx == c && !w.closed(s));
     // Its listen sockets close first, before any callback runs; listen sockets an on_close
     // creates in this context stay open.
     let w = cx.ext_mut();
-    for l in w.lis.iter_mut().filter(|l| l.ctx == c && !l.closed) {
-        l.closed = true;
-        w.lis_closing += 1;
+    for i in w.live_lis.snapshot() {
+        if w.lis[i].ctx == c {
+            w.close_lis(i);
+        }
     }
     cx.context_close(c);
-    for s in members {
-        let Some(sock) = cx.ext().socks.get(&s) else {
+    for s in members.into_iter().flatten() {
+        let Some(sock) = cx.ext().socks.get(s) else {
             continue;
         };
         if sock.ctx == c && !cx.ext().in_connect_error.contains(&s) {
@@ -43,8 +39,8 @@ pub(crate) fn context_free(cx: &mut Cx, c: ContextId) {
     let busy = w
         .socks
         .iter()
-        .any(|(s, x)| x.ctx == c && !w.closed(*s) && !x.unlinked)
-        || w.lis.iter().any(|l| l.ctx == c && !l.closed);
+        .any(|(s, x)| x.ctx == c && !w.closed(s) && !x.unlinked)
+        || w.live_lis.iter().any(|i| w.lis[i].ctx == c);
     let r = cx.context_free(c);
     let w = cx.ext_mut();
     match r {
@@ -58,13 +54,9 @@ pub(crate) fn context_free(cx: &mut Cx, c: ContextId) {
                     .map(|(s, x)| (s, x.life, x.unlinked))
                     .collect::<Vec<_>>()
             );
-            let x = w
-                .ctxs
-                .iter_mut()
-                .find(|x| x.id == c && !x.freed)
-                .expect("live");
-            assert_eq!(serial, x.serial, "context ext changed");
-            x.freed = true;
+            let i = w.live_ctx(c).expect("live");
+            assert_eq!(serial, w.ctxs[i].serial, "context ext changed");
+            w.free_ctx(i);
         }
         Err(ContextError::InvalidContext) => assert!(!live, "live context {c:?} rejected"),
         Err(ContextError::Busy) => assert!(live && busy, "context {c:?} busy, model says not"),
@@ -84,7 +76,7 @@ pub(crate) fn context_create(cx: &mut Cx) {
     let b = w.ops.u8();
     let parent = w.pick_ctx();
     let serial = w.next_serial();
-    let live = w.ctxs.iter().filter(|x| !x.freed).count();
+    let live = w.live_ctxs.len();
     let child = b % 2 == 1;
     let r = match (child, parent) {
         (true, Some(p)) => cx.context_create_child(p, serial).map(|c| (c, Some(p))),
@@ -102,7 +94,7 @@ pub(crate) fn context_create(cx: &mut Cx) {
                     *cbs = callbacks(b % 4 == 1);
                 }
             }
-            cx.ext_mut().ctxs.push(Ctx::new(c, serial));
+            cx.ext_mut().add_ctx(c, serial);
         }
         Err(ContextError::Capacity) => assert_eq!(live, CONTEXTS, "context capacity"),
         Err(ContextError::InvalidContext) => {

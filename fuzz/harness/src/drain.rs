@@ -1,10 +1,10 @@
 //! Draining: closing everything at the end of a run and checking that nothing is left.
 
-use usockets_core::{ContextId, Loop, TimerId};
+use usockets_core::Loop;
 use usockets_shim_sim::Faults;
 
 use crate::checks::{check_world, run_once};
-use crate::config::H;
+use crate::config::{CONTEXTS, H};
 use crate::contexts::{context_close, context_free};
 use crate::peers::peer_recv;
 use crate::timers::timer_close;
@@ -18,36 +18,33 @@ pub(crate) fn drain(l: &mut Loop<H>) {
     for i in 0..w.peers.len() {
         peer_recv(l.ext_mut(), i);
     }
-    let timers: Vec<TimerId> = l
-        .ext()
-        .timers
-        .iter()
-        .filter(|t| !t.closed)
-        .map(|t| t.id)
-        .collect();
-    for t in timers {
-        timer_close(l, t);
+    // By index, in the order they were made: nothing here makes more of them.
+    for i in 0..l.ext().timers.len() {
+        let t = l.ext().timers[i];
+        if !t.closed {
+            timer_close(l, t.id);
+        }
     }
-    let polls = l.ext().polls.clone();
-    for (i, p) in polls.iter().enumerate() {
+    for i in 0..l.ext().polls.len() {
+        let p = l.ext().polls[i];
         if !p.freed {
             let (ext, fd) = l.poll_free(p.id).expect("poll_free of a live poll");
             assert_eq!(ext, p.serial);
             assert_eq!(fd.map(|f| f.number()), Some(p.fd));
-            l.ext_mut().polls[i].freed = true;
+            l.ext_mut().free_poll(i);
         }
     }
     // Every pipe end and every taken descriptor is the harness's now: dropping closes them.
     l.ext_mut().ends.clear();
     l.ext_mut().taken.clear();
-    let ctxs: Vec<ContextId> = l
-        .ext()
-        .ctxs
-        .iter()
-        .filter(|c| !c.freed)
-        .map(|c| c.id)
-        .collect();
-    for &c in &ctxs {
+    // The live contexts (at most one per slot), in the order they were made.
+    let mut ctxs = [None; CONTEXTS];
+    let live = l.ext().ctxs.iter().filter(|c| !c.freed).map(|c| c.id);
+    for (slot, c) in ctxs.iter_mut().zip(live) {
+        *slot = Some(c);
+    }
+    let ctxs = ctxs.into_iter().flatten();
+    for c in ctxs.clone() {
         context_close(l, c);
     }
     check_world(l);
@@ -59,11 +56,11 @@ pub(crate) fn drain(l: &mut Loop<H>) {
     assert!(
         w.socks.is_empty(),
         "sockets left after draining: {:?}",
-        w.socks.keys()
+        w.socks.ids().collect::<Vec<_>>()
     );
     assert_eq!(
         l.slots_in_use(),
-        [0, 0, ctxs.len(), 0, 0],
+        [0, 0, ctxs.clone().count(), 0, 0],
         "slots left after draining"
     );
     for c in ctxs {

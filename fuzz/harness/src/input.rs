@@ -98,10 +98,33 @@ pub fn stream_byte(id: u16, i: u64) -> u8 {
 }
 
 fn pattern(id: u16, k: usize) -> u8 {
-    (usize::from(id)
-        .wrapping_mul(131)
-        .wrapping_add(k.wrapping_mul(7))
-        ^ (k >> 3)) as u8
+    PATTERNS[pattern_row(id)][k]
+}
+
+/// Which row of [`PATTERNS`] stream `id` uses: only the low byte of `id * 131` shapes its bytes.
+fn pattern_row(id: u16) -> usize {
+    usize::from(id.wrapping_mul(131) as u8)
+}
+
+/// Every period of every stream, computed at compile time: row `r`, byte `k` is
+/// `(r + 7k) ^ (k / 8)` (low byte), for the streams whose `id * 131` ends in the byte `r`.
+/// Streams are made and checked with slice copies and comparisons of these rows: under the
+/// fuzzer's instrumentation a loop that computes or compares byte by byte costs more than the
+/// code under test.
+static PATTERNS: [[u8; PERIOD]; 256] = patterns();
+
+const fn patterns() -> [[u8; PERIOD]; 256] {
+    let mut rows = [[0u8; PERIOD]; 256];
+    let mut r = 0;
+    while r < 256 {
+        let mut k = 0;
+        while k < PERIOD {
+            rows[r][k] = ((r + 7 * k) ^ (k >> 3)) as u8;
+            k += 1;
+        }
+        r += 1;
+    }
+    rows
 }
 
 fn header_check(id: u16) -> u8 {
@@ -114,28 +137,52 @@ pub fn parse_header(h: [u8; HEADER]) -> Option<u16> {
     (h[0] == 0xA7 && h[3] == header_check(id)).then_some(id)
 }
 
-/// Bytes `from..from + len` of stream `id`. Built from whole slices rather than byte by byte:
-/// under the fuzzer's comparison tracing a per-byte loop costs more than the code under test.
+/// Bytes `from..from + len` of stream `id`.
 pub fn stream_chunk(id: u16, from: u64, len: usize) -> Vec<u8> {
-    let mut table = [0u8; PERIOD];
-    for (k, b) in table.iter_mut().enumerate() {
-        *b = pattern(id, k);
-    }
     let mut out = Vec::with_capacity(len);
+    fill_chunk(&mut out, id, from, len);
+    out
+}
+
+/// Replaces the contents of `out` with bytes `from..from + len` of stream `id` (no allocation
+/// once `out` has the room).
+pub fn fill_chunk(out: &mut Vec<u8>, id: u16, from: u64, len: usize) {
+    out.clear();
+    let row = &PATTERNS[pattern_row(id)];
     let mut at = (from % PERIOD as u64) as usize;
     while out.len() < len {
         let n = (PERIOD - at).min(len - out.len());
-        out.extend_from_slice(&table[at..at + n]);
+        out.extend_from_slice(&row[at..at + n]);
         at = 0;
     }
-    for (i, b) in out
-        .iter_mut()
-        .enumerate()
-        .take(HEADER.saturating_sub(from as usize))
-    {
-        *b = stream_byte(id, from + i as u64);
+    if from < HEADER as u64 {
+        for (i, b) in out.iter_mut().enumerate().take(HEADER - from as usize) {
+            *b = stream_byte(id, from + i as u64);
+        }
     }
-    out
+}
+
+/// Where `data` first differs from stream `id` read from byte `from` on (`from` past the
+/// header); `None` when it is exactly that part of the stream.
+pub fn stream_mismatch(id: u16, from: u64, data: &[u8]) -> Option<usize> {
+    debug_assert!(from >= HEADER as u64, "the header is checked on its own");
+    let row = &PATTERNS[pattern_row(id)];
+    let mut at = (from % PERIOD as u64) as usize;
+    let mut done = 0;
+    while done < data.len() {
+        let n = (PERIOD - at).min(data.len() - done);
+        let (got, want) = (&data[done..done + n], &row[at..at + n]);
+        if got != want {
+            return got
+                .iter()
+                .zip(want)
+                .position(|(a, b)| a != b)
+                .map(|i| done + i);
+        }
+        done += n;
+        at = 0;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -148,6 +195,33 @@ mod tests {
         assert_eq!(split(&input), (&[1u8, 2, 3][..], &[9u8, 9][..]));
         assert_eq!(split(&[5]), (&[5u8][..], &[][..]));
         assert_eq!(split(&[0xFF, 0xFF, 1]), (&[1u8][..], &[][..]));
+    }
+
+    #[test]
+    fn the_table_is_the_formula() {
+        for id in [0u16, 1, 2, 255, 256, 300, 4097, u16::MAX] {
+            for k in 0..PERIOD {
+                let formula = (usize::from(id)
+                    .wrapping_mul(131)
+                    .wrapping_add(k.wrapping_mul(7))
+                    ^ (k >> 3)) as u8;
+                assert_eq!(pattern(id, k), formula, "stream {id}, byte {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn mismatches_are_found_where_they_are() {
+        let good = stream_chunk(5, 4, 700);
+        assert_eq!(stream_mismatch(5, 4, &good), None);
+        assert_eq!(stream_mismatch(5, 4, &[]), None);
+        assert_eq!(stream_mismatch(6, 4, &good), Some(0), "another stream");
+        for at in [0, 1, 250, 251, 252, 699] {
+            let mut bad = good.clone();
+            bad[at] ^= 1;
+            assert_eq!(stream_mismatch(5, 4, &bad), Some(at));
+        }
+        assert_eq!(stream_mismatch(5, 5, &good[..10]), Some(0), "one byte late");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use usockets_core::{Interest, PollId, SocketId, TimerId};
 
 use crate::actions::react;
-use crate::config::{Cx, STALE};
+use crate::config::Cx;
 use crate::model::{Armed, Life};
 use crate::polls::poll_ctl;
 use crate::timers::{timer_close, timer_delays, timer_set};
@@ -15,11 +15,10 @@ pub(crate) fn on_timer(cx: &mut Cx, t: TimerId) {
     let w = cx.ext_mut();
     w.stats.timer += 1;
     w.after_timer_phase = true;
-    let tm = w
-        .timers
-        .iter_mut()
-        .find(|x| x.id == t && !x.closed)
+    let i = w
+        .live_timer(t)
         .unwrap_or_else(|| panic!("callback of a closed timer {t:?}"));
+    let tm = &mut w.timers[i];
     assert_eq!(ext, Some(tm.serial), "timer ext changed");
     let armed = tm
         .armed
@@ -66,9 +65,7 @@ pub(crate) fn on_poll(cx: &mut Cx, p: PollId, ready: Interest, error: bool) {
     let w = cx.ext_mut();
     w.stats.poll += 1;
     let i = w
-        .polls
-        .iter()
-        .position(|x| x.id == p && !x.freed)
+        .live_poll(p)
         .unwrap_or_else(|| panic!("callback of a freed poll {p:?}"));
     let pm = w.polls[i];
     assert_eq!(ext, Some(pm.serial), "poll ext changed");
@@ -119,8 +116,7 @@ pub(crate) fn on_released(cx: &mut Cx, s: SocketId, ext: u64) {
     w.stats.released += 1;
     w.after_timer_phase = true;
     let sock = w
-        .socks
-        .remove(&s)
+        .release_sock(s)
         .unwrap_or_else(|| panic!("released a socket the model does not know: {s:?}"));
     assert_eq!(ext, sock.serial, "released {s:?} with another ext");
     match sock.life {
@@ -128,8 +124,4 @@ pub(crate) fn on_released(cx: &mut Cx, s: SocketId, ext: u64) {
         Life::Failed => assert_eq!(sock.closes, 0),
         l => panic!("released {s:?}, which is {l:?}"),
     }
-    if w.released.len() == STALE {
-        w.released.remove(0);
-    }
-    w.released.push(s);
 }

@@ -1,14 +1,14 @@
 //! The reference model: what the harness expects of every socket, listener, context, timer,
 //! poll and peer, kept in the loop's ext ([`World`]) together with the input cursor.
 
-use std::collections::BTreeMap;
-
 use usockets_core::{ContextId, Interest, ListenId, PollId, SocketId, TimerId};
 use usockets_shim_sim::{PeerId, SimFd, SimNet};
 
-use crate::config::{Cx, MAX_DEPTH};
+use crate::config::{Cx, CONTEXTS, LISTENERS, MAX_DEPTH, POLLS, TIMERS};
 use crate::coverage::Stats;
-use crate::input::{stream_chunk, Ops};
+use crate::input::{fill_chunk, Ops};
+use crate::recycle::Spare;
+use crate::slots::{Changed, Live, Socks};
 use crate::streams::{Inbound, Stream};
 use crate::target::Target;
 
@@ -22,7 +22,7 @@ pub(crate) enum Life {
     Failed,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Sock {
     pub(crate) serial: u64,
     pub(crate) life: Life,
@@ -58,12 +58,12 @@ pub(crate) struct Ctx {
     pub(crate) freed: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Lis {
     pub(crate) id: ListenId,
     pub(crate) ctx: ContextId,
     pub(crate) port: Option<u16>,
-    pub(crate) path: Option<String>,
+    pub(crate) path: Option<&'static str>,
     pub(crate) closed: bool,
 }
 
@@ -121,17 +121,26 @@ pub struct World {
     pub(crate) after_timer_phase: bool,
     pub(crate) stats: Stats,
     pub(crate) serial: u64,
-    pub(crate) socks: BTreeMap<SocketId, Sock>,
+    pub(crate) socks: Socks,
     pub(crate) released: Vec<SocketId>,
     pub(crate) streams: Vec<Stream>,
     pub(crate) peers: Vec<Peer>,
     pub(crate) peer_port: Option<u16>,
+    /// Every context, listener, timer and poll made so far, dead ones included (the input
+    /// picks among all of them, to try dead handles too), and which of them are live.
     pub(crate) ctxs: Vec<Ctx>,
     pub(crate) lis: Vec<Lis>,
-    /// Listen sockets closed since the last iteration (their slots are not released yet).
-    pub(crate) lis_closing: usize,
     pub(crate) timers: Vec<Tmr>,
     pub(crate) polls: Vec<Pol>,
+    pub(crate) live_ctxs: Live<CONTEXTS>,
+    pub(crate) live_lis: Live<LISTENERS>,
+    pub(crate) live_timers: Live<TIMERS>,
+    pub(crate) live_polls: Live<POLLS>,
+    /// The slots of each arena that gained or lost an object since the dead handles were last
+    /// checked.
+    pub(crate) changed: Changed,
+    /// Listen sockets closed since the last iteration (their slots are not released yet).
+    pub(crate) lis_closing: usize,
     /// The pipe ends of each poll (same index) that the poll does not own.
     pub(crate) ends: Vec<Ends>,
     /// Descriptors taken in `on_pre_open`, ours to adopt or close (dropping closes).
@@ -144,6 +153,8 @@ pub struct World {
     pub(crate) wake_outside: bool,
     /// Print every operation and action (`USOCKETS_FUZZ_TRACE=1`), to read a failing input.
     pub(crate) trace: bool,
+    /// The buffer writes are made in (see [`World::next_chunk`]).
+    pub(crate) chunk: Vec<u8>,
 }
 
 impl Sock {
@@ -194,7 +205,7 @@ impl Lis {
         id: ListenId,
         ctx: ContextId,
         port: Option<u16>,
-        path: Option<String>,
+        path: Option<&'static str>,
     ) -> Lis {
         Lis {
             id,
@@ -207,8 +218,8 @@ impl Lis {
 }
 
 impl World {
-    /// An empty model for `target`, reading `ops`, on `net`.
-    pub(crate) fn new(target: Target, ops: Ops, net: SimNet) -> World {
+    /// An empty model for `target`, reading `ops`, on `net` (in the vectors `spare`).
+    pub(crate) fn new(target: Target, ops: Ops, net: SimNet, spare: Spare) -> World {
         World {
             target,
             ops,
@@ -218,22 +229,28 @@ impl World {
             after_timer_phase: false,
             stats: Stats::default(),
             serial: 0,
-            socks: BTreeMap::new(),
-            released: Vec::new(),
-            streams: Vec::new(),
-            peers: Vec::new(),
+            socks: Socks::new(),
+            released: spare.released,
+            streams: spare.streams,
+            peers: spare.peers,
             peer_port: None,
-            ctxs: Vec::new(),
-            lis: Vec::new(),
+            ctxs: spare.ctxs,
+            lis: spare.lis,
+            timers: spare.timers,
+            polls: spare.polls,
+            live_ctxs: Live::new(),
+            live_lis: Live::new(),
+            live_timers: Live::new(),
+            live_polls: Live::new(),
+            changed: Changed::default(),
             lis_closing: 0,
-            timers: Vec::new(),
-            polls: Vec::new(),
-            ends: Vec::new(),
-            taken: Vec::new(),
+            ends: spare.ends,
+            taken: spare.taken,
             adopting: None,
-            in_connect_error: Vec::new(),
+            in_connect_error: spare.in_connect_error,
             wake_outside: false,
-            trace: std::env::var_os("USOCKETS_FUZZ_TRACE").is_some(),
+            trace: trace_wanted(),
+            chunk: spare.chunk,
         }
     }
 
@@ -247,43 +264,25 @@ impl World {
         u16::try_from(self.streams.len() - 1).unwrap_or(u16::MAX)
     }
 
-    pub(crate) fn ctx_live(&self, c: ContextId) -> bool {
-        self.ctxs.iter().any(|x| x.id == c && !x.freed)
-    }
-
     pub(crate) fn sock(&mut self, s: SocketId, what: &str) -> &mut Sock {
         self.socks
-            .get_mut(&s)
+            .get_mut(s)
             .unwrap_or_else(|| panic!("{what} for a socket the model does not know: {s:?}"))
     }
 
     /// Closed as far as core's `is_closed` goes.
     pub(crate) fn closed(&self, s: SocketId) -> bool {
-        match self.socks.get(&s).map(|x| x.life) {
-            Some(Life::Closed) => true,
-            Some(Life::Failed) => !self.in_connect_error.contains(&s),
-            _ => false,
-        }
+        self.socks.get(s).is_some_and(|x| self.is_closed(s, x))
     }
 
-    pub(crate) fn keepalive(&self) -> usize {
-        let socks = self
-            .socks
-            .values()
-            .filter(|x| matches!(x.life, Life::Open | Life::Connecting))
-            .count();
-        let lis = self.lis.iter().filter(|x| !x.closed).count();
-        let timers = self
-            .timers
-            .iter()
-            .filter(|x| !x.closed && !x.fallthrough)
-            .count();
-        let polls = self
-            .polls
-            .iter()
-            .filter(|x| !x.freed && !x.fallthrough)
-            .count();
-        socks + lis + timers + polls
+    /// Whether socket `s`, known to the model as `x`, is closed as far as core's `is_closed`
+    /// goes (one inside its `on_connect_error` is not, yet).
+    pub(crate) fn is_closed(&self, s: SocketId, x: &Sock) -> bool {
+        match x.life {
+            Life::Closed => true,
+            Life::Failed => !self.in_connect_error.contains(&s),
+            Life::Open | Life::Connecting => false,
+        }
     }
 
     pub(crate) fn may_react(&self) -> bool {
@@ -299,7 +298,7 @@ impl World {
 
     pub(crate) fn pick_sock(&mut self) -> Option<SocketId> {
         let i = self.pick_index(self.socks.len())?;
-        self.socks.keys().nth(i).copied()
+        self.socks.ids().nth(i)
     }
 
     pub(crate) fn pick_ctx(&mut self) -> Option<ContextId> {
@@ -334,9 +333,13 @@ impl World {
         });
     }
 
-    /// The next `len` bytes of outbound stream `out`.
-    pub(crate) fn next_chunk(&self, out: u16, len: usize) -> Vec<u8> {
-        stream_chunk(out, self.streams[usize::from(out)].sent, len)
+    /// The next `len` bytes of outbound stream `out`, in the model's one write buffer, taken
+    /// out of it (so the loop can be called while it is borrowed): put it back in
+    /// [`World::chunk`] once written, for the next write to reuse.
+    pub(crate) fn next_chunk(&mut self, out: u16, len: usize) -> Vec<u8> {
+        let mut chunk = std::mem::take(&mut self.chunk);
+        fill_chunk(&mut chunk, out, self.streams[usize::from(out)].sent, len);
+        chunk
     }
 
     /// The writer of stream `out` was told `n` more bytes were written.
@@ -357,14 +360,23 @@ pub(crate) fn pipe_end(cx: &Cx, i: usize, number: i32) -> Option<&SimFd> {
         .find(|fd| fd.number() == number)
 }
 
-/// Writes `n` bytes of `fill` into the pipe of poll `i`, unless its write end is closed.
+/// Writes `n` (at most 256) bytes of `fill` into the pipe of poll `i`, unless its write end is
+/// closed.
 pub(crate) fn pipe_write(cx: &Cx, i: usize, n: usize, fill: u8) {
     let pm = cx.ext().polls[i];
     if pm.write_closed {
         return;
     }
-    let net = cx.ext().net.clone();
     if let Some(fd) = pipe_end(cx, i, pm.write_end) {
-        net.pipe_write(fd, &vec![fill; n]);
+        let bytes = [fill; 256];
+        assert!(n <= bytes.len(), "a pipe write of {n} bytes");
+        cx.ext().net.pipe_write(fd, &bytes[..n]);
     }
+}
+
+/// Whether `USOCKETS_FUZZ_TRACE` is set, read once per process (a look-up of the environment
+/// takes a lock, and a run is short).
+fn trace_wanted() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("USOCKETS_FUZZ_TRACE").is_some())
 }

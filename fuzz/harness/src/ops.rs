@@ -61,7 +61,34 @@ pub(crate) fn faults_from(ops: &mut Ops) -> Faults {
     }
 }
 
-pub(crate) fn step(l: &mut Loop<H>) {
+impl Op {
+    /// Whether the operation leaves the loop alone: it acts on the simulated network (peers,
+    /// pipes, the clock, fault rates, the descriptor limit) and calls nothing of the loop but
+    /// accessors and `wakeup` (which only pokes the shim's waker). The loop cannot change
+    /// without being called (it runs nothing by itself), so it is then exactly as the last
+    /// check found it, and checking it again would find the same.
+    pub(crate) fn leaves_loop_alone(self) -> bool {
+        matches!(
+            self,
+            Op::Advance
+                | Op::PeerConnect
+                | Op::PeerSend
+                | Op::PeerRecv
+                | Op::PeerShutdown
+                | Op::PeerClose
+                | Op::PeerReset
+                | Op::PeerAccept
+                | Op::PipeWrite
+                | Op::PipeClose
+                | Op::Wake
+                | Op::FdLimit
+                | Op::SetFaults
+        )
+    }
+}
+
+/// Decodes one operation from the input and applies it; returns it.
+pub(crate) fn step(l: &mut Loop<H>) -> Op {
     let w = l.ext_mut();
     let op = w.ops.pick(w.target.ops());
     if w.trace {
@@ -92,10 +119,10 @@ pub(crate) fn step(l: &mut Loop<H>) {
         Op::PeerConnect => {
             let w = l.ext_mut();
             if let Some(i) = w.pick_lis() {
-                let r = match (w.lis[i].port, &w.lis[i].path) {
+                let r = match (w.lis[i].port, w.lis[i].path) {
                     (Some(port), _) => w.net.peer_connect(port),
                     (None, Some(path)) => w.net.peer_connect_unix(path),
-                    (None, None) => return,
+                    (None, None) => return op,
                 };
                 if let Ok(p) = r {
                     w.add_peer(p);
@@ -210,6 +237,7 @@ pub(crate) fn step(l: &mut Loop<H>) {
             w.net.set_faults(f);
         }
     }
+    op
 }
 
 pub(crate) fn stale(l: &mut Loop<H>) {
@@ -218,7 +246,7 @@ pub(crate) fn stale(l: &mut Loop<H>) {
         return;
     }
     let s = w.released[w.ops.below(w.released.len())];
-    if w.socks.contains_key(&s) {
+    if w.socks.contains(s) {
         return;
     }
     assert_eq!(l.is_closed(s), None, "released {s:?} accepted");

@@ -10,6 +10,7 @@ pub(crate) fn peer_send(cx: &mut Cx) {
     let out = w.peers[i].out;
     let chunk = w.next_chunk(out, len);
     let n = w.net.peer_send(w.peers[i].id, &chunk);
+    w.chunk = chunk;
     assert!(n == 0 || n == len, "peer_send queued {n} of {len}");
     w.wrote(out, n);
 }

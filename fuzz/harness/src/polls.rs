@@ -50,8 +50,7 @@ pub(crate) fn poll_ctl(cx: &mut Cx, i: usize) {
                         "poll_free gives back the descriptor given"
                     );
                     w.ends[i].returned = Some(fd);
-                    w.polls[i].freed = true;
-                    w.polls[i].started = false;
+                    w.free_poll(i);
                 }
             }
         }
@@ -70,7 +69,7 @@ pub(crate) fn poll_create(l: &mut Loop<H>) {
     let fallthrough = w.ops.u8() % 2 == 1;
     let read = w.ops.below(3) != 0;
     let serial = w.next_serial();
-    let live = w.polls.iter().filter(|x| !x.freed).count();
+    let live = w.live_polls.len();
     let p = match l.poll_create(fallthrough, serial) {
         Ok(p) => p,
         Err(_) => {
@@ -89,21 +88,22 @@ pub(crate) fn poll_create(l: &mut Loop<H>) {
     );
     l.poll_set_callback(p, on_poll).expect("poll_set_callback");
     assert_eq!(l.poll_fd(p).map(|f| f.number()), Some(fd));
-    let w = l.ext_mut();
-    w.polls.push(Pol {
-        id: p,
-        serial,
-        fallthrough,
-        freed: false,
-        fd,
-        read_end,
-        write_end,
-        write_closed: false,
-        started: false,
-        interest: Interest::NONE,
-    });
-    w.ends.push(Ends {
-        spare: Some(spare),
-        returned: None,
-    });
+    l.ext_mut().add_poll(
+        Pol {
+            id: p,
+            serial,
+            fallthrough,
+            freed: false,
+            fd,
+            read_end,
+            write_end,
+            write_closed: false,
+            started: false,
+            interest: Interest::NONE,
+        },
+        Ends {
+            spare: Some(spare),
+            returned: None,
+        },
+    );
 }

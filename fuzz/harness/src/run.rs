@@ -1,20 +1,20 @@
 //! [`run`]: one input, from decoding to draining.
 
-use usockets_core::{
-    Capacity, GrowingStorage, ListenOptions, ListenTarget, Loop, LoopCallbacks, Settings,
-};
+use usockets_core::{ListenOptions, ListenTarget, Loop, LoopCallbacks, Settings};
 use usockets_shim_sim::{ByteSource, SimNet};
 
 use crate::callbacks::callbacks;
 use crate::checks::check_world;
-use crate::config::{CONTEXTS, H, LISTENERS, MAX_STEPS, POLLS, SOCKETS, TIMERS};
+use crate::config::{EVENTS_MAX, H, MAX_STEPS, RECV_MAX};
 use crate::contexts::new_ext;
 use crate::coverage::Report;
 use crate::drain::drain;
 use crate::input::{split, Ops};
 use crate::loop_callbacks::{on_post, on_pre, on_released, on_wakeup};
-use crate::model::{Ctx, Lis, World};
+use crate::memory::Memory;
+use crate::model::{Lis, World};
 use crate::ops::{faults_from, step};
+use crate::recycle::Spare;
 use crate::target::Target;
 
 /// Runs one input for `target`: decodes it, drives the loop, checks every invariant (panicking
@@ -28,21 +28,12 @@ pub fn run(target: Target, data: &[u8]) -> Report {
         .with_max_reads_per_event(ops.pick(&[1, 2, 4]))
         .with_max_accepts_per_event(ops.pick(&[1, 2, 256]))
         .with_accept_backoff_ms(ops.pick(&[250, 10, 1000]));
-    let recv = ops.pick(&[64usize, 512]);
-    let events = ops.pick(&[1usize, 4, 16]);
+    let recv = ops.pick(&[64, RECV_MAX]);
+    let events = ops.pick(&[1, 4, EVENTS_MAX]);
     let faults = faults_from(&mut ops);
     let net = SimNet::new(faults, Box::new(ByteSource::new(fault_bytes.to_vec())));
-    let storage = GrowingStorage::preallocated(
-        Capacity::new()
-            .with_sockets(SOCKETS)
-            .with_listeners(LISTENERS)
-            .with_contexts(CONTEXTS)
-            .with_timers(TIMERS)
-            .with_polls(POLLS)
-            .with_recv(recv)
-            .with_events(events),
-    );
-    let world = World::new(target, ops, net.clone());
+    let storage = Memory::new(recv, events);
+    let world = World::new(target, ops, net.clone(), Spare::take());
     let loop_callbacks = LoopCallbacks {
         wakeup: Some(on_wakeup),
         pre: Some(on_pre),
@@ -60,9 +51,8 @@ pub fn run(target: Target, data: &[u8]) -> Report {
     let serial2 = l.ext_mut().next_serial();
     let b = l.context_create_child(a, serial2).expect("child context");
     *l.context_callbacks_mut(b).expect("child") = callbacks(false);
-    l.ext_mut()
-        .ctxs
-        .extend([Ctx::new(a, serial), Ctx::new(b, serial2)]);
+    l.ext_mut().add_ctx(a, serial);
+    l.ext_mut().add_ctx(b, serial2);
     let ls = l
         .listen(
             a,
@@ -75,17 +65,19 @@ pub fn run(target: Target, data: &[u8]) -> Report {
         )
         .expect("first listener");
     let port = l.listen_port(ls);
-    l.ext_mut().lis.push(Lis::new(ls, a, port, None));
+    l.ext_mut().add_lis(Lis::new(ls, a, port, None));
     l.integrate();
     check_world(&mut l);
     let mut steps = 0;
     while !l.ext().ops.done() && steps < MAX_STEPS {
-        step(&mut l);
-        check_world(&mut l);
+        if !step(&mut l).leaves_loop_alone() {
+            check_world(&mut l);
+        }
         steps += 1;
     }
     drain(&mut l);
     let stats = l.ext().stats;
+    l.ext_mut().recycle();
     drop(l);
     assert_eq!(net.open_fds(), 0, "descriptors left open after draining");
     Report {

@@ -10,7 +10,7 @@ use crate::model::Life;
 pub(crate) fn write(cx: &mut Cx, s: SocketId, how: Act) {
     let w = cx.ext_mut();
     let len = 1 + usize::from(w.ops.u8()) * 4;
-    let Some(sock) = w.socks.get(&s) else {
+    let Some(sock) = w.socks.get(s) else {
         // A released handle: nothing may be written.
         assert_eq!(cx.write(s, b"x", false), 0, "write on released {s:?}");
         return;
@@ -41,6 +41,7 @@ pub(crate) fn write(cx: &mut Cx, s: SocketId, how: Act) {
         );
     }
     let w = cx.ext_mut();
+    w.chunk = chunk;
     w.wrote(out, n);
     if writable && n < len {
         w.sock(s, "write").want_writable = true;
@@ -51,12 +52,12 @@ pub(crate) fn close(cx: &mut Cx, s: SocketId) {
     let w = cx.ext_mut();
     let code = i32::from(w.ops.u8()) - 16;
     let reason = u32::from(w.ops.u8());
-    let live = !w.closed(s) && w.socks.contains_key(&s);
+    let live = !w.closed(s) && w.socks.contains(s);
     if live {
         w.sock(s, "close").closing = Some((code, reason));
     }
     // Only a socket inside its on_connect_error can have lost its context (freed there).
-    let orphan = live && !w.ctx_live(w.socks[&s].ctx);
+    let orphan = live && w.socks.get(s).is_some_and(|x| !w.ctx_live(x.ctx));
     cx.close(s, code, Some(reason));
     if orphan {
         assert_eq!(cx.is_closed(s), Some(true), "close left {s:?} open");
@@ -67,14 +68,14 @@ pub(crate) fn close(cx: &mut Cx, s: SocketId) {
         sock.closing = None;
         w.in_connect_error.retain(|&x| x != s);
     } else if live {
-        let life = cx.ext().socks.get(&s).map(|x| x.life);
+        let life = cx.ext().socks.get(s).map(|x| x.life);
         assert_eq!(life, Some(Life::Closed), "close of {s:?} gave no on_close");
     }
 }
 
 pub(crate) fn close_connecting(cx: &mut Cx, s: SocketId) {
     let w = cx.ext();
-    let life = w.socks.get(&s).map(|x| x.life);
+    let life = w.socks.get(s).map(|x| x.life);
     // A connecting socket, or one whose on_connect_error is running (still connecting to core).
     let connecting = life == Some(Life::Connecting)
         || life == Some(Life::Failed) && w.in_connect_error.contains(&s);
@@ -97,7 +98,7 @@ pub(crate) fn adopt(cx: &mut Cx, s: SocketId) {
     };
     let transform = cx.ext_mut().ops.u8() & 1 == 0;
     let w = cx.ext();
-    let known = w.socks.get(&s).map(|x| x.serial);
+    let known = w.socks.get(s).map(|x| x.serial);
     let closed = w.closed(s);
     let target_live = w.ctx_live(to);
     let r = if transform {
@@ -121,7 +122,7 @@ pub(crate) fn adopt(cx: &mut Cx, s: SocketId) {
         sock.timeout = None;
         sock.long_timeout = None;
     }
-    if let Some(sock) = cx.ext().socks.get(&s) {
+    if let Some(sock) = cx.ext().socks.get(s) {
         assert_eq!(cx.socket_context(s), Some(sock.ctx), "context after adopt");
     } else {
         assert_eq!(cx.socket_context(s), None, "released {s:?} has a context");
@@ -146,7 +147,7 @@ pub(crate) fn timeout(cx: &mut Cx, s: SocketId, long: bool) {
     if w.closed(s) {
         return;
     }
-    if let Some(sock) = w.socks.get_mut(&s) {
+    if let Some(sock) = w.socks.get_mut(s) {
         *sock.timeout_mut(long) = (amount > 0).then(|| now + u64::from(amount) * unit);
     }
 }
@@ -154,7 +155,7 @@ pub(crate) fn timeout(cx: &mut Cx, s: SocketId, long: bool) {
 pub(crate) fn shutdown(cx: &mut Cx, s: SocketId) {
     let w = cx.ext_mut();
     let mut closes = false;
-    if let Some(sock) = w.socks.get_mut(&s) {
+    if let Some(sock) = w.socks.get_mut(s) {
         if sock.life == Life::Open && !sock.shut_wr {
             sock.shut_wr = true;
             sock.want_writable = false;
@@ -163,7 +164,7 @@ pub(crate) fn shutdown(cx: &mut Cx, s: SocketId) {
     }
     cx.shutdown(s);
     if closes {
-        let life = cx.ext().socks.get(&s).map(|x| x.life);
+        let life = cx.ext().socks.get(s).map(|x| x.life);
         assert_eq!(
             life,
             Some(Life::Closed),
@@ -178,7 +179,7 @@ pub(crate) fn addr(cx: &mut Cx, s: SocketId) {
     let port = cx.remote_port(s);
     let local = cx.local_port(s);
     assert!(matches!(n, 0 | 4 | 16), "remote_address gave {n} bytes");
-    if cx.ext().closed(s) || !cx.ext().socks.contains_key(&s) {
+    if cx.ext().closed(s) || !cx.ext().socks.contains(s) {
         assert_eq!((n, port, local), (0, None, None), "address of closed {s:?}");
     }
 }

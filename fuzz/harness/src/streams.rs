@@ -1,7 +1,7 @@
 //! Stream checks: every byte arrives in order, unaltered and at one receiver only, and all of
 //! it before the sender's FIN.
 
-use crate::input::{parse_header, stream_chunk, HEADER};
+use crate::input::{parse_header, stream_mismatch, HEADER};
 
 /// What a receiver has read of the one stream it receives.
 #[derive(Clone, Copy, Debug, Default)]
@@ -36,13 +36,7 @@ impl Inbound {
         if data.is_empty() {
             return;
         }
-        let want = stream_chunk(id, self.n, data.len());
-        if data != want.as_slice() {
-            let i = data
-                .iter()
-                .zip(&want)
-                .position(|(a, b)| a != b)
-                .unwrap_or(0);
+        if let Some(i) = stream_mismatch(id, self.n, data) {
             panic!(
                 "{who}: byte {} of stream {id} differs (lost, repeated, reordered or foreign)",
                 self.n + i as u64

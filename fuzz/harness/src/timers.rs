@@ -17,12 +17,12 @@ pub(crate) fn timer_create(cx: &mut Cx) {
     let w = cx.ext_mut();
     let fallthrough = w.ops.u8() % 2 == 1;
     let serial = w.next_serial();
-    let live = w.timers.iter().filter(|x| !x.closed).count();
+    let live = w.live_timers.len();
     match cx.timer_create(fallthrough, serial) {
         Ok(t) => {
             assert!(live < TIMERS, "more timers than slots");
             assert_eq!(cx.timer_is_armed(t), Some(false));
-            cx.ext_mut().timers.push(Tmr {
+            cx.ext_mut().add_timer(Tmr {
                 id: t,
                 serial,
                 fallthrough,
@@ -41,8 +41,8 @@ pub(crate) fn timer_set(cx: &mut Cx, t: TimerId, ms: u64, repeat: u64) {
     let w = cx.ext_mut();
     let now = w.net.now_ms();
     let late = w.after_timer_phase;
-    if let Some(tm) = w.timers.iter_mut().find(|x| x.id == t && !x.closed) {
-        tm.armed = (ms != 0 || repeat != 0).then(|| Armed {
+    if let Some(i) = w.live_timer(t) {
+        w.timers[i].armed = (ms != 0 || repeat != 0).then(|| Armed {
             deadline: now.saturating_add(ms),
             repeat,
             iteration,
@@ -56,10 +56,10 @@ pub(crate) fn timer_set(cx: &mut Cx, t: TimerId, ms: u64, repeat: u64) {
 pub(crate) fn timer_close(cx: &mut Cx, t: TimerId) {
     let r = cx.timer_close(t);
     let w = cx.ext_mut();
-    match w.timers.iter_mut().find(|x| x.id == t && !x.closed) {
-        Some(tm) => {
-            assert_eq!(r, Some(tm.serial), "timer_close ext");
-            tm.closed = true;
+    match w.live_timer(t) {
+        Some(i) => {
+            assert_eq!(r, Some(w.timers[i].serial), "timer_close ext");
+            w.close_timer(i);
         }
         None => assert_eq!(r, None, "closed timer {t:?} closed again"),
     }
