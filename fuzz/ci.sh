@@ -1,30 +1,60 @@
 #!/usr/bin/env bash
 # Fuzzing in CI (called by .ci/run; see README.md):
 #   1. installs the nightly toolchain and cargo-fuzz when missing;
-#   2. builds `adopt_close` with `--cfg usockets_planted_bug` and fails unless the fuzzer finds
-#      the planted double on_close within PLANTED_SECONDS (60);
-#   3. runs every real target for FUZZ_SECONDS (60) from its committed corpus with
-#      -print_final_stats=1, printing executions per second and coverage; a finding fails.
+#   2. copies the repository's sources to a scratch directory, applies planted-bug.patch there
+#      (a deliberate double on_close in core/src/sweep.rs) and fails unless `adopt_close`, built
+#      from that copy, finds the planted bug within PLANTED_SECONDS (60); the tree itself is
+#      never changed, and a patch that no longer applies fails too;
+#   3. runs every real target for FUZZ_SECONDS (60) from its committed seeds (seeds/<target>/)
+#      with -print_final_stats=1, printing executions per second and coverage; a finding fails.
+# `bash fuzz/ci.sh planted` does steps 1 and 2 only.
+#
+# The targets build without AddressSanitizer unless FUZZ_SANITIZER says otherwise (cargo-fuzz's
+# `--sanitizer`): everything they run is `#![forbid(unsafe_code)]` (core, shim-sim, the harness)
+# or std, which is not instrumented, so ASan has no memory accesses of ours to catch out (only
+# its leak check is lost), while it cuts the executions per second by four to five times (each
+# of its shadow-memory checks is itself traced as a comparison for libFuzzer). See "Throughput"
+# in README.md; FUZZ_SANITIZER=address restores cargo-fuzz's default.
+# Every corpus written here is a scratch directory: neither seeds/ nor corpus/ is touched.
 set -euo pipefail
 
 cd "$(dirname "$0")"
+FUZZ_DIR=$PWD
+ROOT=$(cd .. && pwd)
 
 TARGETS=(loop_ops adopt_close timers)
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 PLANTED_SECONDS=${PLANTED_SECONDS:-60}
 PLANTED_TARGET=${PLANTED_TARGET:-adopt_close}
+FUZZ_SANITIZER=${FUZZ_SANITIZER:-none}
+# One target directory per sanitizer, so that switching does not rebuild everything.
+TARGET_DIR=$FUZZ_DIR/target/ci-$FUZZ_SANITIZER
+PLANTED_PATCH=$FUZZ_DIR/planted-bug.patch
+# What the planted bug's report must say (the harness's message for a second on_close).
+PLANTED_REPORT='on_close for SocketId.*which is Closed'
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+# GNU patch plants the bug in the scratch copy (it applies relative to the copy wherever it is;
+# `git apply` would skip the paths of a copy that lies inside some repository).
+if ! command -v patch >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patch
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# A corpus directory to write into, seeded with the committed corpus (which stays untouched).
+# A corpus directory to write into, holding the committed seeds of target $1 (which stay
+# untouched); empty for a target that has none (libFuzzer then starts from nothing).
 scratch_corpus() {
     local dir="$work/corpus-$1"
     mkdir -p "$dir"
-    cp corpus/"$1"/* "$dir"/
+    if [ -n "$(ls -A seeds/"$1" 2>/dev/null)" ]; then
+        cp seeds/"$1"/* "$dir"/
+    else
+        echo "note: no seeds/$1/, so $1 starts from an empty corpus" >&2
+    fi
     echo "$dir"
 }
 
@@ -32,32 +62,67 @@ summary() {
     local log=$1
     local execs cov
     execs=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-    cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1)
+    cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
     echo "exec/s: ${execs:-?}  ${cov:-cov: ?}"
+}
+
+# Copies the repository's sources as they are in the working tree (tracked files and new ones
+# git does not ignore: no build output, no fuzzing corpus) to directory $1. On CI's clean clone
+# that is exactly the commit under test.
+copy_sources() {
+    local dest=$1
+    mkdir -p "$dest"
+    (
+        cd "$ROOT"
+        git ls-files -z --cached --others --exclude-standard |
+            while IFS= read -r -d '' f; do
+                # Skip files deleted in the working tree but still in the index.
+                if [ -e "$f" ]; then printf '%s\0' "$f"; fi
+            done |
+            tar --null -T - -cf -
+    ) | tar -xf - -C "$dest"
 }
 
 planted() {
     local t=$PLANTED_TARGET
-    local corpus log
+    local src="$work/planted-src"
+    local corpus log before
+    before=$(sha256sum "$ROOT/core/src/sweep.rs")
+    copy_sources "$src"
+    if ! patch --dry-run --batch --forward --fuzz=0 -p1 -d "$src" <"$PLANTED_PATCH"; then
+        echo "fuzz/planted-bug.patch no longer applies to core/src/sweep.rs: plant the same bug" \
+            "in the current code and regenerate the patch (fuzz/README.md, \"The planted bug\")" >&2
+        return 1
+    fi
+    patch --batch --forward --fuzz=0 --silent -p1 -d "$src" <"$PLANTED_PATCH"
     corpus=$(scratch_corpus "$t")
     log="$work/planted-$t.log"
-    echo "--> $t with --cfg usockets_planted_bug, ${PLANTED_SECONDS}s"
-    RUSTFLAGS="--cfg usockets_planted_bug" cargo +nightly fuzz build --target-dir target/planted "$t"
+    echo "--> $t with fuzz/planted-bug.patch applied to a copy, --sanitizer $FUZZ_SANITIZER," \
+        "${PLANTED_SECONDS}s"
+    # The copy's own fuzz project, built into a target directory of this one (kept between
+    # runs, so the dependencies are built once).
+    local build=(--fuzz-dir "$src/fuzz" --sanitizer "$FUZZ_SANITIZER"
+        --target-dir "$FUZZ_DIR/target/planted-$FUZZ_SANITIZER")
+    cargo +nightly fuzz build "${build[@]}" "$t"
     local start=$SECONDS
-    if RUSTFLAGS="--cfg usockets_planted_bug" cargo +nightly fuzz run --target-dir target/planted \
-        "$t" "$corpus" -- -max_total_time="$PLANTED_SECONDS" -print_final_stats=1 \
+    if cargo +nightly fuzz run "${build[@]}" "$t" "$corpus" -- \
+        -max_total_time="$PLANTED_SECONDS" -print_final_stats=1 \
         -artifact_prefix="$work/planted-" >"$log" 2>&1; then
         tail -20 "$log"
         echo "the planted bug was NOT found in ${PLANTED_SECONDS}s" >&2
         return 1
     fi
-    if ! grep -q 'on_close for SocketId.*which is Closed' "$log"; then
+    if ! grep -q "$PLANTED_REPORT" "$log"; then
         tail -60 "$log"
         echo "$t crashed with the planted bug, but not on it (see above)" >&2
         return 1
     fi
     echo "planted bug found after $((SECONDS - start))s:"
-    grep -m1 'on_close for SocketId.*which is Closed' "$log"
+    grep -m1 "$PLANTED_REPORT" "$log"
+    if [ "$(sha256sum "$ROOT/core/src/sweep.rs")" != "$before" ]; then
+        echo "core/src/sweep.rs changed while the planted bug was fuzzed: only the copy may" >&2
+        return 1
+    fi
 }
 
 run_target() {
@@ -66,17 +131,22 @@ run_target() {
     corpus=$(scratch_corpus "$t")
     log="$work/$t.log"
     echo "--> $t, ${FUZZ_SECONDS}s"
-    if ! cargo +nightly fuzz run "$t" "$corpus" -- -max_total_time="$FUZZ_SECONDS" \
-        -print_final_stats=1 >"$log" 2>&1; then
+    if ! cargo +nightly fuzz run --sanitizer "$FUZZ_SANITIZER" --target-dir "$TARGET_DIR" "$t" \
+        "$corpus" -- -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 >"$log" 2>&1; then
         tail -80 "$log"
-        echo "$t found a crash: minimise it (README.md) and commit it as corpus/$t/regression-*" >&2
+        echo "$t found a crash: minimise it and commit it as seeds/$t/regression-* (README.md)" >&2
         return 1
     fi
     echo "$t: $(summary "$log")"
 }
 
 planted
-cargo +nightly fuzz build
+# `bash ci.sh planted`: only the planted-bug check.
+if [ "${1:-}" = planted ]; then
+    exit 0
+fi
+cargo +nightly fuzz build --sanitizer "$FUZZ_SANITIZER" --target-dir "$TARGET_DIR"
+echo "targets built with --sanitizer $FUZZ_SANITIZER"
 for t in "${TARGETS[@]}"; do
     run_target "$t"
 done

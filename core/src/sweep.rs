@@ -55,23 +55,9 @@ impl<C: Config> Cx<C> {
                 if let Some(e) = self.socket_mut(s) {
                     e.timeout_tick = NEVER;
                 }
-                #[cfg(usockets_planted_bug)]
-                let context_before = self.socket(s).map(|e| e.context);
                 if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_timeout) {
                     cb(self, s);
                     self.close_failed();
-                }
-                // A bug planted on purpose, only under `--cfg usockets_planted_bug`, for the fuzz
-                // targets to find (fuzz/ci.sh): a socket adopted into another context and then
-                // closed inside its on_timeout gets a second on_close.
-                #[cfg(usockets_planted_bug)]
-                if self
-                    .socket(s)
-                    .is_some_and(|e| e.closed && Some(e.context) != context_before)
-                {
-                    if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_close) {
-                        cb(self, s, crate::close::CloseCause::HangUp);
-                    }
                 }
             }
             let Some(e) = self.socket(s).filter(|e| !e.closed) else {

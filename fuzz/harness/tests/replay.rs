@@ -1,9 +1,11 @@
-//! Replays the committed fuzz corpora (`fuzz/corpus/<target>/`) through the harness the fuzz
+//! Replays the committed fuzz inputs (`fuzz/seeds/<target>/`) through the harness the fuzz
 //! targets run, with every invariant checked, and asserts that together they reach every
 //! callback kind and every fault kind of the simulated OS.
 //!
-//! A crash the fuzzer finds is committed as `fuzz/corpus/<target>/regression-<name>` and so
-//! becomes part of this test. `generate_seed_corpus` (ignored) rewrites the `seed-*` files:
+//! Only the committed inputs: the fuzzer's working corpus (`fuzz/corpus/<target>/`, git-ignored,
+//! as large as a long run makes it) is not read here. A crash the fuzzer finds is committed as
+//! `fuzz/seeds/<target>/regression-<name>` and so becomes part of this test.
+//! `generate_seed_corpus` (ignored) rewrites the `seed-*` files:
 //! `cargo test -p usockets-fuzz-harness --release --test replay -- --ignored generate_seed_corpus`
 
 use std::collections::BTreeSet;
@@ -13,19 +15,28 @@ use std::path::{Path, PathBuf};
 use usockets_fuzz_harness::input::join;
 use usockets_fuzz_harness::{fault_kinds, run, Report, Target};
 
-fn corpus_dir(t: Target) -> PathBuf {
+/// Where the committed inputs of target `t` are.
+fn seeds_dir(t: Target) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../corpus")
+        .join("../seeds")
         .join(t.name())
 }
 
-fn corpus_files(t: Target) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir(t))
+fn seed_files(t: Target) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(seeds_dir(t))
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     files.retain(|p| p.is_file());
     files.sort();
     files
+}
+
+/// The name of a committed input: `seed-*` (written by the generator below) or `regression-*`
+/// (a crash or corpus entry promoted by hand, see fuzz/README.md).
+fn committed_name(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("seed-") || n.starts_with("regression-"))
 }
 
 /// The kinds an input reached: callback kinds and fault kinds with a non-zero count.
@@ -50,15 +61,20 @@ fn all_kinds() -> BTreeSet<&'static str> {
 }
 
 #[test]
-fn corpora_replay_cleanly_and_reach_every_callback_and_fault_kind() {
+fn seeds_replay_cleanly_and_reach_every_callback_and_fault_kind() {
     let mut reached = BTreeSet::new();
     let mut totals = std::collections::BTreeMap::new();
     for t in Target::ALL {
-        let files = corpus_files(t);
-        assert!(!files.is_empty(), "no corpus for {}", t.name());
+        let files = seed_files(t);
+        assert!(!files.is_empty(), "no seeds for {}", t.name());
         let mut bytes = 0;
         for f in files {
-            let data = std::fs::read(&f).expect("read corpus file");
+            assert!(
+                committed_name(&f),
+                "{} is neither seed-* nor regression-*: name it after what it is (fuzz/README.md)",
+                f.display()
+            );
+            let data = std::fs::read(&f).expect("read seed");
             bytes += data.len();
             let r = catch_unwind(AssertUnwindSafe(|| run(t, &data))).unwrap_or_else(|e| {
                 eprintln!(
@@ -76,13 +92,13 @@ fn corpora_replay_cleanly_and_reach_every_callback_and_fault_kind() {
             }
         }
         // Seeds stay small: a few KB per target.
-        assert!(bytes < 16 * 1024, "{} corpus is {bytes} bytes", t.name());
+        assert!(bytes < 16 * 1024, "{} seeds are {bytes} bytes", t.name());
     }
-    eprintln!("callbacks and faults reached by the corpora: {totals:?}");
+    eprintln!("callbacks and faults reached by the seeds: {totals:?}");
     let missing: Vec<_> = all_kinds().difference(&reached).copied().collect();
     assert!(
         missing.is_empty(),
-        "the corpora never reach {missing:?}; regenerate the seeds (see the top of this file)"
+        "the seeds never reach {missing:?}; regenerate them (see the top of this file)"
     );
 }
 
@@ -115,7 +131,7 @@ fn candidate(rng: &mut Rng) -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "rewrites fuzz/corpus/*/seed-*; run on demand"]
+#[ignore = "rewrites fuzz/seeds/*/seed-*; run on demand"]
 fn generate_seed_corpus() {
     let mut covered = BTreeSet::new();
     for t in Target::ALL {
@@ -164,9 +180,9 @@ fn generate_seed_corpus() {
         {
             chosen.push(d);
         }
-        let dir = corpus_dir(t);
-        std::fs::create_dir_all(&dir).expect("corpus dir");
-        for old in corpus_files(t) {
+        let dir = seeds_dir(t);
+        std::fs::create_dir_all(&dir).expect("seeds dir");
+        for old in seed_files(t) {
             let seed = old
                 .file_name()
                 .and_then(|n| n.to_str())
