@@ -12,6 +12,7 @@ use crate::addr::Family;
 use crate::fault::{FaultCounts, FaultKind, FaultSource, Faults};
 use crate::fd::{Fd, SimFd};
 use crate::peer::{PeerId, PeerRec};
+use crate::readiness::Ready;
 use crate::shim::SimShim;
 use crate::stream::Conn;
 use crate::SimError;
@@ -190,6 +191,12 @@ pub(crate) struct NetState {
     next_listen_port: u16,
     next_client_port: u16,
     pub next_shim: u32,
+    /// Sockets whose connect outcome `wait` has not revealed yet (an upper bound: a closed one
+    /// stays counted until the next reveal), so a `wait` with none skips the walk over every
+    /// descriptor.
+    pub hidden_connects: usize,
+    /// The buffer `scan` fills, kept between waits so that a wait allocates nothing.
+    pub scan_buf: Vec<(Fd, Registration, Ready)>,
 }
 
 impl NetState {
@@ -474,6 +481,8 @@ impl SimNet {
             next_listen_port: LISTEN_PORTS.0,
             next_client_port: CLIENT_PORTS.0,
             next_shim: 0,
+            hidden_connects: 0,
+            scan_buf: Vec::new(),
         };
         SimNet {
             inner: Rc::new(RefCell::new(state)),

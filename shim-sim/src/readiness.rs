@@ -26,20 +26,32 @@ impl NetState {
     /// Makes the outcome of every connect started before this `wait` visible (so `on_open` is
     /// never synchronous with `connect`).
     pub fn reveal_connects(&mut self, shim: u32) {
+        if self.hidden_connects == 0 {
+            return;
+        }
+        let mut still_hidden = 0;
         for e in self.fds.values_mut() {
-            if e.reg.map(|r| r.shim) != Some(shim) {
+            let FdKind::Socket(s) = &mut e.kind else {
+                continue;
+            };
+            let hidden = matches!(
+                s.phase,
+                Phase::Connecting { visible: false } | Phase::Refused { visible: false }
+            );
+            if !hidden {
                 continue;
             }
-            if let FdKind::Socket(s) = &mut e.kind {
-                match s.phase {
-                    Phase::Connecting { visible: false } => {
-                        s.phase = Phase::Connecting { visible: true }
-                    }
-                    Phase::Refused { visible: false } => s.phase = Phase::Refused { visible: true },
-                    _ => {}
-                }
+            if e.reg.map(|r| r.shim) != Some(shim) {
+                // Not watched by this shim (yet): a later wait reveals it.
+                still_hidden += 1;
+                continue;
             }
+            s.phase = match s.phase {
+                Phase::Refused { .. } => Phase::Refused { visible: true },
+                _ => Phase::Connecting { visible: true },
+            };
         }
+        self.hidden_connects = still_hidden;
     }
 
     /// The readiness of `fd` under `interest`. Errors and hang-ups ignore the interest.
@@ -113,17 +125,28 @@ impl NetState {
 
     /// The readiness of every descriptor registered by `shim`, in ascending order starting at
     /// `cursor` and wrapping.
+    /// The vector comes from (and should go back to, through
+    /// [`recycle_scan`](Self::recycle_scan)) a buffer kept between waits.
     pub fn scan(&mut self, shim: u32, cursor: Fd) -> Vec<(Fd, Registration, Ready)> {
-        let watched: Vec<_> = self
-            .fds
-            .range(cursor..)
-            .chain(self.fds.range(..cursor))
-            .filter_map(|(fd, e)| e.reg.filter(|r| r.shim == shim).map(|r| (*fd, r)))
-            .collect();
-        watched
-            .into_iter()
-            .map(|(fd, reg)| (fd, reg, self.readiness(fd, reg.interest)))
-            .collect()
+        let mut out = std::mem::take(&mut self.scan_buf);
+        out.clear();
+        out.extend(
+            self.fds
+                .range(cursor..)
+                .chain(self.fds.range(..cursor))
+                .filter_map(|(fd, e)| e.reg.filter(|r| r.shim == shim).map(|r| (*fd, r)))
+                .map(|(fd, reg)| (fd, reg, Ready::default())),
+        );
+        for entry in out.iter_mut() {
+            entry.2 = self.readiness(entry.0, entry.1.interest);
+        }
+        out
+    }
+
+    /// Takes back the vector of a [`scan`](Self::scan) for the next one.
+    pub fn recycle_scan(&mut self, mut scanned: Vec<(Fd, Registration, Ready)>) {
+        scanned.clear();
+        self.scan_buf = scanned;
     }
 
     /// Fills `events` from a [`scan`](Self::scan), adding spurious events when `spurious`.

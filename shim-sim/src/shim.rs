@@ -49,6 +49,18 @@ impl SimShim {
         s.scan(self.id, self.cursor)
     }
 
+    /// Reports a scan into `events` (see [`emit`](Self::emit)) and hands its buffer back.
+    fn emit_and_recycle(
+        &mut self,
+        s: &mut NetState,
+        scanned: Vec<(Fd, Registration, Ready)>,
+        events: &mut [Event],
+    ) -> usize {
+        let n = self.emit(s, &scanned, events);
+        s.recycle_scan(scanned);
+        n
+    }
+
     /// Reports a scan into `events`; a truncated report moves the cursor past its last entry.
     fn emit(
         &mut self,
@@ -251,8 +263,9 @@ impl OsShim for SimShim {
         // events or with a wake-up after the clock moved, but never stop time from passing.
         let scanned = self.scan(&mut s);
         if n > 0 || timeout_ms == Some(0) || scanned.iter().any(|(_, _, r)| r.any()) {
-            return Ok(n + self.emit(&mut s, &scanned, &mut events[n..]));
+            return Ok(n + self.emit_and_recycle(&mut s, scanned, &mut events[n..]));
         }
+        s.recycle_scan(scanned);
         // Let time pass delivery by delivery until something is ready or the timeout is up: a
         // delivery may make nothing ready (its reader is not watched, or not even accepted).
         let deadline = timeout_ms.map(|t| s.now.saturating_add(t));
@@ -268,8 +281,9 @@ impl OsShim for SimShim {
             let scanned = self.scan(&mut s);
             let timed_out = deadline.is_some_and(|d| s.now >= d);
             if timed_out || scanned.iter().any(|(_, _, r)| r.any()) {
-                return Ok(self.emit(&mut s, &scanned, events));
+                return Ok(self.emit_and_recycle(&mut s, scanned, events));
             }
+            s.recycle_scan(scanned);
         }
     }
 
@@ -389,6 +403,7 @@ impl OsShim for SimShim {
             Some(_) => Phase::Connecting { visible: false },
             None => Phase::Refused { visible: false },
         };
+        s.hidden_connects += 1;
         let fd = s.open_fd(FdKind::Socket(Sock {
             conn,
             side: 0,
