@@ -3,6 +3,8 @@
 //! same function). Any invariant broken inside a callback panics; the end-of-run invariants
 //! come back as problems.
 
+use std::path::Path;
+
 use proptest::prelude::*;
 use usockets_hammer::sim::run_bytes;
 
@@ -60,4 +62,34 @@ fn bytes_steer_the_run() {
         decisions >= 10 && faults >= 10,
         "flips that changed the run: {decisions} decision bytes, {faults} fault bytes"
     );
+}
+
+/// The `hammer` fuzz target's committed seeds (`fuzz/seeds/hammer/`: seeds and minimised
+/// regressions) replay cleanly here too, on stable, with every `cargo test`.
+#[test]
+fn committed_fuzz_seeds_replay_cleanly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/hammer");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("directory entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        assert!(
+            name.starts_with("seed-") || name.starts_with("regression-"),
+            "{}: only seed-* and regression-* files belong in seeds/",
+            path.display()
+        );
+        let data = std::fs::read(&path).expect("read seed");
+        let run = run_bytes(&data);
+        assert!(
+            run.outcome.problems.is_empty(),
+            "{}: {:#?}",
+            path.display(),
+            run.outcome.problems
+        );
+        replayed += 1;
+    }
+    assert!(replayed >= 4, "only {replayed} seeds in {}", dir.display());
 }
