@@ -9,12 +9,13 @@
 #      with -print_final_stats=1, printing executions per second and coverage; a finding fails.
 # `bash fuzz/ci.sh planted` does steps 1 and 2 only.
 #
-# The targets build without AddressSanitizer unless FUZZ_SANITIZER says otherwise (cargo-fuzz's
-# `--sanitizer`): everything they run is `#![forbid(unsafe_code)]` (core, shim-sim, the harness)
-# or std, which is not instrumented, so ASan has no memory accesses of ours to catch out (only
-# its leak check is lost), while it cuts the executions per second by four to five times (each
-# of its shadow-memory checks is itself traced as a comparison for libFuzzer). See "Throughput"
-# in README.md; FUZZ_SANITIZER=address restores cargo-fuzz's default.
+# Build flags come from FUZZ_BUILD, by default `-s none --no-trace-compares` (measure.sh uses the
+# same): no AddressSanitizer, no comparison tracing. Everything the targets run is
+# `#![forbid(unsafe_code)]` (core, shim-sim, the harness, the hammer) or std, so ASan has no
+# memory accesses of ours to catch out (only its leak check is lost), while its traced shadow
+# checks cut executions per second four- to fivefold; comparison tracing costs about half of
+# what is left and, on these byte-decision inputs, reaches no more of core and shim-sim in 60 s
+# (see "Throughput" in README.md). FUZZ_BUILD="" restores cargo-fuzz's defaults.
 # Every corpus written here is a scratch directory: neither seeds/ nor corpus/ is touched.
 set -euo pipefail
 
@@ -22,13 +23,14 @@ cd "$(dirname "$0")"
 FUZZ_DIR=$PWD
 ROOT=$(cd .. && pwd)
 
-TARGETS=(loop_ops adopt_close timers)
+TARGETS=(loop_ops adopt_close timers hammer)
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 PLANTED_SECONDS=${PLANTED_SECONDS:-60}
 PLANTED_TARGET=${PLANTED_TARGET:-adopt_close}
-FUZZ_SANITIZER=${FUZZ_SANITIZER:-none}
-# One target directory per sanitizer, so that switching does not rebuild everything.
-TARGET_DIR=$FUZZ_DIR/target/ci-$FUZZ_SANITIZER
+read -r -a BUILD <<<"${FUZZ_BUILD--s none --no-trace-compares}"
+# One target directory per set of build flags, so that switching does not rebuild everything.
+BUILD_TAG=$(printf '%s' "${BUILD[*]}" | tr -c 'a-z0-9' '-')
+TARGET_DIR=$FUZZ_DIR/target/ci-$BUILD_TAG
 PLANTED_PATCH=$FUZZ_DIR/planted-bug.patch
 # What the planted bug's report must say (the harness's message for a second on_close).
 PLANTED_REPORT='on_close for SocketId.*which is Closed'
@@ -97,12 +99,12 @@ planted() {
     patch --batch --forward --fuzz=0 --silent -p1 -d "$src" <"$PLANTED_PATCH"
     corpus=$(scratch_corpus "$t")
     log="$work/planted-$t.log"
-    echo "--> $t with fuzz/planted-bug.patch applied to a copy, --sanitizer $FUZZ_SANITIZER," \
+    echo "--> $t with fuzz/planted-bug.patch applied to a copy, build flags: ${BUILD[*]}," \
         "${PLANTED_SECONDS}s"
     # The copy's own fuzz project, built into a target directory of this one (kept between
     # runs, so the dependencies are built once).
-    local build=(--fuzz-dir "$src/fuzz" --sanitizer "$FUZZ_SANITIZER"
-        --target-dir "$FUZZ_DIR/target/planted-$FUZZ_SANITIZER")
+    local build=(--fuzz-dir "$src/fuzz" "${BUILD[@]}"
+        --target-dir "$FUZZ_DIR/target/planted-$BUILD_TAG")
     cargo +nightly fuzz build "${build[@]}" "$t"
     local start=$SECONDS
     if cargo +nightly fuzz run "${build[@]}" "$t" "$corpus" -- \
@@ -131,7 +133,7 @@ run_target() {
     corpus=$(scratch_corpus "$t")
     log="$work/$t.log"
     echo "--> $t, ${FUZZ_SECONDS}s"
-    if ! cargo +nightly fuzz run --sanitizer "$FUZZ_SANITIZER" --target-dir "$TARGET_DIR" "$t" \
+    if ! cargo +nightly fuzz run "${BUILD[@]}" --target-dir "$TARGET_DIR" "$t" \
         "$corpus" -- -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 >"$log" 2>&1; then
         tail -80 "$log"
         echo "$t found a crash: minimise it and commit it as seeds/$t/regression-* (README.md)" >&2
@@ -145,8 +147,8 @@ planted
 if [ "${1:-}" = planted ]; then
     exit 0
 fi
-cargo +nightly fuzz build --sanitizer "$FUZZ_SANITIZER" --target-dir "$TARGET_DIR"
-echo "targets built with --sanitizer $FUZZ_SANITIZER"
+cargo +nightly fuzz build "${BUILD[@]}" --target-dir "$TARGET_DIR"
+echo "targets built with: ${BUILD[*]}"
 for t in "${TARGETS[@]}"; do
     run_target "$t"
 done
