@@ -1,11 +1,12 @@
 //! The hammer's callbacks, each checking its invariants before it acts.
 
 use usockets_core::{
-    CloseCause, ContextCallbacks, LoopCallbacks, OsError, OsShim, RecvBuf, SocketId,
+    CloseCause, ContextCallbacks, LoopCallbacks, OsError, OsShim, RecvBuf, SocketId, RECV_PADDING,
 };
 
 use crate::client::{
-    client_done, client_progress, client_write, resume_chain, roll, start_connect, stream_mismatch,
+    client_done, client_progress, client_write, connected, resume_chain, roll, start_connect,
+    stream_mismatch,
 };
 use crate::ops::random_op;
 use crate::world::{magic, Conn, Hammer, Kind, Role, C, RELEASED_KEPT};
@@ -42,6 +43,9 @@ fn idle<S: OsShim>(cx: &C<S>) -> u32 {
 fn on_open<S: OsShim>(cx: &mut C<S>, s: SocketId, is_client: bool, ip: &[u8]) {
     let id = cx.iteration_number() * 1_000_003 + u64::from(s.index());
     let idle = idle(cx);
+    if is_client {
+        connected(cx, s, "on_open");
+    }
     let e = cx.socket_ext_mut(s).expect("ext in on_open");
     assert!(!e.opened, "second on_open");
     e.opened = true;
@@ -77,8 +81,14 @@ fn on_open<S: OsShim>(cx: &mut C<S>, s: SocketId, is_client: bool, ip: &[u8]) {
 fn on_data<S: OsShim>(cx: &mut C<S>, s: SocketId, data: &mut RecvBuf<'_>) {
     check_reading(cx, s, "on_data");
     assert!(!data.is_empty(), "on_data with no bytes");
-    // The padding is writable on both sides.
+    // RECV_PADDING writable bytes on each side of the data (C code writes a terminator there).
+    let len = data.len();
     let padded = data.padded();
+    assert_eq!(
+        padded.len(),
+        len + 2 * RECV_PADDING,
+        "on_data's buffer lacks its padding"
+    );
     let last = padded.len() - 1;
     padded[0] = 0xEE;
     padded[last] = 0xEE;
@@ -211,6 +221,7 @@ fn on_close<S: OsShim>(cx: &mut C<S>, s: SocketId, cause: CloseCause<u32>) {
 }
 
 fn on_connect_error<S: OsShim>(cx: &mut C<S>, s: SocketId, err: OsError) {
+    connected(cx, s, "on_connect_error");
     let e = cx.socket_ext(s).expect("ext in on_connect_error");
     assert_eq!(e.magic, magic(e.id), "ext corrupted at connect error");
     assert!(!e.opened, "connect error after on_open");

@@ -23,9 +23,10 @@ const fn stream_table() -> [u8; STREAM_PERIOD] {
     t
 }
 
-/// Where client `id`'s stream starts in the table: clients start at different places.
+/// Where client `id`'s stream starts in the table: a hash of the id, so clients start at
+/// scattered places (not in a pattern that pairs client `i` with client `i + 4096`).
 fn stream_start(id: u64) -> u64 {
-    id.wrapping_mul(257)
+    id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52
 }
 
 /// Calls `f` with the pieces of client `id`'s stream from byte `from` on, `len` bytes in all,
@@ -129,12 +130,22 @@ fn start_one<S: OsShim>(cx: &mut C<S>) -> bool {
         Err(ConnectError::Capacity) => panic!("socket arena refused a connect"),
         Err(e) => panic!("connect refused synchronously: {e}"),
     };
+    let w = cx.ext_mut();
     if doomed {
-        cx.ext_mut().c.doomed += 1;
+        w.c.doomed += 1;
     }
+    w.connecting.push(s);
     if !roll(cx, p.aborted) {
         return false;
     }
+    abort(cx, s);
+    true
+}
+
+/// Aborts pending connect `s` with `close_connecting`: it must read as closed at once and get
+/// no callback at all from now on (`connected` checks that for `on_open` and
+/// `on_connect_error`; its handle joins the released ones).
+fn abort<S: OsShim>(cx: &mut C<S>, s: SocketId) {
     cx.close_connecting(s);
     assert_eq!(
         cx.is_closed(s),
@@ -142,9 +153,38 @@ fn start_one<S: OsShim>(cx: &mut C<S>) -> bool {
         "close_connecting leaves the socket closed"
     );
     let w = cx.ext_mut();
+    w.connecting.retain(|&c| c != s);
+    w.aborted.push(s);
     w.c.aborted += 1;
     w.closed_now.push(s);
-    true
+}
+
+/// Aborts one of the connects still pending, if any: later than at once, so its outcome may
+/// already be on its way (an event in the batch being dispatched). The chain goes on.
+pub(crate) fn abort_pending<S: OsShim>(cx: &mut C<S>) {
+    let n = cx.ext().connecting.len();
+    if n == 0 {
+        return;
+    }
+    let i = below(cx, n as u32) as usize;
+    let s = cx.ext().connecting[i];
+    abort(cx, s);
+    start_connect(cx);
+    client_done(cx);
+}
+
+/// `on_open` or `on_connect_error` of client `s`: it must be a pending connect, never one
+/// the hammer aborted; it is pending no more.
+pub(crate) fn connected<S: OsShim>(cx: &mut C<S>, s: SocketId, what: &str) {
+    let w = cx.ext_mut();
+    assert!(
+        !w.aborted.contains(&s),
+        "{what} for {s:?}, whose connect was aborted with close_connecting"
+    );
+    let Some(i) = w.connecting.iter().position(|&c| c == s) else {
+        panic!("{what} for {s:?}, which is not a pending connect");
+    };
+    w.connecting.swap_remove(i);
 }
 
 /// A client ended: a chain stalled by the in-flight limit goes on.

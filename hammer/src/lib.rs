@@ -8,18 +8,21 @@
 //! back, and the client checks every byte. At the end of every socket event a random operation
 //! runs: close with a code and reason, adoption into another context, a write of random length
 //! (plain, gathered or corked), shutdown, a timeout with a wakeup, a long timeout, a pause that
-//! a timeout resumes, or a self-closing timer. Some connects are aimed at a closed port, some
-//! are aborted at once with `close_connecting`.
+//! a timeout resumes, a self-closing timer, or aborting another client's pending connect with
+//! `close_connecting`. Some connects are aimed at a closed port, some are aborted at once.
 //!
 //! ## Invariants
 //!
 //! Checked in every callback (a violation panics):
 //! * the socket is open, its ext is intact and its kind is its context's; `on_open` runs once,
 //!   `on_close` once, and only after `on_open`; no `on_connect_error` after `on_open`;
-//! * a connect to a closed port never opens; a socket closed by `close_connecting` gets no
-//!   callback at all (its handle is checked like any released one);
-//! * `on_data` is never empty, its padding is writable, and the echo matches the stream byte
-//!   for byte and never runs ahead of what was sent; nothing is read while paused;
+//! * a connect to a closed port never opens; `on_open` and `on_connect_error` come only for a
+//!   pending connect, never for one aborted with `close_connecting` (also when its outcome was
+//!   already on its way), and an aborted socket reads as closed at once, its handle then checked
+//!   like any released one;
+//! * `on_data` is never empty, has `RECV_PADDING` writable bytes on each side, and the echo
+//!   matches the stream byte for byte and never runs ahead of what was sent; nothing is read
+//!   while paused;
 //! * close codes and reasons pass through; the library's own closes pass `(0, None)`;
 //! * timers never fire early;
 //! * after each iteration, the handles of the last 64 released sockets are rejected.

@@ -2,12 +2,13 @@
 
 use usockets_core::{OsShim, SocketId, TimerId};
 
-use crate::client::{below, client_write, is_client};
+use crate::client::{abort_pending, below, client_write, is_client};
 use crate::world::{Kind, Role, Ticket, C};
 
 /// One random operation on `s`, if it is still open: close with a code and reason, adopt into
 /// another context, write (clients), shut down, set a timeout and wake the loop, set a long
-/// timeout, pause until a timeout resumes it, or start a timer.
+/// timeout, pause until a timeout resumes it, start a timer, or abort some other client's
+/// pending connect.
 pub(crate) fn random_op<S: OsShim>(cx: &mut C<S>, s: SocketId) {
     if cx.is_closed(s) != Some(false) {
         return;
@@ -47,6 +48,7 @@ pub(crate) fn random_op<S: OsShim>(cx: &mut C<S>, s: SocketId) {
             cx.timeout(s, secs);
         }
         135..=139 => start_timer(cx),
+        140..=144 => abort_pending(cx),
         _ => {}
     }
 }

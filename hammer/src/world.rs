@@ -34,8 +34,8 @@ pub(crate) type C<S> = Cx<Hammer<S>>;
 pub struct Profile {
     /// Client connections to make in all.
     pub connections: u64,
-    /// Client connections that may exist at once: a chain that would exceed it stops, and every
-    /// client that ends starts the next one.
+    /// Client connections that may exist at once: a chain that would exceed it stalls, and a
+    /// client that ends while chains are stalled resumes one of them.
     pub in_flight: u64,
     /// Connection chains started at the beginning (every client that opens starts the next).
     pub chains: u64,
@@ -57,7 +57,8 @@ pub struct Profile {
     pub bulk_chunk: u32,
     /// Per mille of connects aimed at a closed port: they must fail, never open.
     pub refused: u32,
-    /// Per mille of connects aborted at once with `close_connecting`: no callback may follow.
+    /// Per mille of connects aborted at once with `close_connecting` (operations abort pending
+    /// ones later too): no callback may follow.
     pub aborted: u32,
     /// The timeout sweep's period (`None`: the default).
     pub sweep_period_ms: Option<u64>,
@@ -69,7 +70,7 @@ pub struct Profile {
 
 impl Profile {
     /// For a simulated network: every connection may be in flight at once, long timeouts (the
-    /// clock is virtual), every client lazy.
+    /// clock is virtual), most clients lazy.
     pub fn simulated(connections: u64) -> Profile {
         Profile {
             connections,
@@ -77,7 +78,7 @@ impl Profile {
             chains: 16,
             idle_s: 10,
             longest_timeout_s: 12,
-            lazy: 1000,
+            lazy: 800,
             bulk: 0,
             bulk_quota: 0,
             bulk_chunk: 4096,
@@ -227,6 +228,10 @@ pub struct World {
     pub(crate) c: Counts,
     /// Where clients build their writes.
     pub(crate) scratch: Vec<u8>,
+    /// Client connects neither opened, failed nor aborted yet.
+    pub(crate) connecting: Vec<SocketId>,
+    /// Connects the hammer aborted with `close_connecting`: none may get a callback.
+    pub(crate) aborted: Vec<SocketId>,
     /// Sockets closed (or failed or aborted) this iteration: released at its end.
     pub(crate) closed_now: Vec<SocketId>,
     /// The last [`RELEASED_KEPT`] released handles, which must stay rejected.
@@ -246,6 +251,8 @@ impl World {
             ctx: [None; 3],
             c: Counts::default(),
             scratch: Vec::new(),
+            connecting: Vec::new(),
+            aborted: Vec::new(),
             closed_now: Vec::new(),
             released: VecDeque::with_capacity(RELEASED_KEPT),
         }
@@ -263,7 +270,10 @@ impl World {
 
     /// Client connections started and not yet closed, failed or aborted.
     pub(crate) fn clients_in_flight(&self) -> u64 {
-        self.started - self.c.client_closes - self.c.connect_errors - self.c.aborted
+        let ended = self.c.client_closes + self.c.connect_errors + self.c.aborted;
+        self.started
+            .checked_sub(ended)
+            .expect("more clients ended than were started")
     }
 
     /// Whether every client connection has resolved.
