@@ -50,8 +50,10 @@ trap 'rm -rf "$work"' EXIT
 # A corpus directory to write into, holding the committed seeds of target $1 (which stay
 # untouched); empty for a target that has none (libFuzzer then starts from nothing).
 scratch_corpus() {
-    local dir="$work/corpus-$1"
-    mkdir -p "$dir"
+    # A fresh directory each time: the planted-bug run and the real run of the same target must
+    # not share what they grow.
+    local dir
+    dir=$(mktemp -d "$work/corpus-$1-XXXX")
     if [ -n "$(ls -A seeds/"$1" 2>/dev/null)" ]; then
         cp seeds/"$1"/* "$dir"/
     else

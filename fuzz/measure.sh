@@ -25,13 +25,20 @@ tag=$(printf '%s' "${BUILD[*]}" | tr -c 'a-z0-9' '-')
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+failed=0
 echo "build: ${BUILD[*]}; ${SECONDS_PER_TARGET}s per target; $(date -u +%F) $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 for t in "${TARGETS[@]}"; do
     corpus=$work/corpus-$t
     mkdir -p "$corpus"
     cp seeds/"$t"/* "$corpus"/ 2>/dev/null || true
-    cargo +nightly fuzz run "${BUILD[@]}" --target-dir "target/measure-$tag" "$t" "$corpus" -- \
-        -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 >"$work/$t.log" 2>&1
+    if ! cargo +nightly fuzz run "${BUILD[@]}" --target-dir "target/measure-$tag" "$t" \
+        "$corpus" -- -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
+        >"$work/$t.log" 2>&1; then
+        tail -60 "$work/$t.log"
+        echo "$t: the run failed (a crash, or the build; see above): no measurement" >&2
+        failed=1
+        continue
+    fi
     execs=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/$t.log")
     cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$work/$t.log" | tail -1)
     cargo +nightly fuzz coverage -s none "$t" "$corpus" >"$work/$t.cov.log" 2>&1
@@ -41,3 +48,4 @@ for t in "${TARGETS[@]}"; do
              END { printf "%d of %d", total - missed, total }')
     echo "$t: exec/s $execs; $cov; core + shim-sim regions covered: $regions"
 done
+exit "$failed"

@@ -26,7 +26,12 @@ fn main() {
         .filter_map(|e| Some(e.ok()?.path()))
         .collect();
     paths.sort();
-    let inputs: Vec<Vec<u8>> = paths.iter().filter_map(|p| std::fs::read(p).ok()).collect();
+    // Files only (a subdirectory is skipped), each path kept beside its bytes.
+    paths.retain(|p| p.is_file());
+    let inputs: Vec<Vec<u8>> = paths
+        .iter()
+        .map(|p| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .collect();
     let mut steps = 0;
     let mut fingerprint = DefaultHasher::new();
     let start = Instant::now();

@@ -1,7 +1,7 @@
 //! The loop's memory: arrays inside the loop, of exactly the arena sizes in `config.rs`, and a
 //! receive buffer and an event buffer of the sizes the input picks. A run allocates none of
-//! it: under the fuzzer's address sanitizer every heap allocation is expensive (a stack trace
-//! is recorded, and freed memory is quarantined, so each run would touch fresh pages).
+//! it: heap allocations per input cost time, and far more under AddressSanitizer (a stack trace
+//! per allocation, freed memory quarantined, so each run would touch fresh pages).
 
 use usockets_core::{
     ContextEntry, Event, ListenEntry, Parts, PollEntry, Slot, SocketEntry, Storage, TimerEntry,

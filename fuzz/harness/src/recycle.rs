@@ -1,6 +1,7 @@
 //! The model's vectors, kept from one run to the next (emptied) so that a run does not allocate
-//! them again: under the fuzzer's address sanitizer every allocation records a stack trace and
-//! every freed block is quarantined, so fresh vectors cost far more than the work they hold.
+//! them again: fresh vectors for every input cost more than the work they hold (far more under
+//! AddressSanitizer, where every allocation records a stack trace and freed blocks are
+//! quarantined: `FUZZ_BUILD=""` builds that way).
 
 use std::cell::RefCell;
 use std::mem::take;
