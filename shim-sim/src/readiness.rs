@@ -125,6 +125,7 @@ impl NetState {
 
     /// The readiness of every descriptor registered by `shim`, in ascending order starting at
     /// `cursor` and wrapping.
+    ///
     /// The vector comes from (and should go back to, through
     /// [`recycle_scan`](Self::recycle_scan)) a buffer kept between waits.
     pub fn scan(&mut self, shim: u32, cursor: Fd) -> Vec<(Fd, Registration, Ready)> {
