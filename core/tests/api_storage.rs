@@ -1,7 +1,8 @@
 //! Storage and handles: full storage refuses, stale handles of every kind are rejected after
 //! their slot is reused (generation check), growing storage works across growth steps (its
 //! slots move), and stale events (a late token for a reused slot) are dropped — the latter
-//! through a scripted fake shim running on fixed storage.
+//! through a scripted fake shim running on fixed storage. Every test here runs on the shipped
+//! stores (`FixedStorage`, `GrowingStorage`), never on a test-local one.
 
 mod support;
 
