@@ -279,6 +279,8 @@ pub struct Cx<C: Config> {
     pub(crate) tick: u64,
     /// When the next sweep runs; `None` until integrated.
     pub(crate) sweep_at: Option<u64>,
+    /// Whether the sweep is running its callbacks: a timeout set then counts from `tick`.
+    pub(crate) sweeping: bool,
     /// Sockets, listen sockets, non-fallthrough timers and polls that keep `run` going.
     pub(crate) keepalive: usize,
     /// Closed sockets waiting for the end of the iteration (linked through `next`).
@@ -377,6 +379,7 @@ impl<C: Config> Loop<C> {
                 epoch: now,
                 tick: 0,
                 sweep_at: None,
+                sweeping: false,
                 keepalive: 0,
                 closed_sockets: NIL,
                 closed_listeners: NIL,

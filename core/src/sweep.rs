@@ -3,6 +3,11 @@
 //! Socket timeouts are absolute sweep ticks, computed from the clock when set: a timeout of n
 //! seconds fires at the first sweep at or after "now + n", so never early and at most one sweep
 //! period late, for every n (nothing wraps).
+//!
+//! A timeout set while the sweep runs its callbacks (re-armed in `on_timeout`) counts from the
+//! tick that fired it instead, so a periodic re-arm with n fires every n seconds (4, 8, 12 for
+//! n = 4, as the C library does). Counted from the clock, it would be rounded up from a few
+//! milliseconds past the tick to the tick after next: 4, 12, 20.
 
 use crate::entry::NEVER;
 use crate::event_loop::{Config, Cx};
@@ -10,17 +15,22 @@ use crate::handle::SocketId;
 use crate::shim::OsShim;
 
 impl<C: Config> Cx<C> {
-    /// The sweep tick at or after `now + delay_ms`; [`NEVER`] for a zero delay (off).
+    /// The sweep tick at or after `now + delay_ms` ([`NEVER`] for a zero delay: off); during
+    /// the sweep, the tick `delay_ms` after the one being swept.
     pub(crate) fn deadline_tick(&mut self, delay_ms: u64) -> u64 {
         if delay_ms == 0 {
             return NEVER;
+        }
+        let p = self.settings.sweep_period_ms;
+        if self.sweeping {
+            return self.tick.saturating_add(delay_ms.div_ceil(p));
         }
         let due = self
             .shim
             .now_ms()
             .saturating_sub(self.epoch)
             .saturating_add(delay_ms);
-        due.div_ceil(self.settings.sweep_period_ms)
+        due.div_ceil(p)
     }
 
     /// The timer phase: user timers, the sweep, listeners coming back from back-off.
@@ -31,7 +41,9 @@ impl<C: Config> Cx<C> {
                 let p = self.settings.sweep_period_ms;
                 self.tick = (self.now - self.epoch) / p;
                 self.sweep_at = Some(self.epoch + (self.tick + 1) * p);
+                self.sweeping = true;
                 self.sweep();
+                self.sweeping = false;
             }
         }
         if self.paused_listeners > 0 {

@@ -1,4 +1,5 @@
-//! Socket timeouts on the virtual clock: never early, at most one sweep tick late, any value.
+//! Socket timeouts on the virtual clock: never early, at most one sweep tick late, any value;
+//! re-armed from their own callback, periodic with exactly their period.
 
 mod support;
 
@@ -12,6 +13,12 @@ struct Fired {
     short: Option<u64>,
     long: Option<u64>,
     opened: Option<SocketId>,
+    /// Re-arm the short timeout with this many seconds each time it fires (0: do not).
+    rearm_short: u32,
+    /// Re-arm the long timeout with this many minutes each time it fires (0: do not).
+    rearm_long: u32,
+    /// When each re-armed timeout fired.
+    fired_at: Vec<u64>,
 }
 
 sim_config!(T {
@@ -25,13 +32,23 @@ sim_config!(T {
 fn on_open(cx: &mut Cx<T>, s: SocketId, _: bool, _: &[u8]) {
     cx.ext_mut().opened = Some(s);
 }
-fn on_timeout(cx: &mut Cx<T>, _: SocketId) {
+fn on_timeout(cx: &mut Cx<T>, s: SocketId) {
     let now = cx.now_ms();
     cx.ext_mut().short = Some(now);
+    let n = cx.ext().rearm_short;
+    if n > 0 {
+        cx.ext_mut().fired_at.push(now);
+        cx.timeout(s, n);
+    }
 }
-fn on_long_timeout(cx: &mut Cx<T>, _: SocketId) {
+fn on_long_timeout(cx: &mut Cx<T>, s: SocketId) {
     let now = cx.now_ms();
     cx.ext_mut().long = Some(now);
+    let n = cx.ext().rearm_long;
+    if n > 0 {
+        cx.ext_mut().fired_at.push(now);
+        cx.long_timeout(s, n);
+    }
 }
 
 const TICK: u64 = 4000;
@@ -173,4 +190,57 @@ fn context_timestamp_counts_ticks_modulo_240() {
     let t1 = l.context_timestamp(ctx).expect("timestamp");
     assert_eq!((u64::from(t0) + 239) % 240, u64::from(t1));
     assert!(t1 < 240);
+}
+
+/// How late after its tick the loop runs the sweep, as a real loop's wake-up is: a few ms.
+const WAKE_LATE_MS: u64 = 3;
+
+/// Sets a timeout with `arm`, which the callback re-arms as `rearm` says; runs the loop through
+/// four firings, each sweep a few ms after its tick; returns when they fired.
+fn periodic(rearm: impl FnOnce(&mut Fired), arm: impl FnOnce(&mut Loop<T>, SocketId)) -> Vec<u64> {
+    let (net, mut l, s) = setup();
+    rearm(l.ext_mut());
+    arm(&mut l, s);
+    for _ in 0..10_000 {
+        if l.ext().fired_at.len() >= 4 {
+            break;
+        }
+        let next = l.next_deadline().expect("the sweep is armed");
+        net.advance(next + WAKE_LATE_MS - net.now_ms());
+        l.run_once(Some(0)).expect("run");
+    }
+    let at = l.ext().fired_at.clone();
+    assert_eq!(at.len(), 4, "a re-armed timeout stopped firing: {at:?}");
+    at
+}
+
+/// The gaps between firings.
+fn gaps(at: &[u64]) -> Vec<u64> {
+    at.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+#[test]
+fn short_timeout_rearmed_in_on_timeout_fires_every_n_seconds() {
+    for n in [4u32, 16, 5] {
+        let at = periodic(|f| f.rearm_short = n, |l, s| l.timeout(s, n));
+        // Periods that are not a multiple of the 4 s tick round up to one: 5 s → every 8 s.
+        let period = u64::from(n).div_ceil(4) * TICK;
+        assert_eq!(
+            gaps(&at),
+            vec![period; 3],
+            "timeout({n}) re-armed in on_timeout fired at {at:?}"
+        );
+    }
+}
+
+#[test]
+fn long_timeout_rearmed_in_on_long_timeout_fires_every_n_minutes() {
+    for n in [1u32, 3] {
+        let at = periodic(|f| f.rearm_long = n, |l, s| l.long_timeout(s, n));
+        assert_eq!(
+            gaps(&at),
+            vec![u64::from(n) * 60_000; 3],
+            "long_timeout({n}) re-armed in on_long_timeout fired at {at:?}"
+        );
+    }
 }
