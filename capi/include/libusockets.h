@@ -57,6 +57,14 @@
 #  define WIN32_EXPORT
 #endif
 
+/* The backend macro names the API variant a program compiles against, not the OS poller that
+ * runs underneath: LIBUS_USE_EPOLL on Linux, as upstream's header defines it there (uWebSockets
+ * tests it). LIBUS_USE_LIBUV (it would make uWebSockets compile libuv code) and
+ * LIBUS_USE_IO_URING (a different API: us_socket_send_buffer) are never defined. */
+#if defined(__linux__) && !defined(LIBUS_USE_EPOLL)
+#  define LIBUS_USE_EPOLL
+#endif
+
 /* ------------------------------------------------------------------------------------------ */
 /* Constants                                                                                  */
 /* ------------------------------------------------------------------------------------------ */

@@ -4,6 +4,14 @@
 #include "libusockets.h"
 #include "libusockets.h" /* the include guard works */
 
+/* The backend macro names the API variant: epoll's on Linux; never libuv's or io_uring's. */
+#if defined(__linux__) && !defined(LIBUS_USE_EPOLL)
+#error "libusockets.h must define LIBUS_USE_EPOLL on Linux"
+#endif
+#if defined(LIBUS_USE_LIBUV) || defined(LIBUS_USE_IO_URING)
+#error "libusockets.h must never define LIBUS_USE_LIBUV or LIBUS_USE_IO_URING"
+#endif
+
 _Static_assert(LIBUS_RECV_BUFFER_LENGTH == 524288, "LIBUS_RECV_BUFFER_LENGTH");
 _Static_assert(LIBUS_RECV_BUFFER_PADDING == 32, "LIBUS_RECV_BUFFER_PADDING");
 _Static_assert(LIBUS_EXT_ALIGNMENT == 16, "LIBUS_EXT_ALIGNMENT");
