@@ -273,7 +273,13 @@ WIN32_EXPORT struct us_listen_socket_t *us_socket_context_listen(int ssl, struct
                                                                  const char *host, int port, int options,
                                                                  int socket_ext_size);
 
-/* The same on a Unix domain socket path. */
+/* The same on a Unix domain socket path. The socket file is created with mode 0700 (only the
+ * owner may connect), whatever the umask, as upstream makes it. A path already taken is reused
+ * only if it is a stale socket file nobody answers on (a listener that closed or died: the file
+ * stays after close), which is unlinked first; unlike upstream, a live server's path is not
+ * stolen (NULL; the live server sees a connection that closes at once) and a file
+ * that is not a socket is never unlinked. A name starting with a NUL byte (Linux's abstract
+ * namespace) has no file: nothing is unlinked or chmod-ed. */
 WIN32_EXPORT struct us_listen_socket_t *us_socket_context_listen_unix(int ssl, struct us_socket_context_t *context,
                                                                       const char *path, int options,
                                                                       int socket_ext_size);

@@ -213,6 +213,7 @@ macro_rules! __with_checks {
             check_ipv4_connect_and_accept,
             check_ipv6_connect_and_accept,
             check_unix_connect_and_accept,
+            check_unix_relisten_after_close,
             check_listen_any_host_is_dual_stack,
             check_connect_with_source_address,
             check_addresses_agree_between_ends,

@@ -307,6 +307,10 @@ pub struct ListenOptions {
     pub exclusive_port: bool,
     /// The accept backlog; the C library uses 512.
     pub backlog: u32,
+    /// Permission bits of a unix-domain socket file (`ListenTarget::Unix`), less the umask:
+    /// 0700 by default, as the C library makes it (only the owner may connect). Shims without
+    /// a file system ignore it.
+    pub unix_mode: u32,
 }
 
 impl ListenOptions {
@@ -315,6 +319,7 @@ impl ListenOptions {
         ListenOptions {
             exclusive_port: false,
             backlog: 512,
+            unix_mode: 0o700,
         }
     }
     /// These options with [`exclusive_port`](ListenOptions::exclusive_port) set to `on`
@@ -328,6 +333,13 @@ impl ListenOptions {
     #[must_use]
     pub const fn with_backlog(mut self, backlog: u32) -> ListenOptions {
         self.backlog = backlog;
+        self
+    }
+    /// These options with unix socket files created with permission bits `mode` (e.g. 0o770
+    /// to let the owner's group connect).
+    #[must_use]
+    pub const fn with_unix_mode(mut self, mode: u32) -> ListenOptions {
+        self.unix_mode = mode;
         self
     }
 }
@@ -458,6 +470,13 @@ pub trait OsShim {
     // ---- sockets ------------------------------------------------------------------------
 
     /// Opens a non-blocking listener and returns it (owned); core registers it.
+    ///
+    /// A unix-domain path already in use: a shim with a file system unlinks and reuses it only
+    /// when it is a socket file nobody answers on (left by a listener that closed or died); a
+    /// live listener's path fails with [`ErrorKind::AddrInUse`] (the live one keeps serving) and
+    /// a file of another type is never removed. The file gets
+    /// [`ListenOptions::unix_mode`]. A name with a leading NUL (Linux's abstract namespace) has
+    /// no file: nothing is unlinked or chmod-ed.
     fn listen(
         &mut self,
         target: ListenTarget<'_>,

@@ -72,9 +72,14 @@
 //! * Unix-domain sockets: the path must fit in `sun_path` with its NUL
 //!   ([`UNIX_PATH_MAX`] bytes at most); a longer one is
 //!   [`ErrorKind::InvalidInput`] (`ENAMETOOLONG`), never truncated. A path starting with a NUL
-//!   byte is a Linux abstract-namespace name. **Nothing is unlinked automatically**: neither a
-//!   stale socket file before `listen` (which then fails with `EADDRINUSE`) nor the file when
-//!   the listener closes. Removing it is the application's job.
+//!   byte is a Linux abstract-namespace name. The socket file is created with
+//!   [`ListenOptions::unix_mode`](usockets_core::ListenOptions::unix_mode) (0700 unless set;
+//!   the umask still applies), set before `bind` so it is never looser. A path already taken
+//!   is unlinked and bound again only if it is a socket file nobody answers on (a probe
+//!   connect is refused): a server that restarts gets its path back, a live server keeps it
+//!   (listen fails with `EADDRINUSE`; the live server sees the probe as a connection that
+//!   closes at once) and a file of any other type is never removed. The file stays when the
+//!   listener closes, as with the C library. Abstract names are neither chmod-ed nor unlinked.
 //!
 //! # Running out of descriptors (the accept storm)
 //!
@@ -332,7 +337,10 @@ impl OsShim for LinuxShim {
                 }
                 Err(last)
             }
-            ListenTarget::Unix(path) => net::listen_unix(c, &SockAddr::unix(path)?, backlog),
+            ListenTarget::Unix(path) => {
+                let addr = SockAddr::unix(path)?;
+                net::listen_unix(c, path, &addr, options.unix_mode, backlog)
+            }
         }
     }
 

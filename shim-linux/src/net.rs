@@ -103,17 +103,59 @@ pub(crate) fn listen_any(
     }
 }
 
-/// A listening unix-domain socket bound to `addr`.
+/// A listening unix-domain socket bound to `path` (`addr` is its address).
+///
+/// A file-system socket file gets `mode` (less the umask, like any new file): the mode is set
+/// on the socket before `bind`, which creates the file with it, so there is no moment when the
+/// file has looser permissions. If the path is taken, it is unlinked and bound again only when
+/// it is a socket file nobody answers on (a server that died); a live server's path or a file
+/// of any other type is left alone and listen fails with `EADDRINUSE`. Abstract names (leading
+/// NUL) have no file: they are neither chmod-ed nor unlinked.
 pub(crate) fn listen_unix(
     c: &mut Counters,
+    path: &str,
     addr: &SockAddr,
+    mode: u32,
     backlog: u32,
 ) -> Result<OwnedFd, LinuxError> {
+    let in_file_system = !path.starts_with('\0');
     let fd = socket(c, libc::AF_UNIX)?;
     or_close(c, fd, |c, fd| {
-        bind(c, fd, addr)?;
+        if in_file_system {
+            sys::fchmod(c, fd, mode)?;
+        }
+        match bind(c, fd, addr) {
+            Err(e) if e.code == libc::EADDRINUSE && in_file_system => {
+                if !is_stale_socket_file(c, path, addr) {
+                    return Err(e);
+                }
+                // Another process may have removed it first: not an error.
+                let _ = std::fs::remove_file(path);
+                bind(c, fd, addr)?;
+            }
+            r => r?,
+        }
         listen(c, fd, backlog)
     })
+}
+
+/// Whether `path` is a socket file that refuses connections: left behind by a listener that
+/// closed or died. A probe connect tells; a live server sees that probe as a connection that
+/// closes at once. Anything else (a regular file, a directory, a live or unreachable socket,
+/// no permission to look) is not stale.
+fn is_stale_socket_file(c: &mut Counters, path: &str, addr: &SockAddr) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    if !is_socket {
+        return false;
+    }
+    match connect(c, addr, None) {
+        Ok(probe) => {
+            sys::close_owned(c, probe);
+            false
+        }
+        Err(e) => e.code == libc::ECONNREFUSED,
+    }
 }
 
 /// One raw `accept4` (non-blocking, close-on-exec), filling `addr`.

@@ -133,6 +133,13 @@ pub(crate) fn fcntl_add(
     .map(drop)
 }
 
+/// Sets the permission bits of `fd`'s inode (`fchmod`); on an unbound unix socket they become
+/// the mode of the file `bind` creates.
+pub(crate) fn fchmod(c: &mut Counters, fd: i32, mode: u32) -> Result<(), LinuxError> {
+    // SAFETY: fchmod takes only integers and touches no memory.
+    cvt_retry(c, Sys::Other, || unsafe { libc::fchmod(fd, mode) }).map(drop)
+}
+
 /// Opens `/dev/null` read-only and close-on-exec: the reserve descriptor of the EMFILE trick.
 pub(crate) fn open_dev_null(c: &mut Counters) -> Result<OwnedFd, LinuxError> {
     let path = c"/dev/null";

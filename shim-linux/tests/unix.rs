@@ -12,7 +12,7 @@ use usockets_core::{
 };
 use usockets_shim_linux::UNIX_PATH_MAX;
 
-/// Removes the socket file when dropped (the shim never unlinks anything).
+/// Removes the socket file when dropped (the shim leaves it when the listener closes).
 struct Unlink(std::path::PathBuf);
 impl Drop for Unlink {
     fn drop(&mut self) {
@@ -72,12 +72,118 @@ fn unix_listen_connect_round_trip() {
     shim.close(server);
     shim.close(listener);
 
-    // Nothing is unlinked: the file is still there, and listening again fails until removed.
+    // The file stays after close (as with the C library); a new listener takes the stale path
+    // over and serves on it.
     assert!(path.exists());
-    let e = shim
+    let again = shim
+        .listen(ListenTarget::Unix(p), ListenOptions::default())
+        .expect("listen again on the path of a closed listener");
+    let mut client = UnixStream::connect(&path).unwrap();
+    let (server, _) = accept_one(&mut shim, &again);
+    shim.send(&server, b"again", false).unwrap();
+    let mut buf = [0u8; 5];
+    client.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"again");
+    shim.close(server);
+    shim.close(again);
+}
+
+/// The permission bits of the file at `path`.
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let m = std::fs::symlink_metadata(path).expect("socket file");
+    assert!(m.file_type().is_socket(), "{path:?} is a socket file");
+    m.permissions().mode() & 0o7777
+}
+
+#[test]
+fn unix_socket_file_is_0700_unless_asked_otherwise() {
+    // 0700 survives any umask (the umask only removes bits); the chosen mode loses the umask's.
+    let path = unique_path("mode");
+    let _cleanup = Unlink(path.clone());
+    let p = path.to_str().unwrap();
+    let mut shim = shim();
+    let l = shim
+        .listen(ListenTarget::Unix(p), ListenOptions::default())
+        .unwrap();
+    assert_eq!(mode_of(&path), 0o700);
+    shim.close(l);
+    let umask = current_umask();
+    let l = shim
+        .listen(
+            ListenTarget::Unix(p),
+            ListenOptions::default().with_unix_mode(0o770),
+        )
+        .unwrap();
+    assert_eq!(mode_of(&path), 0o770 & !umask);
+    shim.close(l);
+}
+
+/// The process umask, read from `/proc/self/status` (setting it to read it would race with
+/// the other tests' file creation).
+fn current_umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .expect("Umask line");
+    u32::from_str_radix(line.trim(), 8).expect("octal umask")
+}
+
+#[test]
+fn unix_listen_on_a_live_servers_path_fails_and_the_server_keeps_serving() {
+    let path = unique_path("live");
+    let _cleanup = Unlink(path.clone());
+    let p = path.to_str().unwrap();
+    let mut shim = shim();
+    let first = shim
+        .listen(ListenTarget::Unix(p), ListenOptions::default())
+        .unwrap();
+    let mut other = self::shim();
+    let e = other
         .listen(ListenTarget::Unix(p), ListenOptions::default())
         .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code),
+        (ErrorKind::AddrInUse, libc::EADDRINUSE),
+        "a live server's path is not stolen"
+    );
+    assert!(path.exists());
+    // The probe that found it alive is a connection that closed: the first server accepts it
+    // (and sees it end), then serves a real client as before.
+    let (probe, _) = accept_one(&mut shim, &first);
+    shim.register(&probe, Token(3), Interest::READABLE).unwrap();
+    wait_token(&mut shim, Token(3), Duration::from_secs(5)).expect("the probe ends");
+    assert_eq!(
+        shim.recv(&probe, &mut [0u8; 8]).unwrap(),
+        0,
+        "the probe sent nothing"
+    );
+    shim.close(probe);
+    let mut client = UnixStream::connect(&path).unwrap();
+    let (server, _) = accept_one(&mut shim, &first);
+    shim.send(&server, b"still here", false).unwrap();
+    let mut buf = [0u8; 10];
+    client.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"still here");
+    shim.close(server);
+    shim.close(first);
+}
+
+#[test]
+fn unix_listen_never_removes_a_file_that_is_not_a_socket() {
+    let path = unique_path("regular");
+    let _cleanup = Unlink(path.clone());
+    std::fs::write(&path, b"precious").unwrap();
+    let mut shim = shim();
+    let e = shim
+        .listen(
+            ListenTarget::Unix(path.to_str().unwrap()),
+            ListenOptions::default(),
+        )
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::AddrInUse);
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
 }
 
 #[test]
@@ -87,11 +193,21 @@ fn unix_abstract_namespace() {
     let listener = shim
         .listen(ListenTarget::Unix(&name), ListenOptions::default())
         .unwrap();
+    // A live abstract name is not taken over either (there is no file to unlink).
+    let e = shim
+        .listen(ListenTarget::Unix(&name), ListenOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AddrInUse);
     let fd = shim.connect(ConnectTarget::Unix(&name)).unwrap();
     let (server, _) = accept_one(&mut shim, &listener);
     for f in [server, fd, listener] {
         shim.close(f);
     }
+    // The name vanishes with its listener.
+    let again = shim
+        .listen(ListenTarget::Unix(&name), ListenOptions::default())
+        .expect("an abstract name is free once its listener closed");
+    shim.close(again);
 }
 
 #[test]

@@ -8,7 +8,9 @@
  *  accept:   on_pre_open keeping the descriptor and handing it to us_adopt_accepted_socket in
  *            another context; SO_REUSEPORT / LIBUS_LISTEN_EXCLUSIVE_PORT; us_listen_socket_close;
  *            us_socket_context_close (listen sockets and sockets, on_close(0, NULL)).
- *  unix:     listen_unix / connect_unix echo; ports are -1, no IP address.
+ *  unix:     listen_unix / connect_unix echo; ports are -1, no IP address; the socket file is
+ *            0700 under umask 000, a stale one is taken over, a live one and a regular file
+ *            are not.
  *  timeouts: us_socket_timeout fires in [n, n + 4] s and moves the context timestamp, 0
  *            disables, adoption resets it; adopt_socket moves between contexts keeping the ext
  *            prefix (bigger and smaller), the returned pointer is used afterwards, adopting a
@@ -22,6 +24,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 static int ipv6_available(void) {
     int fd = socket(AF_INET6, SOCK_STREAM, 0);
@@ -489,11 +492,10 @@ static struct us_socket_t *ux_close(struct us_socket_t *s, int code, void *reaso
     return s;
 }
 
-static void scenario_unix(void) {
+/* One echo round on `path`: listen (with a second, failing listen on the same path while the
+ * first is live when `contend`), connect, echo, close everything. The socket file stays. */
+static void unix_round(const char *path, int contend) {
     memset(&UX, 0, sizeof(UX));
-    char path[64];
-    snprintf(path, sizeof(path), "/tmp/usockets-capi-test-%d.sock", (int)getpid());
-    unlink(path);
     struct us_loop_t *loop = us_create_loop(NULL, NULL, NULL, NULL, 0);
     struct us_socket_context_t *srv = us_create_socket_context(0, loop, 0, no_options());
     struct us_socket_context_t *cli = us_create_socket_context(0, loop, 0, no_options());
@@ -511,15 +513,59 @@ static void scenario_unix(void) {
     CHECK(UX.ls != NULL);
     CHECK(access(path, F_OK) == 0);
     CHECK_EQ(us_socket_local_port(0, (struct us_socket_t *)UX.ls), -1);
+    if (contend) {
+        /* A live server's path is not stolen: the second listen fails, the first keeps it. */
+        CHECK(us_socket_context_listen_unix(0, srv, path, 0, 8) == NULL);
+        CHECK(access(path, F_OK) == 0);
+    }
     CHECK(us_socket_context_connect_unix(0, cli, path, 0, 8) != NULL);
     us_loop_run(loop);
-    CHECK_EQ(UX.srv_opens, 1);
+    /* With contention the first server may also have accepted the failed listen's probe (a
+     * connection that ends at once). */
+    CHECK(contend ? UX.srv_opens >= 1 : UX.srv_opens == 1);
     CHECK_EQ(UX.cli_opens, 1);
     CHECK_EQ(UX.srv_data, 1);
     CHECK_EQ(UX.cli_data, 1);
-    CHECK_EQ(UX.closes, 2);
+    CHECK_EQ(UX.closes, UX.srv_opens + 1);
     us_socket_context_free(0, srv);
     us_socket_context_free(0, cli);
+    us_loop_free(loop);
+}
+
+static void scenario_unix(void) {
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/usockets-capi-test-%d.sock", (int)getpid());
+    unlink(path);
+    /* The socket file is 0700 whatever the umask (upstream fchmods it): even under umask 000. */
+    mode_t old_umask = umask(0);
+    unix_round(path, 0);
+    struct stat st;
+    CHECK(lstat(path, &st) == 0);
+    CHECK(S_ISSOCK(st.st_mode));
+    CHECK_EQ(st.st_mode & 07777, 0700);
+    umask(old_umask);
+    /* The file outlives its listener; listening on the path again takes the stale file over
+     * (uSockets' hammer_test_unix and a restarted server rely on it). */
+    unix_round(path, 0);
+    /* A live listener keeps its path and goes on serving. */
+    unix_round(path, 1);
+    unlink(path);
+
+    /* A file that is not a socket is never deleted: listen fails. */
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    CHECK(fputs("precious", f) >= 0);
+    CHECK(fclose(f) == 0);
+    struct us_loop_t *loop = us_create_loop(NULL, NULL, NULL, NULL, 0);
+    struct us_socket_context_t *srv = us_create_socket_context(0, loop, 0, no_options());
+    CHECK(us_socket_context_listen_unix(0, srv, path, 0, 8) == NULL);
+    char back[16] = {0};
+    f = fopen(path, "r");
+    CHECK(f != NULL);
+    CHECK(fgets(back, sizeof(back), f) != NULL);
+    CHECK(fclose(f) == 0);
+    CHECK(strcmp(back, "precious") == 0);
+    us_socket_context_free(0, srv);
     us_loop_free(loop);
     unlink(path);
 }

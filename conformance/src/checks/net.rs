@@ -251,6 +251,39 @@ pub fn check_unix_connect_and_accept<S: ShimUnderTest>() {
     );
 }
 
+/// A unix path is not stolen from a live listener: a second listen on it fails with
+/// `AddrInUse` and the first keeps serving. Once that listener is closed, listening on the path
+/// again succeeds (a shim with a file system unlinks the stale socket file it left) and serves.
+pub fn check_unix_relisten_after_close<S: ShimUnderTest>() {
+    let path = UnixPath::new();
+    let mut f = Fixture::<S>::unix(&path.0);
+    let target = ListenTarget::Unix(&path.0);
+    match f
+        .l
+        .listen(f.server, target, ListenOptions::default(), accepted_ext)
+    {
+        Err(ListenError::Os(e)) => assert_eq!(
+            e.kind,
+            ErrorKind::AddrInUse,
+            "listen on a live listener's unix path: {e}"
+        ),
+        other => panic!("listen on a live listener's unix path must fail: {other:?}"),
+    }
+    // A shim may probe the path with a connection that closes at once: let it come and go.
+    idle(&mut f.l, 50);
+    let (c, s) = f.pair();
+    f.transfer(c, &pattern(1000, 3), s);
+    f.l.close(c, 0, None);
+    f.l.close(s, 0, None);
+    f.l.listen_close(f.listener);
+    spin(&mut f.l, 1);
+    f.listener =
+        f.l.listen(f.server, target, ListenOptions::default(), accepted_ext)
+            .unwrap_or_else(|e| panic!("listen again on a closed listener's unix path: {e}"));
+    let (c, s) = f.pair();
+    f.transfer(s, &pattern(1000, 4), c);
+}
+
 /// `remote_address`, `remote_port` and `local_port` agree between the two ends, and with the
 /// listener's port; an output buffer too small for the address gives 0; a closed socket has
 /// no addresses.
