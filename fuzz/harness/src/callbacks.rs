@@ -187,6 +187,9 @@ fn timed_out(cx: &mut Cx, s: SocketId, long: bool) {
         w.stats.on_timeout += 1;
     }
     w.after_timer_phase = true;
+    // The sweep runs: until it ends, timeouts set count from the tick it sweeps.
+    let ticks = now.saturating_sub(w.sweep_epoch) / w.sweep_period;
+    w.sweep_tick_ms = Some(w.sweep_epoch + ticks * w.sweep_period);
     let sock = w.sock(s, what);
     let due = sock
         .timeout_mut(long)

@@ -100,12 +100,14 @@ pub(crate) fn on_wakeup(cx: &mut Cx) {
 
 pub(crate) fn on_pre(cx: &mut Cx) {
     let w = cx.ext_mut();
+    w.sweep_tick_ms = None;
     w.stats.pre += 1;
     w.after_timer_phase = false;
 }
 
 pub(crate) fn on_post(cx: &mut Cx) {
     let w = cx.ext_mut();
+    w.sweep_tick_ms = None;
     w.stats.post += 1;
     w.after_timer_phase = true;
 }
@@ -113,6 +115,7 @@ pub(crate) fn on_post(cx: &mut Cx) {
 pub(crate) fn on_released(cx: &mut Cx, s: SocketId, ext: u64) {
     assert_eq!(cx.is_closed(s), None, "released {s:?} still accepted");
     let w = cx.ext_mut();
+    w.sweep_tick_ms = None;
     w.stats.released += 1;
     w.after_timer_phase = true;
     let sock = w

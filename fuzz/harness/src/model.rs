@@ -119,6 +119,12 @@ pub struct World {
     pub(crate) depth: u32,
     pub(crate) draining: bool,
     pub(crate) after_timer_phase: bool,
+    /// The loop's sweep-tick origin and period (core's `epoch` and the settings' period).
+    pub(crate) sweep_epoch: u64,
+    pub(crate) sweep_period: u64,
+    /// While the sweep runs (from its first `on_timeout` until the iteration's `released` or
+    /// `post`), the time of the tick it sweeps: timeouts set then count from it.
+    pub(crate) sweep_tick_ms: Option<u64>,
     pub(crate) stats: Stats,
     pub(crate) serial: u64,
     pub(crate) socks: Socks,
@@ -227,6 +233,9 @@ impl World {
             depth: 0,
             draining: false,
             after_timer_phase: false,
+            sweep_epoch: 0,
+            sweep_period: 4000,
+            sweep_tick_ms: None,
             stats: Stats::default(),
             serial: 0,
             socks: Socks::new(),

@@ -22,8 +22,9 @@ use crate::target::Target;
 pub fn run(target: Target, data: &[u8]) -> Report {
     let (ops, fault_bytes) = split(data);
     let mut ops = Ops::new(ops);
+    let sweep_period = ops.pick(&[1000, 4000, 250, 2000]);
     let settings = Settings::default()
-        .with_sweep_period_ms(ops.pick(&[1000, 4000, 250, 2000]))
+        .with_sweep_period_ms(sweep_period)
         .with_low_priority_budget(ops.pick(&[1, 5]))
         .with_max_reads_per_event(ops.pick(&[1, 2, 4]))
         .with_max_accepts_per_event(ops.pick(&[1, 2, 256]))
@@ -33,7 +34,10 @@ pub fn run(target: Target, data: &[u8]) -> Report {
     let faults = faults_from(&mut ops);
     let net = SimNet::new(faults, Box::new(ByteSource::new(fault_bytes.to_vec())));
     let storage = Memory::new(recv, events);
-    let world = World::new(target, ops, net.clone(), Spare::take());
+    let mut world = World::new(target, ops, net.clone(), Spare::take());
+    // Core takes its sweep origin from the clock when the loop is built, just below.
+    world.sweep_epoch = net.now_ms();
+    world.sweep_period = sweep_period;
     let loop_callbacks = LoopCallbacks {
         wakeup: Some(on_wakeup),
         pre: Some(on_pre),

@@ -137,7 +137,9 @@ pub(crate) fn timeout(cx: &mut Cx, s: SocketId, long: bool) {
     } else {
         (n % 16, 1000)
     };
-    let now = w.net.now_ms();
+    // Set while the sweep runs, a timeout counts from the swept tick (re-armed in on_timeout,
+    // it is periodic); otherwise from now.
+    let now = w.sweep_tick_ms.unwrap_or_else(|| w.net.now_ms());
     if long {
         cx.long_timeout(s, amount);
     } else {
