@@ -86,11 +86,16 @@
 //! A level-triggered listener whose `accept4` fails with `EMFILE`/`ENFILE` stays readable, and
 //! the peer waits in the backlog with no answer. The shim keeps a **reserve descriptor**
 //! (`/dev/null`, opened by [`LinuxShim::new`]). When `accept4` fails that way it closes the
-//! reserve, accepts the pending connection and closes it at once (the peer sees EOF or a reset
-//! instead of hanging), reopens the reserve and returns the `EMFILE` error, on which core backs
-//! the listener off. One connection is shed per failing `accept`. In a multi-threaded process
-//! another thread may grab the freed number first; the shim then just tries again next time.
-//!
+//! reserve, accepts pending connections and closes each at once (the peer sees EOF or a reset
+//! instead of hanging) until none is left or 64 are shed, and reopens the reserve: one `accept4`
+//! and one `close` per refused connection, plus two `accept4` per event. With none left,
+//! `accept` returns `Ok(None)`; with more waiting it reports
+//! [`ErrorKind::ConnectionAborted`] (code `EMFILE`), so core goes on shedding within its
+//! per-event cap. A flood beyond the limit is thus refused within an event or two, and nothing
+//! is called again until a new connection arrives. Only if no descriptor came free (in a
+//! multi-threaded process another thread may grab the reserve's number first) does `accept`
+//! return the `EMFILE` error itself, on which core backs the listener off, so it never spins.
+
 //! # `MSG_MORE` and `flush`
 //!
 //! `send(.., more: true)` uses `MSG_MORE`, which on Linux holds back the last partial segment
@@ -143,6 +148,20 @@ pub use crate::error::LinuxError;
 #[cfg(feature = "stats")]
 pub use crate::stats::SyscallStats;
 pub use crate::waker::LinuxWaker;
+
+/// Most connections [`LinuxShim::shed`] refuses per `accept` call, so that a flood cannot hold
+/// the loop; core's per-event accept cap bounds the calls.
+const SHED_BATCH: usize = 64;
+
+/// What [`LinuxShim::shed`] left in the backlog.
+enum Shed {
+    /// Nothing pending (some or none shed).
+    Drained,
+    /// A batch shed; more may wait.
+    More,
+    /// No descriptor could be freed: nothing shed.
+    Failed,
+}
 
 /// The shim's descriptor: std's owned Unix file descriptor.
 pub type Fd = OwnedFd;
@@ -198,17 +217,36 @@ impl LinuxShim {
         self.c.stats = SyscallStats::default();
     }
 
-    /// Accepts one pending connection and closes it at once, with the reserve descriptor
-    /// released for the moment; then takes the reserve back.
-    fn shed_one(&mut self, listener: RawFd) {
+    /// Sheds pending connections (accepts each and closes it at once) with the reserve
+    /// descriptor released for the moment, up to [`SHED_BATCH`]; then takes the reserve back.
+    /// With the reserve's number free each `accept4` succeeds, so a shed connection costs one
+    /// `accept4` and one `close`.
+    fn shed(&mut self, listener: RawFd) -> Shed {
         if let Some(reserve) = self.reserve.take() {
             sys::close_owned(&mut self.c, reserve);
         }
         let mut addr = SockAddr::empty();
-        if let Ok(fd) = net::accept_raw(&mut self.c, listener, &mut addr) {
-            sys::close_owned(&mut self.c, fd);
-        }
+        let mut shed = 0;
+        let outcome = loop {
+            if shed == SHED_BATCH {
+                break Shed::More;
+            }
+            match net::accept_raw(&mut self.c, listener, &mut addr) {
+                Ok(fd) => {
+                    sys::close_owned(&mut self.c, fd);
+                    shed += 1;
+                }
+                Err(e) if e.is_would_block() => break Shed::Drained,
+                // Gone before it could be taken: it needs no shedding.
+                Err(e) if net::accept_error(e).kind == ErrorKind::ConnectionAborted => shed += 1,
+                // No descriptor came free (another thread took the reserve's number, or there
+                // was no reserve).
+                Err(_) if shed == 0 => break Shed::Failed,
+                Err(_) => break Shed::More,
+            }
+        };
         self.reserve = sys::open_dev_null(&mut self.c).ok();
+        outcome
     }
 
     /// Records whether a successful send left data held back by `MSG_MORE`.
@@ -349,10 +387,18 @@ impl OsShim for LinuxShim {
         match net::accept(&mut self.c, listener) {
             Ok(accepted) => Ok(Some(accepted)),
             Err(e) if e.is_would_block() => Ok(None),
-            Err(e) if e.kind == ErrorKind::TooManyOpenFiles => {
-                self.shed_one(listener);
-                Err(e)
-            }
+            Err(e) if e.kind == ErrorKind::TooManyOpenFiles => match self.shed(listener) {
+                // Nothing waits any more: no accept until a new connection arrives.
+                Shed::Drained => Ok(None),
+                // More may wait: core goes on (it caps accepts per event), shedding the next
+                // batch at once, so a flood beyond the limit is refused promptly.
+                Shed::More => Err(LinuxError {
+                    kind: ErrorKind::ConnectionAborted,
+                    code: e.code,
+                }),
+                // Core backs the listener off, so a listener that cannot shed never spins.
+                Shed::Failed => Err(e),
+            },
             Err(e) => Err(net::accept_error(e)),
         }
     }
