@@ -1,7 +1,14 @@
 //! A keep-alive HTTP server: parses pipelined requests (each `\r\n\r\n` ends one; a request may be
 //! split across reads) and answers each with a fixed `200 OK`. The hot path allocates nothing:
-//! responses come from a prepared batch; only bytes the kernel refuses wait in a per-socket
-//! backlog until `on_writable`.
+//! responses come from a prepared batch; only bytes the kernel refuses wait, in the connection's
+//! [`usockets::Outbox`], until `on_writable`.
+//!
+//! Safe to copy against hostile clients: a client that pipelines and never reads gets its
+//! connection paused once 256 KiB of responses wait (memory stays bounded); a connection idle
+//! for `--idle-timeout` seconds (30 by default) closes, where responses going out count as
+//! activity; a client's FIN still gets every response it asked for before the server shuts down
+//! and closes. (Over TLS a FIN closes the socket at once, as the C library does, so a TLS
+//! server cannot answer after it.)
 //!
 //! `cargo run --release --example http_server` (default port 3000; `--port 0` picks a free one
 //! and prints it as `listening on port N`), then `curl http://localhost:3000/`.
@@ -12,24 +19,13 @@ mod http;
 #[path = "shared/http_app.rs"]
 mod http_app;
 
+#[path = "shared/args.rs"]
+mod args;
+
 use std::io::Write;
 
-use http_app::Conn;
+use http_app::{Conn, Server};
 use usockets::{ListenOptions, ListenTarget, LoopCallbacks, Settings};
-
-fn port_arg(default: u16) -> u16 {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == "--port") {
-        Some(i) => match args.get(i + 1).and_then(|p| p.parse().ok()) {
-            Some(p) => p,
-            None => {
-                eprintln!("usage: http_server [--port N]");
-                std::process::exit(2);
-            }
-        },
-        None => default,
-    }
-}
 
 fn fail(what: &str, e: impl std::fmt::Display) -> ! {
     eprintln!("http_server: {what}: {e}");
@@ -37,12 +33,13 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 }
 
 fn main() {
-    let port = port_arg(3000);
+    let port = args::option("http_server", "port", 3000u16);
+    let idle_seconds = args::option("http_server", "idle-timeout", http_app::IDLE_SECONDS);
     let mut l: http_app::HttpLoop<()> =
         usockets::new_loop((), LoopCallbacks::default(), Settings::default())
             .unwrap_or_else(|e| fail("loop", e));
     let ctx = l
-        .context_create((), http_app::callbacks::<()>())
+        .context_create(Server { idle_seconds }, http_app::callbacks::<()>())
         .unwrap_or_else(|e| fail("context", e));
     let target = ListenTarget::Host { host: None, port };
     let ls = l

@@ -2,52 +2,43 @@
 //!
 //! uSockets in Rust with the platform's shim chosen for you: re-exports [`usockets_core`]'s API
 //! (with its `alloc` feature: [`GrowingStorage`]) and adds what a `std` program wants — a
-//! ready-made [`Config`] ([`App`]) and [`new_loop`].
+//! ready-made [`Config`] ([`App`]), [`new_loop`], and [`Outbox`], the bounded write queue a
+//! socket needs because the library has none.
 //!
 //! ```no_run
 //! use usockets::{
-//!     App, AppLoop, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, RecvBuf,
-//!     Settings, SocketId,
+//!     App, AppLoop, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, Outbox,
+//!     RecvBuf, Settings, SocketId,
 //! };
 //!
-//! /// Socket ext: the bytes the OS has not taken yet.
-//! type Echo = App<(), (), Vec<u8>>;
+//! /// Socket ext: the bytes the OS has not taken yet. There is no write queue in the library;
+//! /// an [`Outbox`] keeps them in order, pauses reading while too many wait (so a client that
+//! /// never reads costs bounded memory) and closes after the peer's FIN only once all is sent.
+//! type Echo = App<(), (), Outbox>;
 //!
 //! fn on_data(cx: &mut Cx<Echo>, s: SocketId, data: &mut RecvBuf<'_>) {
-//!     send_or_keep(cx, s, data);
+//!     Outbox::write(cx, s, data);
 //! }
 //!
 //! fn on_writable(cx: &mut Cx<Echo>, s: SocketId) {
-//!     let pending = cx.socket_ext_mut(s).map(std::mem::take).unwrap_or_default();
-//!     send_or_keep(cx, s, &pending);
+//!     Outbox::flush(cx, s);
 //! }
 //!
-//! /// Writes `data` after whatever is still pending. There is no write queue in the library:
-//! /// what the OS does not take stays here, reading pauses until `on_writable` drains it, so a
-//! /// client that never reads costs bounded memory.
-//! fn send_or_keep(cx: &mut Cx<Echo>, s: SocketId, data: &[u8]) {
-//!     let backlogged = cx.socket_ext(s).is_some_and(|p| !p.is_empty());
-//!     let n = if backlogged { 0 } else { cx.write(s, data, false) };
-//!     if n < data.len() {
-//!         if let Some(pending) = cx.socket_ext_mut(s) {
-//!             pending.extend_from_slice(&data[n..]);
-//!         }
-//!         cx.pause(s);
-//!     } else {
-//!         cx.resume(s);
-//!     }
+//! fn on_end(cx: &mut Cx<Echo>, s: SocketId) {
+//!     Outbox::end(cx, s);
 //! }
 //!
 //! let callbacks = ContextCallbacks {
 //!     on_data: Some(on_data),
 //!     on_writable: Some(on_writable),
+//!     on_end: Some(on_end),
 //!     ..ContextCallbacks::default()
 //! };
-//! let mut l: AppLoop<(), (), Vec<u8>> =
+//! let mut l: AppLoop<(), (), Outbox> =
 //!     usockets::new_loop((), LoopCallbacks::default(), Settings::default()).unwrap();
 //! let ctx = l.context_create((), callbacks).unwrap();
 //! let any = ListenTarget::Host { host: None, port: 3000 };
-//! l.listen(ctx, any, ListenOptions::default(), Vec::new).unwrap();
+//! l.listen(ctx, any, ListenOptions::default(), Outbox::new).unwrap();
 //! l.run().unwrap();
 //! ```
 //!
@@ -65,8 +56,10 @@
 #![warn(missing_docs)]
 
 mod app;
+pub mod outbox;
 
 pub use app::{new_loop, App, AppLoop, NewLoopError, RECV_BUFFER_LENGTH};
+pub use outbox::{HasOutbox, Outbox};
 pub use usockets_core::*;
 
 /// The shim of this platform.

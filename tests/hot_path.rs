@@ -197,7 +197,7 @@ fn steady_state_requests_cost_one_recv_one_send_and_no_allocation() {
     )
     .expect("loop");
     let ctx = l
-        .context_create((), http_app::callbacks::<Server>())
+        .context_create(http_app::Server::default(), http_app::callbacks::<Server>())
         .expect("context");
     let target = ListenTarget::Host {
         host: Some("127.0.0.1"),

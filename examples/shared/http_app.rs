@@ -2,32 +2,55 @@
 //! (`tests/hot_path.rs`, `tests/emfile.rs`), so they prove the example's own hot path. The
 //! including file also includes `shared/http.rs` as `mod http`.
 
-use usockets::{App, CloseCause, ContextCallbacks, Cx, RecvBuf, SocketId};
+use usockets::{App, CloseCause, ContextCallbacks, Cx, HasOutbox, Outbox, RecvBuf, SocketId};
 
 use crate::http::{responses, RequestCounter, BATCH};
 
-/// Idle connections close after this many seconds.
+/// Idle connections close after this many seconds unless the server says otherwise.
 pub const IDLE_SECONDS: u32 = 30;
 
-/// Per connection: the parser state and bytes waiting for `on_writable`.
-#[derive(Default)]
+/// The server's settings (its context ext).
+#[derive(Clone, Copy, Debug)]
+pub struct Server {
+    /// A connection that neither receives a request nor gets response bytes out for this long
+    /// is closed.
+    pub idle_seconds: u32,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            idle_seconds: IDLE_SECONDS,
+        }
+    }
+}
+
+/// Per connection: the parser state and the responses the kernel has not taken yet.
+#[derive(Debug, Default)]
 pub struct Conn {
     parser: RequestCounter,
-    backlog: Vec<u8>,
+    /// Bounded: reading pauses while it holds more than its high-water mark.
+    pub out: Outbox,
+}
+
+impl HasOutbox for Conn {
+    fn outbox(&mut self) -> &mut Outbox {
+        &mut self.out
+    }
 }
 
 /// The server's `Config`, with loop ext `L`.
-pub type Http<L> = App<L, (), Conn>;
+pub type Http<L> = App<L, Server, Conn>;
 
 /// The server's loop.
-pub type HttpLoop<L> = usockets::AppLoop<L, (), Conn>;
+pub type HttpLoop<L> = usockets::AppLoop<L, Server, Conn>;
 
 /// Hooks for a program that wants to watch the server (tests count with them).
 pub trait Observe: Sized {
     /// A connection opened.
     fn opened(_cx: &mut Cx<Http<Self>>) {}
-    /// A connection closed.
-    fn closed(_cx: &mut Cx<Http<Self>>) {}
+    /// Connection `s` closed (its ext is still readable).
+    fn closed(_cx: &mut Cx<Http<Self>>, _s: SocketId) {}
     /// `n` responses were written or queued.
     fn served(_cx: &mut Cx<Http<Self>>, _n: usize) {}
 }
@@ -47,58 +70,58 @@ pub fn callbacks<L: Observe>() -> ContextCallbacks<Http<L>> {
     }
 }
 
+/// The idle timeout of `s`'s server.
+fn idle<L>(cx: &Cx<Http<L>>, s: SocketId) -> u32 {
+    cx.socket_context(s)
+        .and_then(|c| cx.context_ext(c))
+        .map_or(IDLE_SECONDS, |server| server.idle_seconds)
+}
+
 fn on_open<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId, _is_client: bool, _ip: &[u8]) {
-    cx.timeout(s, IDLE_SECONDS);
+    let idle = idle(cx, s);
+    cx.timeout(s, idle);
     L::opened(cx);
 }
 
-fn on_close<L: Observe>(cx: &mut Cx<Http<L>>, _s: SocketId, _cause: CloseCause<usize>) {
-    L::closed(cx);
+fn on_close<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId, _cause: CloseCause<usize>) {
+    L::closed(cx, s);
 }
 
-/// Answers every complete request from the prepared batch: no allocation unless the kernel
-/// refuses bytes, which then wait in the backlog (in order).
+/// Answers every complete request from the prepared batch. Responses the kernel does not take
+/// wait in the connection's outbox, in order; past its high-water mark reading pauses, so a
+/// client that sends and never reads holds a bounded amount of memory. No allocation while the
+/// kernel takes everything.
 fn on_data<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId, data: &mut RecvBuf<'_>) {
     let Some(conn) = cx.socket_ext_mut(s) else {
         return;
     };
     let requests = conn.parser.feed(data);
-    let mut queued = !conn.backlog.is_empty();
     if requests == 0 {
         return;
     }
-    cx.timeout(s, IDLE_SECONDS);
+    let idle = idle(cx, s);
+    cx.timeout(s, idle);
     let mut left = requests;
     while left > 0 {
         let n = left.min(BATCH);
         left -= n;
-        let bytes = responses(n);
-        let written = if queued { 0 } else { cx.write(s, bytes, false) };
-        if written < bytes.len() {
-            queued = true;
-            if let Some(conn) = cx.socket_ext_mut(s) {
-                conn.backlog.extend_from_slice(&bytes[written..]);
-            }
-        }
+        Outbox::write(cx, s, responses(n));
     }
     L::served(cx, requests);
 }
 
+/// Sends what waits; bytes going out count as activity for the idle timeout, so a client that
+/// reads a long answer slowly is not cut off.
 fn on_writable<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId) {
-    let backlog = match cx.socket_ext_mut(s) {
-        Some(c) => std::mem::take(&mut c.backlog),
-        None => return,
-    };
-    let written = cx.write(s, &backlog, false);
-    if let Some(c) = cx.socket_ext_mut(s) {
-        c.backlog = backlog;
-        c.backlog.drain(..written);
+    if Outbox::flush(cx, s) > 0 {
+        let idle = idle(cx, s);
+        cx.timeout(s, idle);
     }
 }
 
+/// The client finished sending: answer what it asked, then shut down and close.
 fn on_end<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId) {
-    cx.shutdown(s);
-    cx.close(s, 0, None);
+    Outbox::end(cx, s);
 }
 
 fn on_timeout<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId) {
