@@ -254,9 +254,9 @@ WIN32_EXPORT void us_socket_context_on_timeout(int ssl, struct us_socket_context
 WIN32_EXPORT void us_socket_context_on_long_timeout(int ssl, struct us_socket_context_t *context,
                                                     struct us_socket_t *(*on_long_timeout)(struct us_socket_t *s));
 
-/* A connect failed. `code` is the raw OS error (errno: ECONNREFUSED, ETIMEDOUT, ...; a name
- * that does not resolve gives a non-zero code too). The socket is released afterwards without
- * on_close. */
+/* A connect failed. `code` is the raw OS error (errno: ECONNREFUSED, ETIMEDOUT, ...), always
+ * positive; a name that does not resolve gives ENXIO (6 on Linux and the BSDs). The socket is
+ * released afterwards without on_close. */
 WIN32_EXPORT void us_socket_context_on_connect_error(int ssl, struct us_socket_context_t *context,
                                                      struct us_socket_t *(*on_connect_error)(struct us_socket_t *s,
                                                                                              int code));

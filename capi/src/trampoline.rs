@@ -11,8 +11,8 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_int};
 
 use usockets_core::{
-    Accepted, CloseCause, ContextCallbacks, ContextId, Cx, Interest, ListenId, LoopCallbacks,
-    OsError, PollId, RecvBuf, SocketId, TimerId, RECV_PADDING,
+    Accepted, CloseCause, ContextCallbacks, ContextId, Cx, ErrorKind, Interest, ListenId,
+    LoopCallbacks, OsError, PollId, RecvBuf, SocketId, TimerId, RECV_PADDING,
 };
 
 use crate::block::{Block, Obj};
@@ -221,7 +221,25 @@ fn connect_error(cx: &mut Cx<Capi>, s: SocketId, err: OsError) {
     // SAFETY: `cb` is the C function the program registered with
     // us_socket_context_on_connect_error for the socket's context; `sp` is the socket's live
     // block.
-    enter(cx, || unsafe { cb(sp, err.code) });
+    enter(cx, || unsafe { cb(sp, c_error_code(err)) });
+}
+
+/// The code C's `on_connect_error` gets: the raw OS error, except that a name that does not
+/// resolve (whose resolver codes are negative `EAI_*` values on Unix, outside errno's space)
+/// gets the one positive value the header documents, `ENXIO` ("no such device or address").
+pub(crate) fn c_error_code(err: OsError) -> i32 {
+    if err.kind != ErrorKind::NameResolution {
+        return err.code;
+    }
+    #[cfg(unix)]
+    {
+        libc::ENXIO
+    }
+    // WSAHOST_NOT_FOUND: already positive, and what Winsock's own resolver reports.
+    #[cfg(not(unix))]
+    {
+        11001
+    }
 }
 
 /// A timer fired: its C callback runs (and may close the timer).

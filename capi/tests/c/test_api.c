@@ -930,6 +930,42 @@ static struct us_socket_t *ms_cc_error(struct us_socket_t *s, int a) {
     return ms_cc_any(s);
 }
 
+/* A name that does not resolve: on_connect_error with ENXIO (positive, as documented), never
+ * on_open, and the loop ends with the socket released. */
+static struct {
+    int errors, code, opens;
+} NR;
+
+static struct us_socket_t *nr_error(struct us_socket_t *s, int code) {
+    NR.errors++;
+    NR.code = code;
+    return s;
+}
+
+static struct us_socket_t *nr_open(struct us_socket_t *s, int is_client, char *ip, int ip_len) {
+    (void)is_client;
+    (void)ip;
+    (void)ip_len;
+    NR.opens++;
+    return us_socket_close(0, s, 0, NULL);
+}
+
+static void scenario_name_resolution(void) {
+    memset(&NR, 0, sizeof(NR));
+    struct us_loop_t *loop = us_create_loop(NULL, NULL, NULL, NULL, 0);
+    struct us_socket_context_t *cli = us_create_socket_context(0, loop, 0, no_options());
+    CHECK(loop && cli);
+    us_socket_context_on_open(0, cli, nr_open);
+    us_socket_context_on_connect_error(0, cli, nr_error);
+    CHECK(us_socket_context_connect(0, cli, "no-such-host.invalid", 80, NULL, 0, 0) != NULL);
+    us_loop_run(loop);
+    CHECK_EQ(NR.errors, 1);
+    CHECK_EQ(NR.opens, 0);
+    CHECK_EQ(NR.code, ENXIO);
+    us_socket_context_free(0, cli);
+    us_loop_free(loop);
+}
+
 static void scenario_misc(void) {
     memset(&MS, 0, sizeof(MS));
     MS.loop = us_create_loop(NULL, NULL, NULL, NULL, 0);
@@ -1045,6 +1081,8 @@ int main(void) {
     printf("test_api: accept ok\n");
     scenario_unix();
     printf("test_api: unix ok\n");
+    scenario_name_resolution();
+    printf("test_api: name resolution ok\n");
     scenario_misc();
     printf("test_api: misc ok\n");
     scenario_native();
