@@ -1,12 +1,12 @@
 //! An echo server: every byte received is sent back, in order, none lost.
 //!
 //! Safe to copy against hostile clients: bytes the kernel does not take wait in the
-//! connection's [`Outbox`], and once 256 KiB wait the server stops reading from that client
-//! until they drain (a client that sends and never reads holds bounded memory; the ring never
-//! moves bytes to drain). A connection idle for `--idle-timeout` seconds (30 by default) closes,
-//! where bytes going out count as activity, so a slow reader is not cut off mid-transfer. A
-//! client's FIN is answered with the rest of its echo, then our FIN and a close. (Over TLS a FIN
-//! closes the socket at once, as the C library does.)
+//! connection's [`Outbox`], and once `--high-water` bytes wait (256 KiB by default) the server
+//! stops reading from that client until they drain (a client that sends and never reads holds
+//! bounded memory; the ring never moves bytes to drain). A connection idle for `--idle-timeout`
+//! seconds (30 by default; 0: never) closes, where bytes going out count as activity, so a slow
+//! reader is not cut off mid-transfer. A client's FIN is answered with the rest of its echo,
+//! then our FIN and a close. (Over TLS a FIN closes the socket at once, as the C library does.)
 //!
 //! `cargo run --release --example echo_server -- --port 3001` (port 0 picks a free one; the port
 //! is printed as `listening on port N`).
@@ -20,8 +20,8 @@ use std::io::Write;
 
 use usockets::{App, ListenOptions, ListenTarget, LoopCallbacks, Outbox, Settings};
 
-/// Context ext: the idle timeout in seconds; socket ext: the bytes waiting to be echoed.
-type Echo = App<(), u32, Outbox>;
+/// Context ext: the server's settings; socket ext: the bytes waiting to be echoed.
+type Echo = App<(), echo_app::Echo, Outbox>;
 
 fn fail(what: &str, e: impl std::fmt::Display) -> ! {
     eprintln!("echo_server: {what}: {e}");
@@ -31,11 +31,18 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 fn main() {
     let port = args::option("echo_server", "port", 3001u16);
     let idle_seconds = args::option("echo_server", "idle-timeout", echo_app::IDLE_SECONDS);
-    let mut l: usockets::AppLoop<(), u32, Outbox> =
+    let high_water = args::option("echo_server", "high-water", Outbox::DEFAULT_HIGH);
+    let mut l: usockets::AppLoop<(), echo_app::Echo, Outbox> =
         usockets::new_loop((), LoopCallbacks::default(), Settings::default())
             .unwrap_or_else(|e| fail("loop", e));
     let ctx = l
-        .context_create(idle_seconds, echo_app::callbacks::<Echo>())
+        .context_create(
+            echo_app::Echo {
+                idle_seconds,
+                high_water,
+            },
+            echo_app::callbacks::<Echo>(),
+        )
         .unwrap_or_else(|e| fail("context", e));
     let target = ListenTarget::Host { host: None, port };
     let ls = l

@@ -4,10 +4,10 @@
 //! [`usockets::Outbox`], until `on_writable`.
 //!
 //! Safe to copy against hostile clients: a client that pipelines and never reads gets its
-//! connection paused once 256 KiB of responses wait (memory stays bounded); a connection idle
-//! for `--idle-timeout` seconds (30 by default) closes, where responses going out count as
-//! activity; a client's FIN still gets every response it asked for before the server shuts down
-//! and closes. (Over TLS a FIN closes the socket at once, as the C library does, so a TLS
+//! connection paused once `--high-water` bytes of responses wait (256 KiB by default), so memory
+//! stays bounded; a connection idle for `--idle-timeout` seconds (30 by default; 0: never)
+//! closes, where responses going out count as activity; a client's FIN still gets every
+//! response it asked for before the server shuts down and closes. (Over TLS a FIN closes the socket at once, as the C library does, so a TLS
 //! server cannot answer after it.)
 //!
 //! `cargo run --release --example http_server` (default port 3000; `--port 0` picks a free one
@@ -35,11 +35,18 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 fn main() {
     let port = args::option("http_server", "port", 3000u16);
     let idle_seconds = args::option("http_server", "idle-timeout", http_app::IDLE_SECONDS);
+    let high_water = args::option("http_server", "high-water", usockets::Outbox::DEFAULT_HIGH);
     let mut l: http_app::HttpLoop<()> =
         usockets::new_loop((), LoopCallbacks::default(), Settings::default())
             .unwrap_or_else(|e| fail("loop", e));
     let ctx = l
-        .context_create(Server { idle_seconds }, http_app::callbacks::<()>())
+        .context_create(
+            Server {
+                idle_seconds,
+                high_water,
+            },
+            http_app::callbacks::<()>(),
+        )
         .unwrap_or_else(|e| fail("context", e));
     let target = ListenTarget::Host { host: None, port };
     let ls = l

@@ -28,10 +28,12 @@ impl HasOutbox for Outbox {
 
 /// A socket's queue of unsent bytes, bounded by pausing reads (see the [module](self) docs).
 ///
-/// Use it from the socket's callbacks: [`Outbox::write`] instead of `Cx::write`,
-/// [`Outbox::flush`] in `on_writable`, [`Outbox::end`] in `on_end`. A queue is at most the
-/// high-water mark plus what one `write` adds above it: the callback that crosses the mark
-/// pauses reading, so no further `on_data` adds to it until it drained below the low-water mark.
+/// Use it from the socket's callbacks, from `on_open` on: [`Outbox::write`] instead of
+/// `Cx::write`, [`Outbox::flush`] in `on_writable`, [`Outbox::end`] in `on_end`. A queue is at
+/// most the high-water mark plus what one callback adds above it: the write that crosses the
+/// mark pauses reading, so no further `on_data` adds to it until it drained to the low-water
+/// mark. The outbox owns the socket's pause and resume while it is used: an application that
+/// also pauses the socket for its own reasons would be resumed by [`Outbox::flush`].
 #[derive(Debug)]
 pub struct Outbox {
     queue: VecDeque<u8>,
@@ -56,9 +58,6 @@ impl Outbox {
     pub const DEFAULT_HIGH: usize = 256 * 1024;
     /// The default low-water mark: reading resumes once at most 64 KiB are queued.
     pub const DEFAULT_LOW: usize = 64 * 1024;
-    /// A drained queue that grew past this keeps no more than it of its memory.
-    const KEEP_CAPACITY: usize = 64 * 1024;
-
     /// An empty outbox with the default marks. Allocates nothing until bytes wait.
     pub const fn new() -> Outbox {
         Outbox::with_marks(Outbox::DEFAULT_HIGH, Outbox::DEFAULT_LOW)
@@ -110,14 +109,16 @@ impl Outbox {
 
     /// Writes `data` to `s` after whatever is queued: what the kernel does not take now is
     /// queued (so nothing is lost or reordered), and reading pauses if the queue passes the
-    /// high-water mark. Returns how many bytes went to the kernel now; 0 for a socket that is
-    /// closed (nothing is queued for it then).
+    /// high-water mark. Returns how many bytes went to the kernel now. A socket that cannot
+    /// send (closed, still connecting, or shut down) queues nothing and returns 0: no
+    /// `on_writable` would ever come to send it.
     pub fn write<C>(cx: &mut Cx<C>, s: SocketId, data: &[u8]) -> usize
     where
         C: Config,
         C::SocketExt: HasOutbox,
     {
-        if data.is_empty() || cx.is_closed(s) != Some(false) {
+        let can_send = cx.is_established(s) == Some(true) && cx.is_shut_down(s) == Some(false);
+        if data.is_empty() || !can_send {
             return 0;
         }
         let Some(queued) = cx.socket_ext_mut(s).map(|e| !e.outbox().queue.is_empty()) else {
@@ -133,11 +134,15 @@ impl Outbox {
         };
         ob.queue.extend(&data[sent..]);
         ob.peak = ob.peak.max(ob.queue.len());
-        let pause = ob.queue.len() > ob.high && !ob.paused;
-        if pause {
-            ob.paused = true;
-            ob.pauses += 1;
-            cx.pause(s);
+        if ob.queue.len() > ob.high {
+            if !ob.paused {
+                ob.paused = true;
+                ob.pauses += 1;
+            }
+            // Also when the application resumed it meanwhile: the bound holds regardless.
+            if cx.socket_interest(s).is_some_and(|i| i.is_readable()) {
+                cx.pause(s);
+            }
         }
         sent
     }
@@ -164,8 +169,10 @@ impl Outbox {
             (false, false) => cx.write2(s, front, back),
         };
         queue.drain(..sent);
-        if queue.is_empty() && queue.capacity() > Outbox::KEEP_CAPACITY {
-            queue.shrink_to(Outbox::KEEP_CAPACITY);
+        if queue.is_empty() {
+            // An idle connection keeps no buffer: the memory of many once-busy connections
+            // would add up. The next backlog allocates again (never while the kernel keeps up).
+            queue = VecDeque::new();
         }
         let Some(ob) = cx.socket_ext_mut(s).map(HasOutbox::outbox) else {
             return sent;

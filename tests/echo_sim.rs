@@ -19,7 +19,7 @@ struct Sim;
 impl Config for Sim {
     type Shim = SimShim;
     type LoopExt = ();
-    type ContextExt = u32;
+    type ContextExt = echo_app::Echo;
     type SocketExt = Outbox;
     type TimerExt = ();
     type PollExt = ();
@@ -45,7 +45,13 @@ fn echo_server(idle: u32) -> (SimNet, Loop<Sim>, PeerId) {
     )
     .expect("loop");
     let ctx = l
-        .context_create(idle, echo_app::callbacks::<Sim>())
+        .context_create(
+            echo_app::Echo {
+                idle_seconds: idle,
+                ..echo_app::Echo::default()
+            },
+            echo_app::callbacks::<Sim>(),
+        )
         .expect("context");
     let target = ListenTarget::Host {
         host: None,

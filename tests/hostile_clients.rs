@@ -13,7 +13,7 @@ mod http_app;
 
 use std::io::{ErrorKind as IoKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -24,9 +24,10 @@ use usockets::{Cx, ListenOptions, ListenTarget, LoopCallbacks, Outbox, Settings,
 // ---- the http example's handler in-process, to read its outbox counters ----------------------
 
 /// What the in-process server saw of each connection when it closed: (peak queue, pauses).
-#[derive(Default)]
 struct Seen {
     closed: Vec<(usize, u64)>,
+    /// The number of closes, watched by the test thread.
+    closes: Arc<AtomicUsize>,
 }
 
 type Http = http_app::Http<Seen>;
@@ -35,7 +36,9 @@ impl http_app::Observe for Seen {
     fn closed(cx: &mut Cx<Http>, s: SocketId) {
         let stats = cx.socket_ext(s).map(|c| (c.out.peak(), c.out.pauses()));
         if let Some(stats) = stats {
-            cx.ext_mut().closed.push(stats);
+            let seen = cx.ext_mut();
+            seen.closed.push(stats);
+            seen.closes.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
@@ -45,6 +48,8 @@ impl http_app::Observe for Seen {
 struct InProcess {
     port: u16,
     stop: Arc<AtomicBool>,
+    /// Connections the server closed so far.
+    closes: Arc<AtomicUsize>,
     waker: Box<dyn Fn() + Send>,
     done: mpsc::Receiver<Vec<(usize, u64)>>,
 }
@@ -54,14 +59,17 @@ impl InProcess {
         let (ready_tx, ready) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
+        let closes = Arc::new(AtomicUsize::new(0));
         let flag = Arc::clone(&stop);
+        let counter = Arc::clone(&closes);
         thread::spawn(move || {
-            let mut l: http_app::HttpLoop<Seen> = usockets::new_loop(
-                Seen::default(),
-                LoopCallbacks::default(),
-                Settings::default(),
-            )
-            .expect("loop");
+            let seen = Seen {
+                closed: Vec::new(),
+                closes: counter,
+            };
+            let mut l: http_app::HttpLoop<Seen> =
+                usockets::new_loop(seen, LoopCallbacks::default(), Settings::default())
+                    .expect("loop");
             let ctx = l
                 .context_create(http_app::Server::default(), http_app::callbacks::<Seen>())
                 .expect("context");
@@ -94,15 +102,19 @@ impl InProcess {
         InProcess {
             port,
             stop,
+            closes,
             waker,
             done,
         }
     }
 
-    /// Waits until `n` connections closed (or 10 s), stops the loop, returns their records.
+    /// Waits until `n` connections closed (10 s at most), stops the loop, returns their
+    /// records.
     fn stop_after(self, n: usize) -> Vec<(usize, u64)> {
-        // The loop thread records closes; give it time to see the client's reset.
-        thread::sleep(Duration::from_millis(300));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.closes.load(Ordering::SeqCst) < n && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
         self.stop.store(true, Ordering::SeqCst);
         (self.waker)();
         let closed = self
@@ -205,11 +217,16 @@ fn receive_pattern(s: &mut TcpStream, pace: Option<(usize, Duration)>) -> usize 
 #[test]
 fn echo_of_64_mib_read_slowly_over_12_s_with_idle_timeout_4_arrives_complete() {
     const LEN: usize = 64 << 20;
-    let server = support::start("echo_server", &["--idle-timeout", "4"]);
+    // A high-water mark above the whole echo: the server reads all 64 MiB at once and then
+    // only sends, for about 12 s, three times its 4 s idle timeout. Only bytes going out count
+    // as activity then; a timeout measured from the last byte received would cut it off.
+    let server = support::start(
+        "echo_server",
+        &["--idle-timeout", "4", "--high-water", "100000000"],
+    );
     let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
     let writer = send_pattern(&s, LEN, true);
-    // 64 KiB every 12 ms: about 5.3 MB/s, so about 12 s for the whole echo, three idle
-    // timeouts long, while the server is paused and only sending.
+    // 64 KiB every 12 ms: about 5.3 MB/s.
     let started = Instant::now();
     let got = receive_pattern(&mut s, Some((64 * 1024, Duration::from_millis(12))));
     let took = started.elapsed();

@@ -1,5 +1,6 @@
 //! The connection handling of `http_server`, shared with the tests that measure it
-//! (`tests/hot_path.rs`, `tests/emfile.rs`), so they prove the example's own hot path. The
+//! (`tests/hot_path.rs`, `tests/emfile.rs`, `tests/hostile_clients.rs`), so they prove the
+//! example's own code. The
 //! including file also includes `shared/http.rs` as `mod http`.
 
 use usockets::{App, CloseCause, ContextCallbacks, Cx, HasOutbox, Outbox, RecvBuf, SocketId};
@@ -13,14 +14,17 @@ pub const IDLE_SECONDS: u32 = 30;
 #[derive(Clone, Copy, Debug)]
 pub struct Server {
     /// A connection that neither receives a request nor gets response bytes out for this long
-    /// is closed.
+    /// is closed (0: never).
     pub idle_seconds: u32,
+    /// Response bytes waiting for a client above which the server stops reading from it.
+    pub high_water: usize,
 }
 
 impl Default for Server {
     fn default() -> Self {
         Server {
             idle_seconds: IDLE_SECONDS,
+            high_water: Outbox::DEFAULT_HIGH,
         }
     }
 }
@@ -70,16 +74,28 @@ pub fn callbacks<L: Observe>() -> ContextCallbacks<Http<L>> {
     }
 }
 
-/// The idle timeout of `s`'s server.
-fn idle<L>(cx: &Cx<Http<L>>, s: SocketId) -> u32 {
+/// The settings of `s`'s server.
+fn server<L>(cx: &Cx<Http<L>>, s: SocketId) -> Server {
     cx.socket_context(s)
         .and_then(|c| cx.context_ext(c))
-        .map_or(IDLE_SECONDS, |server| server.idle_seconds)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// The idle timeout of `s`'s server.
+fn idle<L>(cx: &Cx<Http<L>>, s: SocketId) -> u32 {
+    server(cx, s).idle_seconds
 }
 
 fn on_open<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId, _is_client: bool, _ip: &[u8]) {
-    let idle = idle(cx, s);
-    cx.timeout(s, idle);
+    let Server {
+        idle_seconds,
+        high_water,
+    } = server(cx, s);
+    if let Some(conn) = cx.socket_ext_mut(s) {
+        conn.out = Outbox::with_marks(high_water, Outbox::DEFAULT_LOW);
+    }
+    cx.timeout(s, idle_seconds);
     L::opened(cx);
 }
 
