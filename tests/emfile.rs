@@ -284,31 +284,26 @@ fn report_after(lines: &mpsc::Receiver<Line>, ms: u64, deadline: Instant) -> Rep
     }
 }
 
-/// How a flood connection ended up, seen from the client.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Fate {
-    /// No answer yet: accepted and idle, or still waiting in the backlog.
-    Open,
-    /// EOF or a reset: refused, this long after its connect.
-    Refused(Duration),
-}
+/// The flood's connections still open, each with when it connected.
+type Pending = Vec<(TcpStream, Instant)>;
 
-/// Polls every still-open flood connection once: a read of 0 bytes or a reset is a refusal.
-fn poll_fates(flood: &mut [(TcpStream, Instant, Fate)]) {
+/// Polls every pending flood connection once: a read of 0 bytes or a reset is a refusal, whose
+/// delay since its connect goes to `refused`; the refused connection is dropped at once (the
+/// test holds few descriptors).
+fn poll_refusals(pending: &mut Pending, refused: &mut Vec<Duration>) {
     let mut byte = [0u8; 1];
-    for (s, connected, fate) in flood.iter_mut() {
-        if *fate != Fate::Open {
-            continue;
+    pending.retain_mut(|(s, connected)| match s.read(&mut byte) {
+        Ok(0) => {
+            refused.push(connected.elapsed());
+            false
         }
-        match s.read(&mut byte) {
-            Ok(0) => *fate = Fate::Refused(connected.elapsed()),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                *fate = Fate::Refused(connected.elapsed())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            other => panic!("a flood connection got {other:?}"),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            refused.push(connected.elapsed());
+            false
         }
-    }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+        other => panic!("a flood connection got {other:?}"),
+    });
 }
 
 #[test]
@@ -357,28 +352,25 @@ fn descriptor_exhaustion_refuses_promptly_serves_and_recovers() {
     round(&mut kept, &mut requests);
     let before = next_report(&lines, Instant::now() + Duration::from_secs(2));
 
-    // The flood: four times the child's descriptors, as fast as connect goes.
-    let mut flood: Vec<(TcpStream, Instant, Fate)> = (0..FLOOD)
-        .map(|_| {
-            let s = TcpStream::connect(("127.0.0.1", port)).expect("flood connect");
-            s.set_nonblocking(true).expect("nonblocking");
-            (s, Instant::now(), Fate::Open)
-        })
-        .collect();
+    // The flood: four times the child's descriptors, as fast as connect goes, watching every
+    // connection from its connect on (refused ones are dropped as they are seen).
+    let mut pending: Pending = Vec::new();
+    let mut refused: Vec<Duration> = Vec::new();
+    for i in 0..FLOOD {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("flood connect");
+        s.set_nonblocking(true).expect("nonblocking");
+        pending.push((s, Instant::now()));
+        if i % 50 == 49 {
+            poll_refusals(&mut pending, &mut refused);
+        }
+    }
     let flooded = Instant::now();
-    // Watch every connection for 2 s after the last connect; the kept ones are served on.
+    // Watch for 2 s after the last connect; the kept connections are served on.
     while flooded.elapsed() < Duration::from_secs(2) {
-        poll_fates(&mut flood);
+        poll_refusals(&mut pending, &mut refused);
         std::thread::sleep(Duration::from_millis(5));
     }
     round(&mut kept, &mut requests);
-    let refused: Vec<Duration> = flood
-        .iter()
-        .filter_map(|(_, _, f)| match f {
-            Fate::Refused(after) => Some(*after),
-            Fate::Open => None,
-        })
-        .collect();
     let slowest = refused.iter().max().copied().unwrap_or_default();
     // The child's view once it settled: how many flood connections it holds.
     let after = report_after(
@@ -403,6 +395,11 @@ fn descriptor_exhaustion_refuses_promptly_serves_and_recovers() {
         refused.len() + held,
         FLOOD,
         "every flood connection the child did not take was refused within 2 s of the flood"
+    );
+    assert_eq!(
+        pending.len(),
+        held,
+        "the connections still open are the ones the child holds"
     );
     assert!(
         refused.len() >= FLOOD - NOFILE,
@@ -443,7 +440,7 @@ fn descriptor_exhaustion_refuses_promptly_serves_and_recovers() {
     assert!(cpu <= 0.10, "{:.1}% CPU while idle", cpu * 100.0);
 
     // Descriptors come back when the held connections go: a new connection is served at once.
-    drop(flood);
+    drop(pending);
     let freed = Instant::now();
     let mut fresh = connect(port);
     let served = request(&mut fresh);
