@@ -59,9 +59,12 @@
 
 /* The backend macro names the API variant a program compiles against, not the OS poller that
  * runs underneath: LIBUS_USE_EPOLL on Linux, as upstream's header defines it there (uWebSockets
- * tests it). LIBUS_USE_LIBUV (it would make uWebSockets compile libuv code) and
- * LIBUS_USE_IO_URING (a different API: us_socket_send_buffer) are never defined. */
-#if defined(__linux__) && !defined(LIBUS_USE_EPOLL)
+ * tests it), unless the program defined a backend macro itself (as upstream). This header never
+ * defines LIBUS_USE_LIBUV (it would make uWebSockets compile libuv code) nor LIBUS_USE_IO_URING
+ * (a different API: us_socket_send_buffer). */
+#if defined(__linux__) && !defined(LIBUS_USE_EPOLL) && !defined(LIBUS_USE_LIBUV) && \
+    !defined(LIBUS_USE_KQUEUE) && !defined(LIBUS_USE_GCD) && !defined(LIBUS_USE_ASIO) && \
+    !defined(LIBUS_USE_IO_URING)
 #  define LIBUS_USE_EPOLL
 #endif
 
@@ -273,8 +276,9 @@ WIN32_EXPORT struct us_listen_socket_t *us_socket_context_listen(int ssl, struct
                                                                  const char *host, int port, int options,
                                                                  int socket_ext_size);
 
-/* The same on a Unix domain socket path. The socket file is created with mode 0700 (only the
- * owner may connect), whatever the umask, as upstream makes it. A path already taken is reused
+/* The same on a Unix domain socket path. The socket file is created with mode 0700 less the
+ * umask (0700 under any usual umask: only the owner may connect), as upstream makes it. A path
+ * already taken is reused
  * only if it is a stale socket file nobody answers on (a listener that closed or died: the file
  * stays after close), which is unlinked first; unlike upstream, a live server's path is not
  * stolen (NULL; the live server sees a connection that closes at once) and a file

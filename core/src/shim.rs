@@ -490,10 +490,11 @@ pub trait OsShim {
     /// before it was accepted; Linux lists ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET,
     /// EHOSTUNREACH, EOPNOTSUPP and ENETUNREACH besides ECONNABORTED) must be reported as
     /// [`ErrorKind::ConnectionAborted`]: core then accepts the next one. Running out of
-    /// descriptors is [`ErrorKind::TooManyOpenFiles`]; a shim that can shed the pending
-    /// connection then (close it at once, so the peer gets EOF or a reset instead of waiting)
-    /// should, and report `ConnectionAborted` for it, so that core sheds the rest of the
-    /// backlog promptly. On any other error core pauses the listener and retries after a
+    /// descriptors is [`ErrorKind::TooManyOpenFiles`], on which core backs the listener off. A
+    /// shim that can shed pending connections then (close them at once, so each peer gets EOF
+    /// or a reset instead of waiting) should, and report `Ok(None)` once none is left or
+    /// `ConnectionAborted` while more may wait, so that core goes on and the backlog is
+    /// refused promptly. On any other error core pauses the listener and retries after a
     /// back-off.
     fn accept(&mut self, listener: &Self::Fd) -> Result<Option<(Self::Fd, PeerAddr)>, Self::Error>;
     /// Starts a non-blocking connect and returns the new (owned) descriptor. The outcome is read

@@ -88,7 +88,8 @@
 //! (`/dev/null`, opened by [`LinuxShim::new`]). When `accept4` fails that way it closes the
 //! reserve, accepts pending connections and closes each at once (the peer sees EOF or a reset
 //! instead of hanging) until none is left or 64 are shed, and reopens the reserve: one `accept4`
-//! and one `close` per refused connection, plus two `accept4` per event. With none left,
+//! and one `close` per refused connection, plus per call two `accept4` (the failing one and the
+//! one that finds the backlog empty), the reserve's `close` and its `open`. With none left,
 //! `accept` returns `Ok(None)`; with more waiting it reports
 //! [`ErrorKind::ConnectionAborted`] (code `EMFILE`), so core goes on shedding within its
 //! per-event cap. A flood beyond the limit is thus refused within an event or two, and nothing

@@ -107,7 +107,8 @@ pub(crate) fn listen_any(
 ///
 /// A file-system socket file gets `mode` (less the umask, like any new file): the mode is set
 /// on the socket before `bind`, which creates the file with it, so there is no moment when the
-/// file has looser permissions. If the path is taken, it is unlinked and bound again only when
+/// file has looser permissions (where `fchmod` on a socket is refused, the file is chmod-ed
+/// after `bind` instead). If the path is taken, it is unlinked and bound again only when
 /// it is a socket file nobody answers on (a server that died); a live server's path or a file
 /// of any other type is left alone and listen fails with `EADDRINUSE`. Abstract names (leading
 /// NUL) have no file: they are neither chmod-ed nor unlinked.
@@ -121,19 +122,25 @@ pub(crate) fn listen_unix(
     let in_file_system = !path.starts_with('\0');
     let fd = socket(c, libc::AF_UNIX)?;
     or_close(c, fd, |c, fd| {
-        if in_file_system {
-            sys::fchmod(c, fd, mode)?;
-        }
+        // Best effort, as the C library's: a system that refuses fchmod on a socket gets the
+        // mode set on the file after bind instead.
+        let preset = in_file_system && sys::fchmod(c, fd, mode).is_ok();
         match bind(c, fd, addr) {
             Err(e) if e.code == libc::EADDRINUSE && in_file_system => {
                 if !is_stale_socket_file(c, path, addr) {
                     return Err(e);
                 }
-                // Another process may have removed it first: not an error.
+                // Another process may have removed it first: not an error. (One that binds the
+                // path between the probe and this unlink loses its file: a window no API
+                // closes; the C library unlinks without even probing.)
                 let _ = std::fs::remove_file(path);
                 bind(c, fd, addr)?;
             }
             r => r?,
+        }
+        if in_file_system && !preset {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
         }
         listen(c, fd, backlog)
     })
