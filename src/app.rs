@@ -2,7 +2,9 @@
 
 use core::marker::PhantomData;
 
-use usockets_core::{Capacity, Config, GrowingStorage, Loop, LoopCallbacks, LoopError, Settings};
+use usockets_core::{
+    Capacity, Config, GrowingStorage, Loop, LoopCallbacks, LoopError, NoLayer, Settings,
+};
 
 use crate::DefaultShim;
 
@@ -29,6 +31,7 @@ impl<L, C, S, T, P> Config for App<L, C, S, T, P> {
     type PollExt = P;
     type Reason = usize;
     type Storage = GrowingStorage<Self>;
+    type Layer = NoLayer;
 }
 
 /// Why [`new_loop`] failed.

@@ -25,6 +25,7 @@ impl Config for Sim {
     type PollExt = ();
     type Reason = usize;
     type Storage = GrowingStorage<Self>;
+    type Layer = usockets::NoLayer;
 }
 
 /// Byte `i` of the test stream.

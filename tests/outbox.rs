@@ -25,6 +25,7 @@ impl Config for Sim {
     type PollExt = ();
     type Reason = usize;
     type Storage = GrowingStorage<Self>;
+    type Layer = usockets::NoLayer;
 }
 
 fn on_open(cx: &mut Cx<Sim>, s: SocketId, _: bool, _: &[u8]) {

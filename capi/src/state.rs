@@ -77,6 +77,7 @@ impl Config for Capi {
     type PollExt = PollState;
     type Reason = *mut c_void;
     type Storage = GrowingStorage<Self>;
+    type Layer = usockets_core::NoLayer;
 }
 
 /// Everything a loop block leads to. Lives in its own allocation, only ever accessed through

@@ -56,6 +56,7 @@ impl<S: ShimUnderTest> Config for Conf<S> {
     type PollExt = u32;
     type Reason = u32;
     type Storage = GrowingStorage<Self>;
+    type Layer = usockets_core::NoLayer;
 }
 
 /// One observed callback.

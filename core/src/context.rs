@@ -5,6 +5,7 @@ use crate::entry::{Socket, NEVER, NIL};
 use crate::error::{AdoptError, ConnectError, ContextError, WithFd};
 use crate::event_loop::{Config, ContextCallbacks, ContextEntry, Cx, FdOf, SocketEntry};
 use crate::handle::{token, ContextId, Kind, ListenId, SocketId};
+use crate::layer::Layer as _;
 use crate::shim::{ConnectTarget, ErrorKind, Interest, OsError, OsShim, ShimError};
 
 impl<C: Config> Cx<C> {
@@ -28,6 +29,23 @@ impl<C: Config> Cx<C> {
         self.new_context(ext, callbacks, None)
     }
 
+    /// The layer state of context `c` (see [`Layer::Context`](crate::Layer::Context)).
+    pub fn layer_context(&self, c: ContextId) -> Option<&crate::LayerContext<C>> {
+        self.context_entry(c).map(|e| &e.layer)
+    }
+
+    /// Sets the layer state of context `c` (a TLS configuration), for the sockets it opens from
+    /// now on and for child contexts created later. Returns whether `c` exists.
+    pub fn set_layer_context(&mut self, c: ContextId, state: crate::LayerContext<C>) -> bool {
+        match self.contexts.get_mut(c.index, c.generation) {
+            Some(e) => {
+                e.layer = state;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Creates a child context (`us_create_child_socket_context`): its own callbacks and ext,
     /// meant as an adoption target. Its callbacks start unset.
     pub fn context_create_child(
@@ -47,9 +65,15 @@ impl<C: Config> Cx<C> {
         callbacks: ContextCallbacks<C>,
         parent: Option<ContextId>,
     ) -> Result<ContextId, ContextError> {
+        // A child shares its parent's layer state (a TLS context's configuration).
+        let layer = parent
+            .and_then(|p| self.context_entry(p))
+            .map(|p| p.layer.clone())
+            .unwrap_or_default();
         let entry = ContextEntry {
             ext,
             callbacks,
+            layer,
             parent,
             sockets: NIL,
             listeners: NIL,
@@ -222,19 +246,21 @@ impl<C: Config> Cx<C> {
         let s = SocketId::new(index, generation);
         self.keepalive += 1;
         self.link_socket(s, c);
-        let result = match self.shim.connect(target) {
-            Ok(fd) => {
-                let t = token(Kind::Socket, index, generation);
-                match self.shim.register(&fd, t, Interest::WRITABLE) {
-                    Ok(()) => Ok(fd),
-                    Err(e) => {
-                        self.shim.close(fd);
-                        Err(OsError::from_shim(e))
+        let result =
+            match C::Layer::connecting(self, s, &target).map(|()| self.shim.connect(target)) {
+                Err(layer) => Err(layer),
+                Ok(Err(e)) => Err(OsError::from_shim(e)),
+                Ok(Ok(fd)) => {
+                    let t = token(Kind::Socket, index, generation);
+                    match self.shim.register(&fd, t, Interest::WRITABLE) {
+                        Ok(()) => Ok(fd),
+                        Err(e) => {
+                            self.shim.close(fd);
+                            Err(OsError::from_shim(e))
+                        }
                     }
                 }
-            }
-            Err(e) => Err(OsError::from_shim(e)),
-        };
+            };
         if let Some(e) = self.socket_mut(s) {
             e.connecting = true;
             e.interest = Interest::WRITABLE;
@@ -266,6 +292,7 @@ impl<C: Config> Cx<C> {
                     e.long_timeout_tick = NEVER;
                 }
                 self.set_socket_interest(s, Interest::READABLE);
+                self.layer_opened(s, true);
                 if self.is_closed(s) == Some(false) {
                     if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_open) {
                         cb(self, s, true, &[]);
@@ -407,9 +434,21 @@ impl<C: Config> Cx<C> {
         }
         self.keepalive += 1;
         self.link_socket(s, c);
-        if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_open) {
-            cb(self, s, false, ip);
+        self.layer_opened(s, false);
+        if self.is_closed(s) == Some(false) {
+            if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_open) {
+                cb(self, s, false, ip);
+            }
         }
         Ok(s)
+    }
+
+    /// Offers a socket that just opened to the config's layer, which may take it.
+    fn layer_opened(&mut self, s: SocketId, is_client: bool) {
+        if C::Layer::opened(self, s, is_client) {
+            if let Some(e) = self.socket_mut(s) {
+                e.layered = true;
+            }
+        }
     }
 }

@@ -12,13 +12,16 @@ pub(crate) const NIL: u32 = u32::MAX;
 /// A deadline that never comes.
 pub(crate) const NEVER: u64 = u64::MAX;
 
-/// A connection: descriptor `F`, ext `E`. Opaque; public only so storage can be typed.
-pub struct Socket<F, E> {
+/// A connection: descriptor `F`, ext `E`, layer state `L`. Opaque; public only so storage can
+/// be typed.
+pub struct Socket<F, E, L> {
     /// The owned descriptor. `None` for a connect that failed before a descriptor existed, and
     /// once closed.
     pub(crate) fd: Option<F>,
     pub(crate) context: ContextId,
     pub(crate) ext: E,
+    /// The config's layer's state for this socket (`()` without a layer).
+    pub(crate) layer: L,
     pub(crate) listener: Option<ListenId>,
     /// Current registered interest.
     pub(crate) interest: Interest,
@@ -28,6 +31,8 @@ pub struct Socket<F, E> {
     pub(crate) peer_fin: bool,
     pub(crate) last_write_failed: bool,
     pub(crate) corked: bool,
+    /// Its bytes go through the config's layer (see the `layer` module).
+    pub(crate) layered: bool,
     pub(crate) low_priority: bool,
     /// Queued in the low-priority queue.
     pub(crate) queued: bool,
@@ -49,12 +54,13 @@ pub struct Socket<F, E> {
     pub(crate) queue_next: u32,
 }
 
-impl<F, E> Socket<F, E> {
+impl<F, E, L: Default> Socket<F, E, L> {
     pub(crate) fn new(fd: Option<F>, context: ContextId, ext: E) -> Self {
         Socket {
             fd,
             context,
             ext,
+            layer: L::default(),
             listener: None,
             interest: Interest::NONE,
             connecting: false,
@@ -63,6 +69,7 @@ impl<F, E> Socket<F, E> {
             peer_fin: false,
             last_write_failed: false,
             corked: false,
+            layered: false,
             low_priority: false,
             queued: false,
             low_priority_turn: false,
@@ -106,9 +113,11 @@ pub struct Listener<F, E> {
 }
 
 /// A socket context: ext `E`, callbacks `K`. Opaque; public only so storage can be typed.
-pub struct Context<E, K> {
+pub struct Context<E, K, L> {
     pub(crate) ext: E,
     pub(crate) callbacks: K,
+    /// The config's layer's state for this context (`()` without a layer); children copy it.
+    pub(crate) layer: L,
     pub(crate) parent: Option<ContextId>,
     /// Heads of its socket and listen-socket lists.
     pub(crate) sockets: u32,

@@ -35,6 +35,7 @@ use crate::slot::{Arena, SlotStore};
 ///     type PollExt = ();
 ///     type Reason = ();
 ///     type Storage = &'static mut FixedStorage<Self, 8, 2, 2, 4, 2>;
+///     type Layer = usockets_core::NoLayer;
 /// }
 /// ```
 pub trait Config: Sized {
@@ -55,17 +56,25 @@ pub trait Config: Sized {
     /// Where the loop keeps its objects: [`FixedStorage`](crate::FixedStorage) (arrays, in a
     /// `static` or anywhere), `GrowingStorage` (the `alloc` feature) or your own.
     type Storage: Storage<Self>;
+    /// The per-socket transform between the kernel and the callbacks: [`NoLayer`](crate::NoLayer)
+    /// for plain sockets, or a TLS layer (see the [`layer`](crate::layer) module).
+    type Layer: crate::layer::Layer<Self>;
 }
 
 /// The (owned) descriptor type of the shim of config `C`; the loop lends it as `&FdOf<C>`.
 pub type FdOf<C> = <<C as Config>::Shim as OsShim>::Fd;
 
 /// What a socket slot of config `C` holds (opaque; for typing storage).
-pub type SocketEntry<C> = entry::Socket<FdOf<C>, <C as Config>::SocketExt>;
+pub type SocketEntry<C> = entry::Socket<FdOf<C>, <C as Config>::SocketExt, LayerSocket<C>>;
 /// What a listen-socket slot of config `C` holds (opaque; for typing storage).
 pub type ListenEntry<C> = entry::Listener<FdOf<C>, <C as Config>::SocketExt>;
 /// What a context slot of config `C` holds (opaque; for typing storage).
-pub type ContextEntry<C> = entry::Context<<C as Config>::ContextExt, ContextCallbacks<C>>;
+pub type ContextEntry<C> =
+    entry::Context<<C as Config>::ContextExt, ContextCallbacks<C>, LayerContext<C>>;
+/// The per-socket state of config `C`'s [`Layer`](crate::Layer).
+pub type LayerSocket<C> = <<C as Config>::Layer as crate::layer::Layer<C>>::Socket;
+/// The per-context state of config `C`'s [`Layer`](crate::Layer).
+pub type LayerContext<C> = <<C as Config>::Layer as crate::layer::Layer<C>>::Context;
 /// What a timer slot of config `C` holds (opaque; for typing storage).
 pub type TimerEntry<C> = entry::Timer<<C as Config>::TimerExt, TimerCb<C>>;
 /// What a poll slot of config `C` holds (opaque; for typing storage).

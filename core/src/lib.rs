@@ -130,6 +130,7 @@ mod fixed;
 #[cfg(feature = "alloc")]
 mod growing;
 mod handle;
+pub mod layer;
 mod listen;
 mod log;
 mod low_priority;
@@ -149,14 +150,15 @@ pub use error::{
     AdoptError, CapacityError, ConnectError, ContextError, ListenError, PollError, WithFd,
 };
 pub use event_loop::{
-    CloseCb, Config, ConnectErrorCb, ContextCallbacks, ContextEntry, Cx, DataCb, FdOf, ListenEntry,
-    Loop, LoopCallbacks, LoopCb, LoopError, OpenCb, Parts, PollCb, PollEntry, PreOpenCb, ReleaseCb,
-    SocketCb, SocketEntry, Storage, TimerCb, TimerEntry,
+    CloseCb, Config, ConnectErrorCb, ContextCallbacks, ContextEntry, Cx, DataCb, FdOf,
+    LayerContext, LayerSocket, ListenEntry, Loop, LoopCallbacks, LoopCb, LoopError, OpenCb, Parts,
+    PollCb, PollEntry, PreOpenCb, ReleaseCb, SocketCb, SocketEntry, Storage, TimerCb, TimerEntry,
 };
 pub use fixed::FixedStorage;
 #[cfg(feature = "alloc")]
 pub use growing::{Capacity, Growing, GrowingStorage};
 pub use handle::{ContextId, ListenId, PollId, SocketId, TimerId};
+pub use layer::{Layer, NoLayer};
 pub use recv::{RecvBuf, RECV_PADDING};
 pub use settings::Settings;
 pub use shim::{

@@ -19,6 +19,14 @@ impl<'a> RecvBuf<'a> {
         RecvBuf { whole, len }
     }
 
+    /// A buffer holding `len` bytes of data at offset [`RECV_PADDING`] of `whole`, with the
+    /// padding around it: for a [`Layer`](crate::Layer) handing its own plaintext to
+    /// `on_data` ([`Cx::deliver_data`](crate::Cx::deliver_data)). `None` when `whole` is
+    /// shorter than `len` plus both paddings.
+    pub fn from_padded(whole: &'a mut [u8], len: usize) -> Option<RecvBuf<'a>> {
+        (whole.len() >= len.checked_add(2 * RECV_PADDING)?).then_some(RecvBuf { whole, len })
+    }
+
     /// The data together with [`RECV_PADDING`] writable bytes on each side; the data starts at
     /// offset [`RECV_PADDING`] and is as long as the data.
     pub fn padded(&mut self) -> &mut [u8] {

@@ -4,6 +4,7 @@ use crate::close::CloseCause;
 use crate::entry::NIL;
 use crate::event_loop::{Config, Cx, FdOf, SocketEntry};
 use crate::handle::{token, ContextId, Kind, ListenId, SocketId};
+use crate::layer::Layer as _;
 use crate::recv::{RecvBuf, RECV_PADDING};
 use crate::shim::{ErrorKind, Event, Interest, OsError, OsShim, PeerAddr, ShimError};
 
@@ -55,6 +56,7 @@ impl<C: Config> Cx<C> {
 
     pub(crate) fn socket_event(&mut self, recv: &mut [u8], s: SocketId, ev: Event) {
         let Some(e) = self.open_socket(s) else { return };
+        let layered = e.layered;
         if e.connecting {
             self.connect_event(s);
             return;
@@ -79,8 +81,12 @@ impl<C: Config> Cx<C> {
             if let Some(e) = self.socket_mut(s) {
                 e.last_write_failed = false;
             }
-            if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_writable) {
-                cb(self, s);
+            // A layer sends its own pending bytes first; the application's turn comes after.
+            let user = !layered || C::Layer::writable(self, s);
+            if user && self.open_socket(s).is_some() {
+                if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_writable) {
+                    cb(self, s);
+                }
             }
             match self.open_socket(s) {
                 Some(e) if !e.last_write_failed => {
@@ -124,6 +130,7 @@ impl<C: Config> Cx<C> {
             if e.closed || !e.interest.is_readable() || e.pending_error.is_some() {
                 return;
             }
+            let layered = e.layered;
             let Some(fd) = e.fd.as_ref() else { return };
             match self
                 .shim
@@ -134,7 +141,9 @@ impl<C: Config> Cx<C> {
                     return;
                 }
                 Ok(n) => {
-                    if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_data) {
+                    if layered {
+                        C::Layer::received(self, s, &recv[RECV_PADDING..RECV_PADDING + n]);
+                    } else if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_data) {
                         let mut buf = RecvBuf::new(recv, n);
                         cb(self, s, &mut buf);
                     }
@@ -154,6 +163,11 @@ impl<C: Config> Cx<C> {
     /// EOF: after our own shutdown it closes; otherwise it half-closes and tells `on_end`.
     fn peer_fin(&mut self, s: SocketId) {
         let Some(e) = self.socket_mut(s) else { return };
+        if e.layered {
+            // A layered (TLS) socket closes on the peer's FIN: no on_end, as in the C library.
+            self.close_with(s, CloseCause::HangUp);
+            return;
+        }
         if e.shut_down {
             self.close_with(s, CloseCause::Finished);
             return;
@@ -229,6 +243,17 @@ impl<C: Config> Cx<C> {
     /// ```
     #[must_use = "a short write leaves the rest with the caller, to send from on_writable"]
     pub fn write(&mut self, s: SocketId, data: &[u8], more: bool) -> usize {
+        if self.is_layered(s) {
+            return C::Layer::write(self, s, data, more);
+        }
+        self.write_raw(s, data, more)
+    }
+
+    /// [`write`](Self::write) straight to the kernel, past the socket's layer: for a
+    /// [`Layer`](crate::Layer) sending its own bytes. Never call it on a layered socket from
+    /// application code (the bytes would bypass TLS).
+    #[must_use = "a short write leaves the rest with the caller, to send from on_writable"]
+    pub fn write_raw(&mut self, s: SocketId, data: &[u8], more: bool) -> usize {
         if data.is_empty() {
             return 0;
         }
@@ -247,6 +272,16 @@ impl<C: Config> Cx<C> {
     /// bytes taken from both together; same rules as [`write`](Self::write).
     #[must_use = "a short write leaves the rest with the caller, to send from on_writable"]
     pub fn write2(&mut self, s: SocketId, header: &[u8], payload: &[u8]) -> usize {
+        if self.is_layered(s) {
+            return C::Layer::write2(self, s, header, payload);
+        }
+        self.write2_raw(s, header, payload)
+    }
+
+    /// [`write2`](Self::write2) straight to the kernel, past the socket's layer (see
+    /// [`write_raw`](Self::write_raw)).
+    #[must_use = "a short write leaves the rest with the caller, to send from on_writable"]
+    pub fn write2_raw(&mut self, s: SocketId, header: &[u8], payload: &[u8]) -> usize {
         let wanted = header.len() + payload.len();
         if wanted == 0 {
             return 0;
@@ -280,6 +315,10 @@ impl<C: Config> Cx<C> {
         if e.shut_down || e.connecting {
             return;
         }
+        if e.layered {
+            C::Layer::shutting_down(self, s);
+        }
+        let Some(e) = self.open_socket(s) else { return };
         let (peer_fin, interest) = (e.peer_fin, e.interest);
         if let Some(e) = self.socket_mut(s) {
             e.shut_down = true;
@@ -292,6 +331,43 @@ impl<C: Config> Cx<C> {
         } else {
             self.set_socket_interest(s, interest.without(Interest::WRITABLE));
         }
+    }
+
+    /// Whether the socket's bytes go through the config's [`Layer`](crate::Layer) (a TLS
+    /// socket); `false` for a plain, closed or unknown one.
+    pub fn is_layered(&self, s: SocketId) -> bool {
+        self.open_socket(s).is_some_and(|e| e.layered)
+    }
+
+    /// Runs the socket's `on_data` with `data`: for a [`Layer`](crate::Layer) handing over
+    /// what it made of the received bytes (plaintext). Nothing for a closed socket.
+    pub fn deliver_data(&mut self, s: SocketId, data: &mut RecvBuf<'_>) {
+        if self.open_socket(s).is_none() {
+            return;
+        }
+        if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_data) {
+            cb(self, s, data);
+        }
+    }
+
+    /// The layer state of socket `s` (see [`Layer::Socket`](crate::Layer::Socket)), while its
+    /// slot exists (until the end of the iteration it closed in).
+    pub fn layer_socket_mut(&mut self, s: SocketId) -> Option<&mut crate::LayerSocket<C>> {
+        self.socket_mut(s).map(|e| &mut e.layer)
+    }
+
+    /// Asks for `on_writable` (through the layer, for a layered socket) once the kernel takes
+    /// bytes: for a layer that refused application bytes without a short write of its own.
+    pub fn request_writable(&mut self, s: SocketId) {
+        let Some(e) = self.open_socket(s) else { return };
+        if e.shut_down || e.connecting {
+            return;
+        }
+        let i = e.interest.with(Interest::WRITABLE);
+        if let Some(e) = self.socket_mut(s) {
+            e.last_write_failed = true;
+        }
+        self.set_socket_interest(s, i);
     }
 
     /// Shuts down the read side (`us_socket_shutdown_read`): the next iteration sees EOF.

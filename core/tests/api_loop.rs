@@ -265,6 +265,7 @@ impl Config for B {
     type PollExt = ();
     type Reason = u32;
     type Storage = Buffers;
+    type Layer = usockets_core::NoLayer;
 }
 
 /// Core's arenas with receive and event buffers of any size, to check what `Loop::new` accepts.

@@ -56,6 +56,7 @@ impl<'a> Config for D<'a> {
     type PollExt = Tag;
     type Reason = u32;
     type Storage = &'a mut Memory<'a>;
+    type Layer = usockets_core::NoLayer;
 }
 
 /// The loop's memory: fixed, borrowed for the loop's life.

@@ -273,6 +273,7 @@ impl Config for Chunky {
     type PollExt = ();
     type Reason = u32;
     type Storage = GrowingStorage<Self>;
+    type Layer = usockets_core::NoLayer;
 }
 
 fn chunky_open(cx: &mut Cx<Chunky>, s: SocketId, _: bool, _: &[u8]) {
@@ -492,6 +493,7 @@ impl Config for F {
     type Reason = u32;
     /// Fixed storage by value: the loop owns the arrays.
     type Storage = FixedStorage<Self, 4, 2, 2, 2, 2, 1088, 8>;
+    type Layer = usockets_core::NoLayer;
 }
 
 fn f_data(cx: &mut Cx<F>, s: SocketId, data: &mut RecvBuf<'_>) {

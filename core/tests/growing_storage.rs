@@ -22,6 +22,7 @@ impl Config for G {
     type PollExt = ();
     type Reason = u32;
     type Storage = GrowingStorage<Self>;
+    type Layer = usockets_core::NoLayer;
 }
 
 fn new_loop(net: &SimNet, cap: Capacity) -> Loop<G> {

@@ -34,6 +34,7 @@ impl Config for Static {
     type PollExt = ();
     type Reason = u32;
     type Storage = &'static mut Memory;
+    type Layer = usockets_core::NoLayer;
 }
 
 /// 4 sockets, 2 listen sockets, 2 contexts, 3 timers, 2 polls.

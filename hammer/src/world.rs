@@ -21,6 +21,7 @@ impl<S: OsShim> Config for Hammer<S> {
     type PollExt = ();
     type Reason = u32;
     type Storage = GrowingStorage<Self>;
+    type Layer = usockets_core::NoLayer;
 }
 
 /// What callbacks get.

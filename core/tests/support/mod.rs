@@ -20,6 +20,7 @@ macro_rules! sim_config {
             type PollExt = $p;
             type Reason = u32;
             type Storage = usockets_core::GrowingStorage<Self>;
+            type Layer = usockets_core::NoLayer;
         }
     };
 }

@@ -21,6 +21,7 @@ impl Config for H {
     type Reason = u32;
     /// Exactly the arena sizes below, inside the loop, with buffer sizes the input picks.
     type Storage = Memory;
+    type Layer = usockets_core::NoLayer;
 }
 
 pub(crate) type Cx = usockets_core::Cx<H>;

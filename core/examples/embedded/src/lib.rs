@@ -140,6 +140,7 @@ impl Config for Demo {
     type PollExt = ();
     type Reason = ();
     type Storage = &'static mut Memory;
+    type Layer = usockets_core::NoLayer;
 }
 
 /// 8 sockets, 2 listen sockets, 2 contexts, 4 timers, 2 polls, a 1 KiB receive buffer and 8
