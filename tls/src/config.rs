@@ -1,0 +1,271 @@
+//! TLS configurations: what a context's accepted sockets (server) and connects (client) use,
+//! built from PEM files or from certificates and keys in memory.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
+    SupportedProtocolVersion,
+};
+
+/// A context's TLS configuration (the layer state of a context, see
+/// [`Cx::set_layer_context`](usockets_core::Cx::set_layer_context)). Sockets a context
+/// accepts use the server side, connects the client side; a context without the side a socket
+/// needs leaves that socket plain. Cheap to clone: child contexts share it.
+#[derive(Clone, Default)]
+pub struct TlsContext {
+    pub(crate) server: Option<Arc<ServerConfig>>,
+    pub(crate) client: Option<Arc<ClientConfig>>,
+}
+
+impl fmt::Debug for TlsContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsContext")
+            .field("server", &self.server.is_some())
+            .field("client", &self.client.is_some())
+            .finish()
+    }
+}
+
+impl TlsContext {
+    /// No TLS: the context's sockets are plain.
+    pub fn plain() -> TlsContext {
+        TlsContext::default()
+    }
+
+    /// Accepted sockets speak TLS as servers with `config`.
+    pub fn server(config: Arc<ServerConfig>) -> TlsContext {
+        TlsContext::plain().with_server(config)
+    }
+
+    /// Connects speak TLS as clients with `config`.
+    pub fn client(config: Arc<ClientConfig>) -> TlsContext {
+        TlsContext::plain().with_client(config)
+    }
+
+    /// This configuration with a server side.
+    #[must_use]
+    pub fn with_server(mut self, config: Arc<ServerConfig>) -> TlsContext {
+        self.server = Some(config);
+        self
+    }
+
+    /// This configuration with a client side.
+    #[must_use]
+    pub fn with_client(mut self, config: Arc<ClientConfig>) -> TlsContext {
+        self.client = Some(config);
+        self
+    }
+
+    /// Whether any socket of the context speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.server.is_some() || self.client.is_some()
+    }
+}
+
+/// Why a TLS configuration could not be built. Names the file it concerns.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A file could not be read or holds no valid PEM item of the kind wanted.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        problem: String,
+    },
+    /// rustls refused the configuration (e.g. a key that does not match the certificate).
+    Rustls(rustls::Error),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::File { path, problem } => write!(f, "{}: {problem}", path.display()),
+            TlsError::Rustls(e) => write!(f, "TLS configuration refused: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+impl From<rustls::Error> for TlsError {
+    fn from(e: rustls::Error) -> Self {
+        TlsError::Rustls(e)
+    }
+}
+
+/// Protocol versions to offer: TLS 1.2 and 1.3 unless narrowed (never below 1.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Versions {
+    /// TLS 1.3 and 1.2.
+    #[default]
+    Both,
+    /// TLS 1.3 only.
+    Tls13,
+    /// TLS 1.2 only.
+    Tls12,
+}
+
+impl Versions {
+    fn list(self) -> &'static [&'static SupportedProtocolVersion] {
+        static BOTH: &[&SupportedProtocolVersion] =
+            &[&rustls::version::TLS13, &rustls::version::TLS12];
+        static V13: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
+        static V12: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
+        match self {
+            Versions::Both => BOTH,
+            Versions::Tls13 => V13,
+            Versions::Tls12 => V12,
+        }
+    }
+}
+
+/// The crypto provider the configurations use unless given another: rustls on ring.
+pub fn default_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The certificates of a PEM file, in order (leaf first for a chain).
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let file_error = |problem: String| TlsError::File {
+        path: path.to_owned(),
+        problem,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| file_error(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_error(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(file_error("no certificate in the file".into()));
+    }
+    Ok(certs)
+}
+
+/// The private key of a PEM file (PKCS#1, SEC1 or PKCS#8).
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::File {
+        path: path.to_owned(),
+        problem: format!("no usable private key: {e}"),
+    })
+}
+
+/// A server configuration from a certificate chain and its key, offering `versions`, with the
+/// crypto `provider` (its randomness too: a test may inject a deterministic one).
+pub fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    versions: Versions,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions.list())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    Ok(Arc::new(config))
+}
+
+/// A server configuration from PEM files: the certificate chain and the private key.
+pub fn server_config_from_pem(
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    server_config(
+        load_certs(cert_file)?,
+        load_key(key_file)?,
+        Versions::Both,
+        default_provider(),
+    )
+}
+
+/// How a client checks the server it connects to.
+#[derive(Clone, Debug)]
+pub enum Verify {
+    /// The chain must lead to one of these roots, and the certificate must name the host the
+    /// connect was made to (or its IP address).
+    Roots(Vec<CertificateDer<'static>>),
+    /// No check at all: anyone in the middle can read and change the traffic. Only for tests
+    /// and for talking to a known peer over a channel already trusted.
+    NoVerification,
+}
+
+/// A client configuration checking servers as `verify` says, offering `versions`.
+pub fn client_config(
+    verify: Verify,
+    versions: Versions,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions.list())?;
+    let config = match verify {
+        Verify::Roots(roots) => {
+            let mut store = RootCertStore::empty();
+            for root in roots {
+                store.add(root)?;
+            }
+            builder.with_root_certificates(store).with_no_client_auth()
+        }
+        Verify::NoVerification => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(
+                provider.signature_verification_algorithms,
+            )))
+            .with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// A client configuration trusting the roots of a PEM file (a CA file).
+pub fn client_config_from_ca_file(ca_file: &Path) -> Result<Arc<ClientConfig>, TlsError> {
+    client_config(
+        Verify::Roots(load_certs(ca_file)?),
+        Versions::Both,
+        default_provider(),
+    )
+}
+
+/// Accepts every server certificate; signatures are still checked (the handshake must be
+/// with whoever holds the key of the certificate shown).
+#[derive(Debug)]
+struct NoVerification(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}

@@ -1,0 +1,49 @@
+//! # usockets-tls
+//!
+//! TLS for usockets on [rustls](https://docs.rs/rustls), as a core
+//! [`Layer`](usockets_core::Layer): it works over any shim (the simulated OS included), keeps
+//! its per-socket session in the socket's slot and its configuration in the context's, and
+//! leaves plain sockets of the same loop exactly as they were.
+//!
+//! ```text
+//! application callbacks      on_open · on_data(plaintext) · on_writable · on_close
+//!        ▲        │ write(plaintext)
+//!   usockets-tls (Tls layer): rustls session per socket, records in and out
+//!        ▲        │ write_raw(records)
+//!   usockets-core: loop, timers, sockets (a flag routes layered sockets through the layer)
+//!        ▲        │
+//!   a shim (epoll, simulated OS, ...)
+//! ```
+//!
+//! Use it by naming [`Tls`] as a config's `Layer` and giving a context a [`TlsContext`]:
+//!
+//! ```ignore
+//! impl Config for App { /* ... */ type Layer = usockets_tls::Tls; }
+//! let ctx = l.context_create(ext, callbacks)?;
+//! let server = usockets_tls::server_config_from_pem("cert.pem".as_ref(), "key.pem".as_ref())?;
+//! l.set_layer_context(ctx, usockets_tls::TlsContext::server(server));
+//! ```
+//!
+//! Then, as with the C library's `ssl = 1`: `on_open` comes before the handshake; `on_data`
+//! gets plaintext in a padded buffer of its own (never the ciphertext's); `write` takes
+//! plaintext (up to [`EARLY_PLAINTEXT_LIMIT`] bytes while the handshake runs, sent when it
+//! ends) and takes nothing while encrypted bytes wait for the kernel (`on_writable` follows);
+//! `shutdown` sends close_notify; the peer's close_notify or FIN closes the socket (no
+//! `on_end`). A client sends its ClientHello at connect, asks for the host it connects to
+//! (SNI) and, unless told [`Verify::NoVerification`], checks the certificate against its roots
+//! and that host. Handshaking server sockets are rationed through core's low-priority queue,
+//! so a flood of handshakes cannot starve established connections. TLS 1.2 is the minimum.
+//! [`info`] tells what a session negotiated, or why it failed.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod layer;
+
+pub use config::{
+    client_config, client_config_from_ca_file, default_provider, load_certs, load_key,
+    server_config, server_config_from_pem, TlsContext, TlsError, Verify, Versions,
+};
+pub use layer::{info, Info, Session, Tls, EARLY_PLAINTEXT_LIMIT};
+pub use rustls;

@@ -1,0 +1,261 @@
+//! Ours against ours, over the simulated OS and over real loopback sockets: handshakes in TLS 1.3
+//! and 1.2 (asserting what was negotiated), plaintext written before the handshake ends, echo
+//! both ways byte for byte, a client refusing a certificate that does not name the host, and
+//! hostile input closing cleanly.
+
+mod common;
+
+use common::*;
+use usockets_core::{
+    Capacity, ConnectTarget, GrowingStorage, Loop, LoopCallbacks, OsShim, Settings,
+};
+use usockets_shim_linux::LinuxShim;
+use usockets_shim_sim::{Faults, NoFaults, SimNet, SimShim};
+use usockets_tls::{Verify, Versions};
+
+fn storage<S: OsShim>() -> GrowingStorage<T<S>> {
+    GrowingStorage::new(Capacity::new().with_recv(512 * 1024))
+}
+
+fn sim_loop() -> (SimNet, Loop<T<SimShim>>) {
+    let net = SimNet::new(Faults::NONE, Box::new(NoFaults));
+    let l = Loop::new(
+        net.shim(),
+        storage(),
+        Log::default(),
+        LoopCallbacks::default(),
+        Settings::default(),
+    )
+    .expect("loop");
+    (net, l)
+}
+
+fn linux_loop() -> Loop<T<LinuxShim>> {
+    Loop::new(
+        LinuxShim::new().expect("shim"),
+        storage(),
+        Log::default(),
+        LoopCallbacks::default(),
+        Settings::default(),
+    )
+    .expect("loop")
+}
+
+/// Runs until `done` holds (at most `max` iterations of at most 10 ms each).
+fn drive<S: OsShim>(l: &mut Loop<T<S>>, max: usize, mut done: impl FnMut(&Loop<T<S>>) -> bool) {
+    for _ in 0..max {
+        if done(l) {
+            return;
+        }
+        l.run_once(Some(10)).expect("run_once");
+    }
+    assert!(
+        done(l),
+        "not reached in {max} iterations: {:?}",
+        l.ext().events
+    );
+}
+
+const GREETING: &[u8] = b"hello over tls, written before the handshake ended";
+
+/// Connects a client to the server and runs the greeting echo; returns (client, server).
+fn greeting_echo<S: OsShim>(
+    l: &mut Loop<T<S>>,
+    pki: &Pki,
+    versions: Versions,
+) -> (usockets_core::SocketId, usockets_core::SocketId) {
+    l.ext_mut().echo = true;
+    l.ext_mut().greeting = GREETING.to_vec();
+    let (_, cc, port) = contexts(l, pki.server(Versions::Both), pki.client(versions));
+    let target = ConnectTarget::Host {
+        host: "127.0.0.1",
+        port,
+        source: None,
+    };
+    let c = l.connect(cc, target, ()).expect("connect");
+    drive(l, 2000, |l| l.ext().received(c).len() >= GREETING.len());
+    assert_eq!(l.ext().received(c), GREETING, "the echo, byte for byte");
+    let s = server_end(l).expect("server end");
+    assert_eq!(l.ext().received(s), GREETING, "the server got plaintext");
+    assert!(l.ext().padding_ok);
+    (c, s)
+}
+
+fn check_versions<S: OsShim>(mut l: Loop<T<S>>, versions: Versions) {
+    let pki = Pki::new(&["localhost", "127.0.0.1"]);
+    let (c, s) = greeting_echo(&mut l, &pki, versions);
+    let want = match versions {
+        Versions::Tls12 => rustls::ProtocolVersion::TLSv1_2,
+        _ => rustls::ProtocolVersion::TLSv1_3,
+    };
+    let ci = usockets_tls::info(&mut l, c).expect("client session");
+    let si = usockets_tls::info(&mut l, s).expect("server session");
+    assert_eq!(ci.version, Some(want));
+    assert_eq!(si.version, Some(want));
+    assert!(!ci.handshaking && !si.handshaking);
+    assert_eq!(
+        ci.peer_certificates, 1,
+        "the client saw the server's certificate"
+    );
+    assert!(si.cipher_suite.is_some());
+    // close_notify from the client closes the server's socket (no on_end with TLS).
+    l.shutdown(c);
+    drive(&mut l, 2000, |l| {
+        l.ext().count(|e| *e == Ev::Close { s }) == 1
+    });
+    assert_eq!(
+        l.ext().count(|e| matches!(e, Ev::End { .. })),
+        0,
+        "no on_end with TLS"
+    );
+}
+
+#[test]
+fn tls13_and_tls12_round_trip_over_the_simulated_os() {
+    for versions in [Versions::Tls13, Versions::Tls12] {
+        let (_net, l) = sim_loop();
+        check_versions(l, versions);
+    }
+}
+
+#[test]
+fn tls13_and_tls12_round_trip_over_loopback() {
+    for versions in [Versions::Tls13, Versions::Tls12] {
+        check_versions(linux_loop(), versions);
+    }
+}
+
+fn pattern(i: usize) -> u8 {
+    (i.wrapping_mul(131) ^ (i >> 11)) as u8
+}
+
+fn big_echo<S: OsShim>(mut l: Loop<T<S>>) {
+    const LEN: usize = 4 << 20;
+    let pki = Pki::new(&["127.0.0.1"]);
+    let (c, _s) = greeting_echo(&mut l, &pki, Versions::Both);
+    let data: Vec<u8> = (0..LEN).map(pattern).collect();
+    send(&mut l, c, &data);
+    drive(&mut l, 100_000, |l| {
+        l.ext().received(c).len() >= GREETING.len() + LEN
+    });
+    let got = &l.ext().received(c)[GREETING.len()..];
+    assert_eq!(got.len(), LEN);
+    assert!(got == data.as_slice(), "4 MiB echoed byte for byte");
+}
+
+#[test]
+fn four_mib_echo_over_the_simulated_os() {
+    let (_net, l) = sim_loop();
+    big_echo(l);
+}
+
+#[test]
+fn four_mib_echo_over_loopback() {
+    big_echo(linux_loop());
+}
+
+#[test]
+fn a_certificate_for_another_host_is_refused_and_no_data_flows() {
+    let (_net, mut l) = sim_loop();
+    let pki = Pki::new(&["example.test"]);
+    l.ext_mut().echo = true;
+    l.ext_mut().greeting = GREETING.to_vec();
+    let (_, cc, port) = contexts(
+        &mut l,
+        pki.server(Versions::Both),
+        pki.client(Versions::Both),
+    );
+    let target = ConnectTarget::Host {
+        host: "127.0.0.1",
+        port,
+        source: None,
+    };
+    let c = l.connect(cc, target, ()).expect("connect");
+    drive(&mut l, 2000, |l| {
+        l.ext().count(|e| *e == Ev::Close { s: c }) == 1
+    });
+    assert_eq!(
+        l.ext().count(|e| matches!(e, Ev::Data { .. })),
+        0,
+        "no plaintext reached either side"
+    );
+    drive(&mut l, 100, |l| l.slots_in_use()[0] == 0);
+}
+
+#[test]
+fn the_cause_of_a_refused_certificate_is_readable_in_on_close() {
+    // The session's error stays readable until the socket's slot is released.
+    let (_net, mut l) = sim_loop();
+    let pki = Pki::new(&["example.test"]);
+    let (_, cc, port) = contexts(
+        &mut l,
+        pki.server(Versions::Both),
+        pki.client(Versions::Both),
+    );
+    let target = ConnectTarget::Host {
+        host: "127.0.0.1",
+        port,
+        source: None,
+    };
+    let c = l.connect(cc, target, ()).expect("connect");
+    drive(&mut l, 2000, |l| {
+        l.ext().count(|e| *e == Ev::Close { s: c }) == 1
+    });
+    let error = l
+        .ext()
+        .close_errors
+        .iter()
+        .find(|(s, _)| *s == c)
+        .and_then(|(_, e)| e.clone())
+        .expect("on_close could read why the session failed");
+    assert!(
+        error.to_lowercase().contains("certificate"),
+        "the error names the certificate: {error}"
+    );
+}
+
+#[test]
+fn plaintext_http_to_a_tls_port_closes_cleanly() {
+    let (_net, mut l) = sim_loop();
+    let pki = Pki::new(&["127.0.0.1"]);
+    // The client context speaks plain TCP to the TLS server.
+    l.ext_mut().greeting = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    let (_, cc, port) = contexts(
+        &mut l,
+        pki.server(Versions::Both),
+        usockets_tls::TlsContext::plain(),
+    );
+    let target = ConnectTarget::Host {
+        host: "127.0.0.1",
+        port,
+        source: None,
+    };
+    let c = l.connect(cc, target, ()).expect("connect");
+    drive(&mut l, 2000, |l| {
+        server_end(l).is_some_and(|s| l.ext().count(|e| *e == Ev::Close { s }) == 1)
+    });
+    let s = server_end(&l).expect("accepted");
+    assert!(l.ext().received(s).is_empty(), "no plaintext from garbage");
+    let _ = c;
+    drive(&mut l, 2000, |l| l.slots_in_use()[0] == 0);
+}
+
+#[test]
+fn a_tls_context_without_a_certificate_closes_each_connection() {
+    let (_net, mut l) = sim_loop();
+    let pki = Pki::new(&["127.0.0.1"]);
+    // The "server" context has only a client side: it cannot answer a ClientHello.
+    let server = client_with(Verify::NoVerification, Versions::Both);
+    let (_, cc, port) = contexts(&mut l, server, pki.client(Versions::Both));
+    let target = ConnectTarget::Host {
+        host: "127.0.0.1",
+        port,
+        source: None,
+    };
+    l.connect(cc, target, ()).expect("connect");
+    drive(&mut l, 2000, |l| {
+        l.ext().count(|e| matches!(e, Ev::Close { .. })) == 2
+    });
+    assert_eq!(l.ext().count(|e| matches!(e, Ev::Data { .. })), 0);
+    drive(&mut l, 2000, |l| l.slots_in_use()[0] == 0);
+}
