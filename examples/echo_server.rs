@@ -9,7 +9,7 @@
 //! then our FIN and a close. (Over TLS a FIN closes the socket at once, as the C library does.)
 //!
 //! `cargo run --release --example echo_server -- --port 3001` (port 0 picks a free one; the port
-//! is printed as `listening on port N`).
+//! is printed as `listening on port N`); `--cert cert.pem --key key.pem` echoes over TLS.
 
 #[path = "shared/args.rs"]
 mod args;
@@ -44,6 +44,9 @@ fn main() {
             echo_app::callbacks::<Echo>(),
         )
         .unwrap_or_else(|e| fail("context", e));
+    if let Some(tls) = args::tls("echo_server") {
+        l.set_layer_context(ctx, tls);
+    }
     let target = ListenTarget::Host { host: None, port };
     let ls = l
         .listen(ctx, target, ListenOptions::default(), Outbox::new)

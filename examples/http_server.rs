@@ -11,7 +11,8 @@
 //! server cannot answer after it.)
 //!
 //! `cargo run --release --example http_server` (default port 3000; `--port 0` picks a free one
-//! and prints it as `listening on port N`), then `curl http://localhost:3000/`.
+//! and prints it as `listening on port N`), then `curl http://localhost:3000/`. With
+//! `--cert cert.pem --key key.pem` it serves HTTPS (`curl --cacert ca.pem https://localhost:3000/`).
 
 #[path = "shared/http.rs"]
 #[allow(dead_code)]
@@ -48,6 +49,9 @@ fn main() {
             http_app::callbacks::<()>(),
         )
         .unwrap_or_else(|e| fail("context", e));
+    if let Some(tls) = args::tls("http_server") {
+        l.set_layer_context(ctx, tls);
+    }
     let target = ListenTarget::Host { host: None, port };
     let ls = l
         .listen(ctx, target, ListenOptions::default(), Conn::default)

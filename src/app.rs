@@ -2,9 +2,9 @@
 
 use core::marker::PhantomData;
 
-use usockets_core::{
-    Capacity, Config, GrowingStorage, Loop, LoopCallbacks, LoopError, NoLayer, Settings,
-};
+#[cfg(not(feature = "tls"))]
+use usockets_core::NoLayer;
+use usockets_core::{Capacity, Config, GrowingStorage, Loop, LoopCallbacks, LoopError, Settings};
 
 use crate::DefaultShim;
 
@@ -13,7 +13,9 @@ pub const RECV_BUFFER_LENGTH: usize = 524_288;
 
 /// A [`Config`] with ext types `L` (loop), `C` (context), `S` (socket), `T` (timer) and `P`
 /// (poll), the platform shim, growing storage (core's `GrowingStorage`: arenas that grow as
-/// needed, a 512 KiB receive buffer) and `usize` close reasons.
+/// needed, a 512 KiB receive buffer), `usize` close reasons and, with the `tls` feature, the
+/// TLS layer: a context speaks TLS once given a `TlsContext` with
+/// [`Cx::set_layer_context`](usockets_core::Cx::set_layer_context), and is plain until then.
 pub struct App<L, C, S, T = (), P = ()>(PhantomData<Exts<L, C, S, T, P>>);
 
 /// The ext types an [`App`] names, as a zero-sized marker that is always `Send` and `Sync`.
@@ -31,6 +33,9 @@ impl<L, C, S, T, P> Config for App<L, C, S, T, P> {
     type PollExt = P;
     type Reason = usize;
     type Storage = GrowingStorage<Self>;
+    #[cfg(feature = "tls")]
+    type Layer = usockets_tls::Tls;
+    #[cfg(not(feature = "tls"))]
     type Layer = NoLayer;
 }
 

@@ -60,7 +60,12 @@ pub mod outbox;
 
 pub use app::{new_loop, App, AppLoop, NewLoopError, RECV_BUFFER_LENGTH};
 pub use outbox::{HasOutbox, Outbox};
+
 pub use usockets_core::*;
+/// TLS on rustls (the `usockets-tls` crate, feature `tls`): a `TlsContext` makes a context's
+/// sockets speak TLS, `tls::info` tells what a session negotiated.
+#[cfg(feature = "tls")]
+pub use usockets_tls as tls;
 
 /// The shim of this platform.
 #[cfg(target_os = "linux")]

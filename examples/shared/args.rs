@@ -1,15 +1,15 @@
 //! Command-line options of the example servers: `--port N`, `--idle-timeout SECONDS` (0 turns
-//! the timeout off) and `--high-water BYTES` (how much may wait for a client before the server
-//! stops reading from it).
+//! the timeout off), `--high-water BYTES` (how much may wait for a client before the server
+//! stops reading from it), and `--cert FILE --key FILE` (PEM files: serve TLS).
 
 /// The options a program accepts, each followed by a value.
-pub const KNOWN: &[&str] = &["port", "idle-timeout", "high-water"];
+pub const KNOWN: &[&str] = &["port", "idle-timeout", "high-water", "cert", "key"];
 
 /// Exits with a usage message.
 fn usage(program: &str, problem: &str) -> ! {
     eprintln!(
         "{program}: {problem}\nusage: {program} [--port N] [--idle-timeout SECONDS] \
-         [--high-water BYTES]"
+         [--high-water BYTES] [--cert FILE --key FILE]"
     );
     std::process::exit(2);
 }
@@ -36,4 +36,37 @@ pub fn option<T: std::str::FromStr>(program: &str, name: &str, default: T) -> T 
         i += 2;
     }
     found.unwrap_or(default)
+}
+
+/// The TLS configuration `--cert FILE --key FILE` ask for (`None` without them: plain TCP).
+/// Exits with a message naming the file when one cannot be used, or when only one is given.
+#[cfg(feature = "tls")]
+pub fn tls(program: &str) -> Option<usockets::tls::TlsContext> {
+    let (cert, key) = cert_and_key(program)?;
+    match usockets::tls::server_config_from_pem(cert.as_ref(), key.as_ref()) {
+        Ok(config) => Some(usockets::tls::TlsContext::server(config)),
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Without the `tls` feature there is no TLS to serve: `--cert` and `--key` are refused.
+#[cfg(not(feature = "tls"))]
+pub fn tls(program: &str) -> Option<()> {
+    cert_and_key(program)?;
+    eprintln!("{program}: built without the `tls` feature: no TLS");
+    std::process::exit(1);
+}
+
+/// The `--cert` and `--key` files, both or neither.
+fn cert_and_key(program: &str) -> Option<(String, String)> {
+    let cert = option(program, "cert", String::new());
+    let key = option(program, "key", String::new());
+    match (cert.is_empty(), key.is_empty()) {
+        (true, true) => None,
+        (false, false) => Some((cert, key)),
+        _ => usage(program, "--cert and --key go together"),
+    }
 }
