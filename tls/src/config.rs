@@ -171,6 +171,37 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// A server configuration that requires client certificates issued by one of `roots`
+/// (mutual TLS); otherwise as [`server_config`].
+pub fn server_config_with_client_auth(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    roots: Vec<CertificateDer<'static>>,
+    versions: Versions,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(root_store(roots)?),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions.list())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)?;
+    Ok(Arc::new(config))
+}
+
+/// A root store holding `roots`.
+fn root_store(roots: Vec<CertificateDer<'static>>) -> Result<RootCertStore, TlsError> {
+    let mut store = RootCertStore::empty();
+    for root in roots {
+        store.add(root)?;
+    }
+    Ok(store)
+}
+
 /// A server configuration from PEM files: the certificate chain and the private key.
 pub fn server_config_from_pem(
     cert_file: &Path,
@@ -201,22 +232,30 @@ pub fn client_config(
     versions: Versions,
     provider: Arc<CryptoProvider>,
 ) -> Result<Arc<ClientConfig>, TlsError> {
+    client_config_with_cert(verify, None, versions, provider)
+}
+
+/// [`client_config`] that presents `identity` (a certificate chain and its key) to servers
+/// asking for a client certificate.
+pub fn client_config_with_cert(
+    verify: Verify,
+    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    versions: Versions,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<ClientConfig>, TlsError> {
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions.list())?;
-    let config = match verify {
-        Verify::Roots(roots) => {
-            let mut store = RootCertStore::empty();
-            for root in roots {
-                store.add(root)?;
-            }
-            builder.with_root_certificates(store).with_no_client_auth()
-        }
+    let verifying = match verify {
+        Verify::Roots(roots) => builder.with_root_certificates(root_store(roots)?),
         Verify::NoVerification => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(
                 provider.signature_verification_algorithms,
-            )))
-            .with_no_client_auth(),
+            ))),
+    };
+    let config = match identity {
+        Some((chain, key)) => verifying.with_client_auth_cert(chain, key)?,
+        None => verifying.with_no_client_auth(),
     };
     Ok(Arc::new(config))
 }

@@ -17,6 +17,25 @@ pub struct Pki {
     pub ca: CertificateDer<'static>,
     pub chain: Vec<CertificateDer<'static>>,
     pub key: PrivateKeyDer<'static>,
+    ca_cert: rcgen::Certificate,
+    ca_key: rcgen::KeyPair,
+}
+
+/// A certificate chain and its private key.
+pub type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+fn der_key(key: &rcgen::KeyPair) -> PrivateKeyDer<'static> {
+    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()))
+}
+
+/// A self-signed certificate for `name`, with its key.
+pub fn self_signed(name: &str) -> Identity {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("self-signed");
+    (vec![cert.der().clone()], der_key(&key))
 }
 
 impl Pki {
@@ -36,8 +55,20 @@ impl Pki {
         Pki {
             ca: ca.der().clone(),
             chain: vec![cert.der().clone()],
-            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            key: der_key(&key),
+            ca_cert: ca,
+            ca_key,
         }
+    }
+
+    /// A client certificate for `name` this CA signed, with its key.
+    pub fn client_identity(&self, name: &str) -> Identity {
+        let key = rcgen::KeyPair::generate().expect("client key");
+        let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+            .expect("client params")
+            .signed_by(&key, &self.ca_cert, &self.ca_key)
+            .expect("client cert");
+        (vec![cert.der().clone()], der_key(&key))
     }
 
     pub fn server(&self, versions: Versions) -> TlsContext {
