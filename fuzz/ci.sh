@@ -23,7 +23,7 @@ cd "$(dirname "$0")"
 FUZZ_DIR=$PWD
 ROOT=$(cd .. && pwd)
 
-TARGETS=(loop_ops adopt_close timers hammer)
+TARGETS=(loop_ops adopt_close timers hammer tls_server)
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 PLANTED_SECONDS=${PLANTED_SECONDS:-60}
 PLANTED_TARGET=${PLANTED_TARGET:-adopt_close}

@@ -46,6 +46,7 @@ mod socket_actions;
 mod streams;
 mod target;
 mod timers;
+mod tls_server;
 
 pub use config::H;
 pub use coverage::{fault_kinds, Report, Stats};
@@ -53,3 +54,4 @@ pub use memory::{Buf, Memory};
 pub use model::World;
 pub use run::run;
 pub use target::Target;
+pub use tls_server::run_tls_server;
