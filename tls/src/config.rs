@@ -114,7 +114,7 @@ pub enum Versions {
 }
 
 impl Versions {
-    fn list(self) -> &'static [&'static SupportedProtocolVersion] {
+    pub(crate) fn list(self) -> &'static [&'static SupportedProtocolVersion] {
         static BOTH: &[&SupportedProtocolVersion] =
             &[&rustls::version::TLS13, &rustls::version::TLS12];
         static V13: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];

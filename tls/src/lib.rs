@@ -40,6 +40,7 @@
 
 mod config;
 mod layer;
+mod sni;
 
 pub use config::{
     client_config, client_config_from_ca_file, client_config_with_cert, default_provider,
@@ -48,3 +49,4 @@ pub use config::{
 };
 pub use layer::{info, Info, Session, Tls, EARLY_PLAINTEXT_LIMIT};
 pub use rustls;
+pub use sni::{certified_key, server_config_with_names, OnMissing, ServerNames, MAX_LABELS};
