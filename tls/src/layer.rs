@@ -59,6 +59,8 @@ pub struct Info {
     pub server_name: Option<String>,
     /// How many certificates the peer presented.
     pub peer_certificates: usize,
+    /// Whether the session was resumed from an earlier one (no full handshake).
+    pub resumed: bool,
     /// Why the session failed (a refused certificate, a bad record...), if it did.
     pub error: Option<String>,
 }
@@ -79,6 +81,7 @@ pub fn info<C: Config<Layer = Tls>>(cx: &mut Cx<C>, s: SocketId) -> Option<Info>
         alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
         server_name,
         peer_certificates: conn.peer_certificates().map_or(0, <[_]>::len),
+        resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         error: session.error.as_ref().map(ToString::to_string),
     })
 }
