@@ -9,6 +9,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::time_provider::TimeProvider;
 use rustls::{
     ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
     SupportedProtocolVersion,
@@ -132,6 +133,70 @@ pub fn default_provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// How a configuration is built: the protocol versions, the crypto provider (its randomness
+/// too) and the clock certificates are checked against. Tests inject their own randomness
+/// (a provider whose `secure_random` is seeded) and time (a [`TimeProvider`] on a simulated
+/// clock).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The versions to offer.
+    pub versions: Versions,
+    /// The crypto provider.
+    pub provider: Arc<CryptoProvider>,
+    /// The clock; `None`: the system's.
+    pub time: Option<Arc<dyn TimeProvider>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options::new(Versions::Both)
+    }
+}
+
+impl Options {
+    /// `versions`, rustls on ring, the system clock.
+    pub fn new(versions: Versions) -> Options {
+        Options {
+            versions,
+            provider: default_provider(),
+            time: None,
+        }
+    }
+
+    /// These options with certificates checked against `time`.
+    #[must_use]
+    pub fn with_time(mut self, time: Arc<dyn TimeProvider>) -> Options {
+        self.time = Some(time);
+        self
+    }
+
+    fn time(&self) -> Arc<dyn TimeProvider> {
+        self.time
+            .clone()
+            .unwrap_or_else(|| Arc::new(rustls::time_provider::DefaultTimeProvider))
+    }
+
+    /// A server config builder with these options, up to the choice of client checks.
+    pub(crate) fn server_builder(
+        &self,
+    ) -> Result<rustls::ConfigBuilder<ServerConfig, rustls::WantsVerifier>, TlsError> {
+        Ok(
+            ServerConfig::builder_with_details(self.provider.clone(), self.time())
+                .with_protocol_versions(self.versions.list())?,
+        )
+    }
+
+    /// A client config builder with these options, up to the choice of server checks.
+    pub(crate) fn client_builder(
+        &self,
+    ) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, TlsError> {
+        Ok(
+            ClientConfig::builder_with_details(self.provider.clone(), self.time())
+                .with_protocol_versions(self.versions.list())?,
+        )
+    }
+}
+
 /// The certificates of a PEM file, in order (leaf first for a chain).
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let file_error = |problem: String| TlsError::File {
@@ -156,16 +221,14 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
-/// A server configuration from a certificate chain and its key, offering `versions`, with the
-/// crypto `provider` (its randomness too: a test may inject a deterministic one).
+/// A server configuration from a certificate chain and its key, built as `options` say.
 pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-    versions: Versions,
-    provider: Arc<CryptoProvider>,
+    options: &Options,
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions.list())?
+    let config = options
+        .server_builder()?
         .with_no_client_auth()
         .with_single_cert(chain, key)?;
     Ok(Arc::new(config))
@@ -177,17 +240,16 @@ pub fn server_config_with_client_auth(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     roots: Vec<CertificateDer<'static>>,
-    versions: Versions,
-    provider: Arc<CryptoProvider>,
+    options: &Options,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(root_store(roots)?),
-        provider.clone(),
+        options.provider.clone(),
     )
     .build()
     .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions.list())?
+    let config = options
+        .server_builder()?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
     Ok(Arc::new(config))
@@ -210,8 +272,7 @@ pub fn server_config_from_pem(
     server_config(
         load_certs(cert_file)?,
         load_key(key_file)?,
-        Versions::Both,
-        default_provider(),
+        &Options::default(),
     )
 }
 
@@ -226,13 +287,9 @@ pub enum Verify {
     NoVerification,
 }
 
-/// A client configuration checking servers as `verify` says, offering `versions`.
-pub fn client_config(
-    verify: Verify,
-    versions: Versions,
-    provider: Arc<CryptoProvider>,
-) -> Result<Arc<ClientConfig>, TlsError> {
-    client_config_with_cert(verify, None, versions, provider)
+/// A client configuration checking servers as `verify` says, built as `options` say.
+pub fn client_config(verify: Verify, options: &Options) -> Result<Arc<ClientConfig>, TlsError> {
+    client_config_with_cert(verify, None, options)
 }
 
 /// [`client_config`] that presents `identity` (a certificate chain and its key) to servers
@@ -240,17 +297,15 @@ pub fn client_config(
 pub fn client_config_with_cert(
     verify: Verify,
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
-    versions: Versions,
-    provider: Arc<CryptoProvider>,
+    options: &Options,
 ) -> Result<Arc<ClientConfig>, TlsError> {
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions.list())?;
+    let builder = options.client_builder()?;
     let verifying = match verify {
         Verify::Roots(roots) => builder.with_root_certificates(root_store(roots)?),
         Verify::NoVerification => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(
-                provider.signature_verification_algorithms,
+                options.provider.signature_verification_algorithms,
             ))),
     };
     let config = match identity {
@@ -262,11 +317,7 @@ pub fn client_config_with_cert(
 
 /// A client configuration trusting the roots of a PEM file (a CA file).
 pub fn client_config_from_ca_file(ca_file: &Path) -> Result<Arc<ClientConfig>, TlsError> {
-    client_config(
-        Verify::Roots(load_certs(ca_file)?),
-        Versions::Both,
-        default_provider(),
-    )
+    client_config(Verify::Roots(load_certs(ca_file)?), &Options::default())
 }
 
 /// Accepts every server certificate; signatures are still checked (the handshake must be

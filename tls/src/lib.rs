@@ -45,7 +45,7 @@ mod sni;
 pub use config::{
     client_config, client_config_from_ca_file, client_config_with_cert, default_provider,
     load_certs, load_key, server_config, server_config_from_pem, server_config_with_client_auth,
-    TlsContext, TlsError, Verify, Versions,
+    Options, TlsContext, TlsError, Verify, Versions,
 };
 pub use layer::{info, Info, Session, Tls, EARLY_PLAINTEXT_LIMIT};
 pub use rustls;

@@ -9,7 +9,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
-use crate::config::{TlsError, Versions};
+use crate::config::{Options, TlsError};
 
 /// Most labels a server-name pattern may have.
 pub const MAX_LABELS: usize = 10;
@@ -173,11 +173,10 @@ impl ResolvesServerCert for ServerNames {
 /// A server configuration choosing its certificate with `names`.
 pub fn server_config_with_names(
     names: Arc<ServerNames>,
-    versions: Versions,
-    provider: Arc<CryptoProvider>,
+    options: &Options,
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions.list())?
+    let config = options
+        .server_builder()?
         .with_no_client_auth()
         .with_cert_resolver(names);
     Ok(Arc::new(config))

@@ -52,16 +52,14 @@ fn alpn_is_agreed_and_a_second_connection_resumes() {
         let mut server = (*usockets_tls::server_config(
             pki.chain.clone(),
             pki.key.clone_key(),
-            versions,
-            usockets_tls::default_provider(),
+            &usockets_tls::Options::new(versions),
         )
         .expect("server"))
         .clone();
         server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let mut client = (*usockets_tls::client_config(
             Verify::Roots(vec![pki.ca.clone()]),
-            versions,
-            usockets_tls::default_provider(),
+            &usockets_tls::Options::new(versions),
         )
         .expect("client"))
         .clone();

@@ -110,8 +110,7 @@ fn a_truncated_record_then_fin_closes() {
 fn client_hello() -> Vec<u8> {
     let config = usockets_tls::client_config(
         Verify::NoVerification,
-        Versions::Both,
-        usockets_tls::default_provider(),
+        &usockets_tls::Options::new(Versions::Both),
     )
     .expect("client config");
     let name = ServerName::try_from("127.0.0.1").expect("name");

@@ -64,8 +64,7 @@ fn client_certificates_are_required_and_checked() {
             pki.chain.clone(),
             pki.key.clone_key(),
             roots,
-            Versions::Both,
-            usockets_tls::default_provider(),
+            &usockets_tls::Options::new(Versions::Both),
         )
         .expect("server config");
         TlsContext::server(config)
@@ -74,8 +73,7 @@ fn client_certificates_are_required_and_checked() {
         let config = usockets_tls::client_config_with_cert(
             Verify::Roots(vec![pki.ca.clone()]),
             identity,
-            Versions::Both,
-            usockets_tls::default_provider(),
+            &usockets_tls::Options::new(Versions::Both),
         )
         .expect("client config");
         TlsContext::client(config)

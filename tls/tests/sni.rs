@@ -36,16 +36,14 @@ fn served_to(names: &Arc<ServerNames>, name: &str) -> Option<CertificateDer<'sta
     .expect("loop");
     let config = usockets_tls::server_config_with_names(
         Arc::clone(names),
-        Versions::Both,
-        usockets_tls::default_provider(),
+        &usockets_tls::Options::new(Versions::Both),
     )
     .expect("server config");
     let (_, _, port) = contexts(&mut l, TlsContext::server(config), TlsContext::plain());
     let peer = net.peer_connect(port).expect("peer");
     let client_config = usockets_tls::client_config(
         Verify::NoVerification,
-        Versions::Both,
-        usockets_tls::default_provider(),
+        &usockets_tls::Options::new(Versions::Both),
     )
     .expect("client config");
     let server_name = ServerName::try_from(name.to_owned()).expect("name");

@@ -63,8 +63,7 @@ fn server() -> TlsContext {
         usockets_tls::server_config(
             vec![cert.cert.der().clone()],
             key,
-            Versions::Both,
-            usockets_tls::default_provider(),
+            &usockets_tls::Options::new(Versions::Both),
         )
         .expect("server config")
     });

@@ -33,8 +33,7 @@ fn pieces(bytes: &[u8], sizes: &[u8]) -> Vec<u8> {
 fn client_hello(versions: usockets_tls::Versions) -> Vec<u8> {
     let config = usockets_tls::client_config(
         usockets_tls::Verify::NoVerification,
-        versions,
-        usockets_tls::default_provider(),
+        &usockets_tls::Options::new(versions),
     )
     .expect("client config");
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");

@@ -21,6 +21,9 @@ pub struct Pki {
     ca_key: rcgen::KeyPair,
 }
 
+/// A date: (year, month, day).
+pub type Ymd = (i32, u8, u8);
+
 /// A certificate chain and its private key.
 pub type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
@@ -41,6 +44,12 @@ pub fn self_signed(name: &str) -> Identity {
 impl Pki {
     /// A CA and a server certificate for `names` (DNS names or IP addresses).
     pub fn new(names: &[&str]) -> Pki {
+        Pki::valid(names, None)
+    }
+
+    /// [`Pki::new`] with the server certificate valid only between the two dates
+    /// ((year, month, day) each).
+    pub fn valid(names: &[&str], window: Option<(Ymd, Ymd)>) -> Pki {
         let ca_key = rcgen::KeyPair::generate().expect("CA key");
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -50,7 +59,11 @@ impl Pki {
         let ca = ca_params.self_signed(&ca_key).expect("CA cert");
         let key = rcgen::KeyPair::generate().expect("server key");
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let params = rcgen::CertificateParams::new(names).expect("server params");
+        let mut params = rcgen::CertificateParams::new(names).expect("server params");
+        if let Some(((y0, m0, d0), (y1, m1, d1))) = window {
+            params.not_before = rcgen::date_time_ymd(y0, m0, d0);
+            params.not_after = rcgen::date_time_ymd(y1, m1, d1);
+        }
         let cert = params.signed_by(&key, &ca, &ca_key).expect("server cert");
         Pki {
             ca: ca.der().clone(),
@@ -75,8 +88,7 @@ impl Pki {
         let config = usockets_tls::server_config(
             self.chain.clone(),
             self.key.clone_key(),
-            versions,
-            usockets_tls::default_provider(),
+            &usockets_tls::Options::new(versions),
         )
         .expect("server config");
         TlsContext::server(config)
@@ -88,7 +100,7 @@ impl Pki {
 }
 
 pub fn client_with(verify: Verify, versions: Versions) -> TlsContext {
-    let config = usockets_tls::client_config(verify, versions, usockets_tls::default_provider())
+    let config = usockets_tls::client_config(verify, &usockets_tls::Options::new(versions))
         .expect("client config");
     TlsContext::client(config)
 }
