@@ -33,6 +33,8 @@ pub struct Socket<F, E, L> {
     pub(crate) corked: bool,
     /// Its bytes go through the config's layer (see the `layer` module).
     pub(crate) layered: bool,
+    /// Shut down by the application, FIN held back until the layer's last bytes went.
+    pub(crate) fin_pending: bool,
     pub(crate) low_priority: bool,
     /// Queued in the low-priority queue.
     pub(crate) queued: bool,
@@ -70,6 +72,7 @@ impl<F, E, L: Default> Socket<F, E, L> {
             last_write_failed: false,
             corked: false,
             layered: false,
+            fin_pending: false,
             low_priority: false,
             queued: false,
             low_priority_turn: false,

@@ -8,7 +8,9 @@
 //! [`Layer::writable`], and a shutdown lets [`Layer::shutting_down`] send its goodbye first. A
 //! peer's FIN closes a layered socket ([`CloseCause::HangUp`](crate::CloseCause::HangUp)): no
 //! `on_end`, as TLS in the C library. A socket the layer did not take costs one flag test per
-//! read and write; the layer keeps its per-socket state in the socket's ext.
+//! read and write; the layer keeps its state in core's slots ([`Layer::Socket`],
+//! [`Layer::Context`]). A layered socket adopted into another context keeps its layer state
+//! (a TLS session stays TLS, whatever the target context).
 
 use crate::event_loop::{Config, Cx};
 use crate::handle::SocketId;
@@ -37,7 +39,9 @@ pub trait Layer<C: Config> {
     fn received(cx: &mut Cx<C>, s: SocketId, data: &[u8]);
 
     /// The application writes `data` on a layered socket: returns how many bytes the layer
-    /// accepted (0 when it takes nothing more until `on_writable`).
+    /// accepted (0 when it takes nothing more until `on_writable`). A short count obliges the
+    /// layer to make `on_writable` follow (a short [`Cx::write_raw`] does; otherwise
+    /// [`Cx::request_writable`]).
     fn write(cx: &mut Cx<C>, s: SocketId, data: &[u8], more: bool) -> usize;
 
     /// The application writes `header` then `payload`: returns how many of their bytes
@@ -48,9 +52,11 @@ pub trait Layer<C: Config> {
     /// `on_writable` should run now (the layer's own bytes went out).
     fn writable(cx: &mut Cx<C>, s: SocketId) -> bool;
 
-    /// The application shuts a layered socket down; the layer may send its last bytes (a TLS
-    /// close_notify) before core sends FIN.
-    fn shutting_down(cx: &mut Cx<C>, s: SocketId);
+    /// The application shuts a layered socket down: the layer sends its last bytes (a TLS
+    /// close_notify, behind what it still holds) and returns whether they all went. If not,
+    /// core holds FIN back (the application can write no more), keeps polling for writable and
+    /// calls this again from there, sending FIN once it returns `true`.
+    fn shutting_down(cx: &mut Cx<C>, s: SocketId) -> bool;
 }
 
 /// No layer: every socket is plain.
@@ -84,5 +90,7 @@ impl<C: Config> Layer<C> for NoLayer {
         true
     }
 
-    fn shutting_down(_: &mut Cx<C>, _: SocketId) {}
+    fn shutting_down(_: &mut Cx<C>, _: SocketId) -> bool {
+        true
+    }
 }

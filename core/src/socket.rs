@@ -56,7 +56,7 @@ impl<C: Config> Cx<C> {
 
     pub(crate) fn socket_event(&mut self, recv: &mut [u8], s: SocketId, ev: Event) {
         let Some(e) = self.open_socket(s) else { return };
-        let layered = e.layered;
+        let (layered, fin_pending) = (e.layered, e.fin_pending);
         if e.connecting {
             self.connect_event(s);
             return;
@@ -82,7 +82,15 @@ impl<C: Config> Cx<C> {
                 e.last_write_failed = false;
             }
             // A layer sends its own pending bytes first; the application's turn comes after.
-            let user = !layered || C::Layer::writable(self, s);
+            // Shut down with the layer's last bytes pending: send them, then FIN.
+            let user = if fin_pending {
+                if C::Layer::shutting_down(self, s) {
+                    self.send_held_fin(s);
+                }
+                false
+            } else {
+                !layered || C::Layer::writable(self, s)
+            };
             if user && self.open_socket(s).is_some() {
                 if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_writable) {
                     cb(self, s);
@@ -217,7 +225,9 @@ impl<C: Config> Cx<C> {
         send: impl FnOnce(&mut C::Shim, &FdOf<C>) -> Result<usize, <C::Shim as OsShim>::Error>,
     ) -> Option<Result<usize, <C::Shim as OsShim>::Error>> {
         let e = self.sockets.get(s.index, s.generation)?;
-        if e.closed || e.shut_down || e.connecting || e.pending_error.is_some() {
+        // After shutdown only a layer still sending its last bytes writes (FIN waits for it).
+        let shut = e.shut_down && !e.fin_pending;
+        if e.closed || shut || e.connecting || e.pending_error.is_some() {
             return None;
         }
         let fd = e.fd.as_ref()?;
@@ -227,7 +237,8 @@ impl<C: Config> Cx<C> {
     // ---- socket API ----------------------------------------------------------------------
 
     /// Writes as much of `data` as the OS takes now and returns how many bytes that was
-    /// (`us_socket_write`). There is no write queue: **the caller keeps what was not taken**
+    /// (`us_socket_write`); on a layered (TLS) socket, how many the layer accepted (see
+    /// [`Layer::write`](crate::Layer::write)). There is no write queue: **the caller keeps what was not taken**
     /// and writes it from `on_writable`, which a short write arms.
     ///
     /// 0 when closed, shut down, connecting or would-block. A hard error (a reset, a broken
@@ -315,8 +326,15 @@ impl<C: Config> Cx<C> {
         if e.shut_down || e.connecting {
             return;
         }
-        if e.layered {
-            C::Layer::shutting_down(self, s);
+        if e.layered && !C::Layer::shutting_down(self, s) {
+            // The layer's last bytes wait for the kernel: FIN follows them (writable path).
+            let Some(e) = self.socket_mut(s) else { return };
+            e.shut_down = true;
+            e.fin_pending = true;
+            e.last_write_failed = true;
+            let i = e.interest.with(Interest::WRITABLE);
+            self.set_socket_interest(s, i);
+            return;
         }
         let Some(e) = self.open_socket(s) else { return };
         let (peer_fin, interest) = (e.peer_fin, e.interest);
@@ -330,6 +348,19 @@ impl<C: Config> Cx<C> {
             self.close_with(s, CloseCause::Finished);
         } else {
             self.set_socket_interest(s, interest.without(Interest::WRITABLE));
+        }
+    }
+
+    /// Sends the FIN a layer held back (see [`Layer::shutting_down`](crate::Layer::shutting_down)).
+    fn send_held_fin(&mut self, s: SocketId) {
+        let Some(e) = self.socket_mut(s) else { return };
+        e.fin_pending = false;
+        e.last_write_failed = false;
+        let peer_fin = e.peer_fin;
+        // A failed shutdown (the connection is already gone) shows up as EOF or an error.
+        let _ = self.with_socket_fd(s, |shim, fd| shim.shutdown_write(fd));
+        if peer_fin {
+            self.close_with(s, CloseCause::Finished);
         }
     }
 
@@ -352,6 +383,11 @@ impl<C: Config> Cx<C> {
 
     /// The layer state of socket `s` (see [`Layer::Socket`](crate::Layer::Socket)), while its
     /// slot exists (until the end of the iteration it closed in).
+    pub fn layer_socket(&self, s: SocketId) -> Option<&crate::LayerSocket<C>> {
+        self.socket(s).map(|e| &e.layer)
+    }
+
+    /// [`layer_socket`](Self::layer_socket), mutable.
     pub fn layer_socket_mut(&mut self, s: SocketId) -> Option<&mut crate::LayerSocket<C>> {
         self.socket_mut(s).map(|e| &mut e.layer)
     }

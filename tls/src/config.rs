@@ -17,8 +17,10 @@ use rustls::{
 
 /// A context's TLS configuration (the layer state of a context, see
 /// [`Cx::set_layer_context`](usockets_core::Cx::set_layer_context)). Sockets a context
-/// accepts use the server side, connects the client side; a context without the side a socket
-/// needs leaves that socket plain. Cheap to clone: child contexts share it.
+/// accepts use the server side, connects the client side. A TLS context never talks in the
+/// clear: a connect from one without a client side fails (`on_connect_error`, EINVAL), and a
+/// socket it accepts without a server side closes on its first bytes. Cheap to clone: child
+/// contexts created after it was set share it (set it before creating children).
 #[derive(Clone, Default)]
 pub struct TlsContext {
     pub(crate) server: Option<Arc<ServerConfig>>,

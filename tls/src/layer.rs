@@ -11,7 +11,9 @@ use usockets_core::{
 
 use crate::config::TlsContext;
 
-/// Plaintext the application may write before the handshake ends (then it goes out).
+/// Plaintext the application may write before the handshake ends (then it goes out); after
+/// it, the most a session holds for the kernel (one record's worth), so that what `write`
+/// accepted is in the kernel but for at most one record, as with the C library.
 pub const EARLY_PLAINTEXT_LIMIT: usize = 16 * 1024;
 
 /// Most plaintext handed to one `on_data` call (`LIBUS_RECV_BUFFER_LENGTH`).
@@ -67,8 +69,8 @@ pub struct Info {
 
 /// What the TLS session of `s` negotiated; `None` for a plain (or unknown) socket. Readable in
 /// `on_close` too, to learn why a session failed.
-pub fn info<C: Config<Layer = Tls>>(cx: &mut Cx<C>, s: SocketId) -> Option<Info> {
-    let session = cx.layer_socket_mut(s)?.as_ref()?;
+pub fn info<C: Config<Layer = Tls>>(cx: &Cx<C>, s: SocketId) -> Option<Info> {
+    let session = cx.layer_socket(s)?.as_ref()?;
     let conn = &session.conn;
     let server_name = match conn {
         Connection::Server(c) => c.server_name().map(str::to_owned),
@@ -138,11 +140,7 @@ fn accept_plaintext(session: &mut Session, data: &[u8]) -> usize {
     if data.is_empty() {
         return 0;
     }
-    let n = session.conn.writer().write(data).unwrap_or(0);
-    if n < data.len() {
-        session.wants_writable = true;
-    }
-    n
+    session.conn.writer().write(data).unwrap_or(0)
 }
 
 impl<C: Config<Layer = Tls>> Layer<C> for Tls {
@@ -150,20 +148,22 @@ impl<C: Config<Layer = Tls>> Layer<C> for Tls {
     type Context = TlsContext;
 
     fn connecting(cx: &mut Cx<C>, s: SocketId, target: &ConnectTarget<'_>) -> Result<(), OsError> {
-        let Some(config) = cx
-            .socket_context(s)
-            .and_then(|c| cx.layer_context(c))
-            .and_then(|t| t.client.clone())
-        else {
+        // EINVAL (22 on Linux, the BSDs, macOS and Windows' C runtime).
+        let invalid = || OsError::new(ErrorKind::InvalidInput, 22);
+        let Some(context) = cx.socket_context(s).and_then(|c| cx.layer_context(c)) else {
             return Ok(());
         };
+        if !context.is_tls() {
+            return Ok(());
+        }
+        // A TLS context never connects in the clear: without a client side the connect fails.
+        let config = context.client.clone().ok_or_else(invalid)?;
         // The server name to ask for and check: the host connected to (a name or an IP
         // address); a unix socket has none, so it asks for "localhost".
         let host = match target {
             ConnectTarget::Host { host, .. } => *host,
             ConnectTarget::Unix(_) => "localhost",
         };
-        let invalid = || OsError::new(ErrorKind::InvalidInput, 0);
         let name = ServerName::try_from(host.to_owned()).map_err(|_| invalid())?;
         let conn = ClientConnection::new(config, name).map_err(|_| invalid())?;
         if let Some(slot) = cx.layer_socket_mut(s) {
@@ -217,7 +217,8 @@ impl<C: Config<Layer = Tls>> Layer<C> for Tls {
             match session.conn.read_tls(&mut data) {
                 Ok(0) => break,
                 Ok(_) => {}
-                Err(_) => {
+                Err(e) => {
+                    session.error = Some(rustls::Error::General(e.to_string()));
                     failed = true;
                     break;
                 }
@@ -247,9 +248,6 @@ impl<C: Config<Layer = Tls>> Layer<C> for Tls {
         flush(cx, s, &mut session);
         let finished_handshake = was_handshaking && !session.conn.is_handshaking();
         let wants_writable = finished_handshake && std::mem::take(&mut session.wants_writable);
-        if finished_handshake {
-            session.conn.set_buffer_limit(None);
-        }
         put(cx, s, session);
         if failed {
             cx.close(s, 0, None);
@@ -287,13 +285,15 @@ impl<C: Config<Layer = Tls>> Layer<C> for Tls {
         drained && !handshaking
     }
 
-    fn shutting_down(cx: &mut Cx<C>, s: SocketId) {
+    fn shutting_down(cx: &mut Cx<C>, s: SocketId) -> bool {
         let Some(mut session) = take(cx, s) else {
-            return;
+            return true;
         };
+        // Behind what the session still holds; idempotent (called again until drained).
         session.conn.send_close_notify();
-        flush(cx, s, &mut session);
+        let drained = flush(cx, s, &mut session);
         put(cx, s, session);
+        drained
     }
 }
 
@@ -312,17 +312,36 @@ fn write_parts<C: Config<Layer = Tls>>(
         return 0;
     };
     if session.conn.wants_write() {
+        // Records still wait for the kernel: its short write armed on_writable; during the
+        // handshake the layer holds on_writable back, so remember to ask for it after.
+        session.wants_writable |= session.conn.is_handshaking();
         put(cx, s, session);
         return 0;
     }
-    let mut n = accept_plaintext(&mut session, header);
-    if n == header.len() {
-        n += accept_plaintext(&mut session, payload);
+    // A record's worth at a time into the session and out to the kernel, until the kernel
+    // refuses (then at most one record waits in the session) or all is taken.
+    let total = header.len() + payload.len();
+    let mut n = 0;
+    let mut drained = true;
+    while n < total && drained {
+        let k = if n < header.len() {
+            accept_plaintext(&mut session, &header[n..])
+        } else {
+            accept_plaintext(&mut session, &payload[n - header.len()..])
+        };
+        n += k;
+        drained = flush(cx, s, &mut session);
+        if k == 0 {
+            break;
+        }
     }
     let handshaking = session.conn.is_handshaking();
-    flush(cx, s, &mut session);
+    if n < total {
+        session.wants_writable |= handshaking;
+    }
     put(cx, s, session);
-    if n < header.len() + payload.len() && !handshaking {
+    if n < total && drained && !handshaking {
+        // Refused by the session's limit without a short write of ours: ask for on_writable.
         cx.request_writable(s);
     }
     n

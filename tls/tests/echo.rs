@@ -88,8 +88,8 @@ fn check_versions<S: OsShim>(mut l: Loop<T<S>>, versions: Versions) {
         Versions::Tls12 => rustls::ProtocolVersion::TLSv1_2,
         _ => rustls::ProtocolVersion::TLSv1_3,
     };
-    let ci = usockets_tls::info(&mut l, c).expect("client session");
-    let si = usockets_tls::info(&mut l, s).expect("server session");
+    let ci = usockets_tls::info(&l, c).expect("client session");
+    let si = usockets_tls::info(&l, s).expect("server session");
     assert_eq!(ci.version, Some(want));
     assert_eq!(si.version, Some(want));
     assert!(!ci.handshaking && !si.handshaking);
@@ -301,4 +301,83 @@ fn sixty_four_mib_both_ways_through_a_slow_reader_over_the_simulated_os() {
         server_writables > 0,
         "the slow reader made the server wait for on_writable"
     );
+}
+
+#[test]
+fn early_plaintext_beyond_the_limit_goes_out_after_the_handshake_via_on_writable() {
+    // 40 KiB written in on_open: the session takes 16 KiB before the handshake ends; the rest
+    // waits in the application's backlog until on_writable, which must come after it.
+    let (_net, mut l) = sim_loop();
+    let pki = Pki::new(&["127.0.0.1"]);
+    let greeting: Vec<u8> = (0..40 * 1024).map(pattern).collect();
+    l.ext_mut().echo = true;
+    l.ext_mut().greeting = greeting.clone();
+    let (_, cc, port) = contexts(
+        &mut l,
+        pki.server(Versions::Both),
+        pki.client(Versions::Both),
+    );
+    let target = ConnectTarget::Host {
+        host: "127.0.0.1",
+        port,
+        source: None,
+    };
+    let c = l.connect(cc, target, ()).expect("connect");
+    drive(&mut l, 2000, |l| {
+        l.ext().received(c).len() >= greeting.len()
+    });
+    assert!(
+        l.ext().received(c) == greeting.as_slice(),
+        "all of it, in order"
+    );
+    assert!(
+        l.ext().count(|e| *e == Ev::Writable { s: c }) >= 1,
+        "on_writable came for the refused part"
+    );
+}
+
+#[test]
+fn everything_written_before_shutdown_arrives_before_close_notify() {
+    // The server reads nothing for a while, so when the client shuts down its last record
+    // still waits for the kernel: FIN must wait for it and the close_notify behind it.
+    const LEN: usize = 2 << 20;
+    let (_net, mut l) = sim_loop();
+    let pki = Pki::new(&["127.0.0.1"]);
+    let (c, s) = greeting_echo(&mut l, &pki, Versions::Both);
+    l.ext_mut().echo = false;
+    l.pause(s);
+    let data: Vec<u8> = (0..LEN).map(pattern).collect();
+    send(&mut l, c, &data);
+    for i in 0..100_000 {
+        let waiting = l
+            .ext()
+            .backlog
+            .iter()
+            .any(|(x, b)| *x == c && !b.is_empty());
+        if !waiting {
+            break;
+        }
+        // Let the server read a little now and then, so the client's backlog drains.
+        if i % 8 == 0 {
+            l.resume(s);
+        } else {
+            l.pause(s);
+        }
+        l.run_once(Some(0)).expect("run");
+    }
+    l.pause(s);
+    l.shutdown(c);
+    assert_eq!(l.is_shut_down(c), Some(true));
+    assert_eq!(
+        l.write(c, b"late", false),
+        0,
+        "nothing is accepted after shutdown"
+    );
+    l.resume(s);
+    drive(&mut l, 100_000, |l| {
+        l.ext().count(|e| *e == Ev::Close { s }) == 1
+    });
+    let got = &l.ext().received(s)[GREETING.len()..];
+    assert_eq!(got.len(), LEN, "every byte written before shutdown arrived");
+    assert!(got == data.as_slice(), "in order");
 }

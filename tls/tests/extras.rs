@@ -70,7 +70,7 @@ fn alpn_is_agreed_and_a_second_connection_resumes() {
             TlsContext::client(Arc::new(client)),
         );
         let first = exchange(&mut l, cc, port);
-        let info = usockets_tls::info(&mut l, first).expect("session");
+        let info = usockets_tls::info(&l, first).expect("session");
         assert_eq!(info.alpn.as_deref(), Some(&b"http/1.1"[..]), "{versions:?}");
         assert!(
             !info.resumed,
@@ -83,7 +83,7 @@ fn alpn_is_agreed_and_a_second_connection_resumes() {
         }
         l.ext_mut().rx.clear();
         let second = exchange(&mut l, cc, port);
-        let info = usockets_tls::info(&mut l, second).expect("session");
+        let info = usockets_tls::info(&l, second).expect("session");
         assert!(info.resumed, "{versions:?}: the second connection resumed");
         assert_eq!(info.alpn.as_deref(), Some(&b"http/1.1"[..]));
     }
