@@ -6,28 +6,12 @@
 mod common;
 
 use common::*;
-use usockets_core::{
-    Capacity, ConnectTarget, GrowingStorage, Loop, LoopCallbacks, OsShim, Settings,
-};
+use usockets_core::{Capacity, GrowingStorage, Loop, LoopCallbacks, OsShim, Settings};
 use usockets_shim_linux::LinuxShim;
-use usockets_shim_sim::{Faults, NoFaults, SimNet, SimShim};
 use usockets_tls::{Verify, Versions};
 
 fn storage<S: OsShim>() -> GrowingStorage<T<S>> {
     GrowingStorage::new(Capacity::new().with_recv(512 * 1024))
-}
-
-fn sim_loop() -> (SimNet, Loop<T<SimShim>>) {
-    let net = SimNet::new(Faults::NONE, Box::new(NoFaults));
-    let l = Loop::new(
-        net.shim(),
-        storage(),
-        Log::default(),
-        LoopCallbacks::default(),
-        Settings::default(),
-    )
-    .expect("loop");
-    (net, l)
 }
 
 fn linux_loop() -> Loop<T<LinuxShim>> {
@@ -67,12 +51,7 @@ fn greeting_echo<S: OsShim>(
     l.ext_mut().echo = true;
     l.ext_mut().greeting = GREETING.to_vec();
     let (_, cc, port) = contexts(l, pki.server(Versions::Both), pki.client(versions));
-    let target = ConnectTarget::Host {
-        host: "127.0.0.1",
-        port,
-        source: None,
-    };
-    let c = l.connect(cc, target, ()).expect("connect");
+    let c = connect_local(l, cc, port);
     drive(l, 2000, |l| l.ext().received(c).len() >= GREETING.len());
     assert_eq!(l.ext().received(c), GREETING, "the echo, byte for byte");
     let s = server_end(l).expect("server end");
@@ -113,7 +92,7 @@ fn check_versions<S: OsShim>(mut l: Loop<T<S>>, versions: Versions) {
 #[test]
 fn tls13_and_tls12_round_trip_over_the_simulated_os() {
     for versions in [Versions::Tls13, Versions::Tls12] {
-        let (_net, l) = sim_loop();
+        let (_net, l) = sim();
         check_versions(l, versions);
     }
 }
@@ -145,7 +124,7 @@ fn big_echo<S: OsShim>(mut l: Loop<T<S>>) {
 
 #[test]
 fn four_mib_echo_over_the_simulated_os() {
-    let (_net, l) = sim_loop();
+    let (_net, l) = sim();
     big_echo(l);
 }
 
@@ -156,7 +135,7 @@ fn four_mib_echo_over_loopback() {
 
 #[test]
 fn a_certificate_for_another_host_is_refused_and_no_data_flows() {
-    let (_net, mut l) = sim_loop();
+    let (_net, mut l) = sim();
     let pki = Pki::new(&["example.test"]);
     l.ext_mut().echo = true;
     l.ext_mut().greeting = GREETING.to_vec();
@@ -165,12 +144,7 @@ fn a_certificate_for_another_host_is_refused_and_no_data_flows() {
         pki.server(Versions::Both),
         pki.client(Versions::Both),
     );
-    let target = ConnectTarget::Host {
-        host: "127.0.0.1",
-        port,
-        source: None,
-    };
-    let c = l.connect(cc, target, ()).expect("connect");
+    let c = connect_local(&mut l, cc, port);
     drive(&mut l, 2000, |l| {
         l.ext().count(|e| *e == Ev::Close { s: c }) == 1
     });
@@ -185,19 +159,14 @@ fn a_certificate_for_another_host_is_refused_and_no_data_flows() {
 #[test]
 fn the_cause_of_a_refused_certificate_is_readable_in_on_close() {
     // The session's error stays readable until the socket's slot is released.
-    let (_net, mut l) = sim_loop();
+    let (_net, mut l) = sim();
     let pki = Pki::new(&["example.test"]);
     let (_, cc, port) = contexts(
         &mut l,
         pki.server(Versions::Both),
         pki.client(Versions::Both),
     );
-    let target = ConnectTarget::Host {
-        host: "127.0.0.1",
-        port,
-        source: None,
-    };
-    let c = l.connect(cc, target, ()).expect("connect");
+    let c = connect_local(&mut l, cc, port);
     drive(&mut l, 2000, |l| {
         l.ext().count(|e| *e == Ev::Close { s: c }) == 1
     });
@@ -216,7 +185,7 @@ fn the_cause_of_a_refused_certificate_is_readable_in_on_close() {
 
 #[test]
 fn plaintext_http_to_a_tls_port_closes_cleanly() {
-    let (_net, mut l) = sim_loop();
+    let (_net, mut l) = sim();
     let pki = Pki::new(&["127.0.0.1"]);
     // The client context speaks plain TCP to the TLS server.
     l.ext_mut().greeting = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
@@ -225,12 +194,7 @@ fn plaintext_http_to_a_tls_port_closes_cleanly() {
         pki.server(Versions::Both),
         usockets_tls::TlsContext::plain(),
     );
-    let target = ConnectTarget::Host {
-        host: "127.0.0.1",
-        port,
-        source: None,
-    };
-    let c = l.connect(cc, target, ()).expect("connect");
+    let c = connect_local(&mut l, cc, port);
     drive(&mut l, 2000, |l| {
         server_end(l).is_some_and(|s| l.ext().count(|e| *e == Ev::Close { s }) == 1)
     });
@@ -242,17 +206,12 @@ fn plaintext_http_to_a_tls_port_closes_cleanly() {
 
 #[test]
 fn a_tls_context_without_a_certificate_closes_each_connection() {
-    let (_net, mut l) = sim_loop();
+    let (_net, mut l) = sim();
     let pki = Pki::new(&["127.0.0.1"]);
     // The "server" context has only a client side: it cannot answer a ClientHello.
     let server = client_with(Verify::NoVerification, Versions::Both);
     let (_, cc, port) = contexts(&mut l, server, pki.client(Versions::Both));
-    let target = ConnectTarget::Host {
-        host: "127.0.0.1",
-        port,
-        source: None,
-    };
-    l.connect(cc, target, ()).expect("connect");
+    connect_local(&mut l, cc, port);
     drive(&mut l, 2000, |l| {
         l.ext().count(|e| matches!(e, Ev::Close { .. })) == 2
     });
@@ -266,7 +225,7 @@ fn sixty_four_mib_both_ways_through_a_slow_reader_over_the_simulated_os() {
     // iterations out of four, so records pile up in the server (its write refused while
     // ciphertext waits, on_writable later) and in the simulated kernel.
     const LEN: usize = 64 << 20;
-    let (_net, mut l) = sim_loop();
+    let (_net, mut l) = sim();
     let pki = Pki::new(&["127.0.0.1"]);
     let (c, s) = greeting_echo(&mut l, &pki, Versions::Both);
     let data: Vec<u8> = (0..LEN).map(pattern).collect();
@@ -307,7 +266,7 @@ fn sixty_four_mib_both_ways_through_a_slow_reader_over_the_simulated_os() {
 fn early_plaintext_beyond_the_limit_goes_out_after_the_handshake_via_on_writable() {
     // 40 KiB written in on_open: the session takes 16 KiB before the handshake ends; the rest
     // waits in the application's backlog until on_writable, which must come after it.
-    let (_net, mut l) = sim_loop();
+    let (_net, mut l) = sim();
     let pki = Pki::new(&["127.0.0.1"]);
     let greeting: Vec<u8> = (0..40 * 1024).map(pattern).collect();
     l.ext_mut().echo = true;
@@ -317,12 +276,7 @@ fn early_plaintext_beyond_the_limit_goes_out_after_the_handshake_via_on_writable
         pki.server(Versions::Both),
         pki.client(Versions::Both),
     );
-    let target = ConnectTarget::Host {
-        host: "127.0.0.1",
-        port,
-        source: None,
-    };
-    let c = l.connect(cc, target, ()).expect("connect");
+    let c = connect_local(&mut l, cc, port);
     drive(&mut l, 2000, |l| {
         l.ext().received(c).len() >= greeting.len()
     });
@@ -341,7 +295,7 @@ fn everything_written_before_shutdown_arrives_before_close_notify() {
     // The server reads nothing for a while, so when the client shuts down its last record
     // still waits for the kernel: FIN must wait for it and the close_notify behind it.
     const LEN: usize = 2 << 20;
-    let (_net, mut l) = sim_loop();
+    let (_net, mut l) = sim();
     let pki = Pki::new(&["127.0.0.1"]);
     let (c, s) = greeting_echo(&mut l, &pki, Versions::Both);
     l.ext_mut().echo = false;

@@ -6,32 +6,16 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use usockets_core::{Capacity, ConnectTarget, GrowingStorage, Loop, LoopCallbacks, Settings};
-use usockets_shim_sim::{Faults, NoFaults, SimNet, SimShim};
+use usockets_core::Loop;
+use usockets_shim_sim::SimShim;
 use usockets_tls::{TlsContext, Verify, Versions};
 
 type L = Loop<T<SimShim>>;
 
-fn new_loop(net: &SimNet) -> L {
-    Loop::new(
-        net.shim(),
-        GrowingStorage::new(Capacity::new().with_recv(64 * 1024)),
-        Log::default(),
-        LoopCallbacks::default(),
-        Settings::default(),
-    )
-    .expect("loop")
-}
-
 /// Connects once more with the client context and returns the client socket once the server
 /// echoed its greeting.
 fn exchange(l: &mut L, cc: usockets_core::ContextId, port: u16) -> usockets_core::SocketId {
-    let target = ConnectTarget::Host {
-        host: "127.0.0.1",
-        port,
-        source: None,
-    };
-    let c = l.connect(cc, target, ()).expect("connect");
+    let c = connect_local(l, cc, port);
     for _ in 0..500 {
         if l.ext().received(c) == b"hello" {
             return c;
@@ -44,8 +28,7 @@ fn exchange(l: &mut L, cc: usockets_core::ContextId, port: u16) -> usockets_core
 #[test]
 fn alpn_is_agreed_and_a_second_connection_resumes() {
     for versions in [Versions::Tls13, Versions::Tls12] {
-        let net = SimNet::new(Faults::NONE, Box::new(NoFaults));
-        let mut l = new_loop(&net);
+        let (_net, mut l) = sim();
         l.ext_mut().echo = true;
         l.ext_mut().greeting = b"hello".to_vec();
         let pki = Pki::new(&["127.0.0.1"]);

@@ -5,34 +5,14 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
-use rustls::pki_types::ServerName;
-use usockets_core::{
-    Capacity, ConnectTarget, GrowingStorage, Loop, LoopCallbacks, Settings, SocketId,
-};
+use usockets_core::{Capacity, GrowingStorage, Loop, LoopCallbacks, Settings, SocketId};
 use usockets_shim_sim::{Faults, NoFaults, PeerId, SimNet, SimShim};
-use usockets_tls::{Verify, Versions};
+use usockets_tls::Versions;
 
 const FLOOD: usize = 1000;
 const BUDGET: u32 = 5;
 const ITERATIONS: usize = 60;
-
-fn client_hello() -> Vec<u8> {
-    let config = usockets_tls::client_config(
-        Verify::NoVerification,
-        &usockets_tls::Options::new(Versions::Both),
-    )
-    .expect("client config");
-    let name = ServerName::try_from("127.0.0.1").expect("name");
-    let mut conn = rustls::ClientConnection::new(Arc::clone(&config), name).expect("client");
-    let mut out = Vec::new();
-    while conn.wants_write() {
-        conn.write_tls(&mut out).expect("hello");
-    }
-    out
-}
 
 #[test]
 fn a_thousand_pending_handshakes_get_the_budget_and_an_established_echo_keeps_its_pace() {
@@ -54,12 +34,7 @@ fn a_thousand_pending_handshakes_get_the_budget_and_an_established_echo_keeps_it
         pki.server(Versions::Both),
         pki.client(Versions::Both),
     );
-    let target = ConnectTarget::Host {
-        host: "127.0.0.1",
-        port,
-        source: None,
-    };
-    let c: SocketId = l.connect(cc, target, ()).expect("connect");
+    let c: SocketId = connect_local(&mut l, cc, port);
     for _ in 0..200 {
         if l.ext().received(c) == b"ping" {
             break;

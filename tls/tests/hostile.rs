@@ -4,34 +4,16 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::Arc;
-
 use common::*;
-use rustls::pki_types::ServerName;
-use usockets_core::{
-    Capacity, ConnectTarget, GrowingStorage, Loop, LoopCallbacks, Settings, SocketId,
-};
-use usockets_shim_sim::{Faults, NoFaults, PeerId, SimNet, SimShim};
-use usockets_tls::{Verify, Versions};
+use usockets_core::{Loop, SocketId};
+use usockets_shim_sim::{PeerId, SimNet, SimShim};
+use usockets_tls::Versions;
 
 type L = Loop<T<SimShim>>;
 
-fn new_loop(net: &SimNet) -> L {
-    Loop::new(
-        net.shim(),
-        GrowingStorage::new(Capacity::new().with_recv(64 * 1024)),
-        Log::default(),
-        LoopCallbacks::default(),
-        Settings::default(),
-    )
-    .expect("loop")
-}
-
 /// A TLS server on the simulated OS and a raw peer connected to it.
 fn server_and_raw_peer() -> (SimNet, L, PeerId) {
-    let net = SimNet::new(Faults::NONE, Box::new(NoFaults));
-    let mut l = new_loop(&net);
+    let (net, mut l) = sim();
     let pki = Pki::new(&["127.0.0.1"]);
     let (_, _, port) = contexts(
         &mut l,
@@ -106,23 +88,6 @@ fn a_truncated_record_then_fin_closes() {
     closed_cleanly(&net, &mut l);
 }
 
-/// A real ClientHello, as our own client would send it.
-fn client_hello() -> Vec<u8> {
-    let config = usockets_tls::client_config(
-        Verify::NoVerification,
-        &usockets_tls::Options::new(Versions::Both),
-    )
-    .expect("client config");
-    let name = ServerName::try_from("127.0.0.1").expect("name");
-    let mut conn = rustls::ClientConnection::new(Arc::clone(&config), name).expect("client");
-    let mut out = Vec::new();
-    while conn.wants_write() {
-        conn.write_tls(&mut out).expect("hello");
-    }
-    out.flush().expect("flush");
-    out
-}
-
 #[test]
 fn a_client_hello_in_one_byte_pieces_gets_an_answer() {
     let (net, mut l, peer) = server_and_raw_peer();
@@ -145,8 +110,7 @@ fn a_client_hello_in_one_byte_pieces_gets_an_answer() {
 
 /// Our client and server, handshake done; returns (net, loop, client, server).
 fn established() -> (SimNet, L, SocketId, SocketId) {
-    let net = SimNet::new(Faults::NONE, Box::new(NoFaults));
-    let mut l = new_loop(&net);
+    let (net, mut l) = sim();
     let pki = Pki::new(&["127.0.0.1"]);
     l.ext_mut().greeting = b"hi".to_vec();
     let (_, cc, port) = contexts(
@@ -154,12 +118,7 @@ fn established() -> (SimNet, L, SocketId, SocketId) {
         pki.server(Versions::Both),
         pki.client(Versions::Both),
     );
-    let target = ConnectTarget::Host {
-        host: "127.0.0.1",
-        port,
-        source: None,
-    };
-    let c = l.connect(cc, target, ()).expect("connect");
+    let c = connect_local(&mut l, cc, port);
     for _ in 0..200 {
         if server_end(&l).is_some_and(|s| l.ext().received(s) == b"hi") {
             break;

@@ -5,9 +5,7 @@
 mod common;
 
 use common::*;
-use usockets_core::{
-    Capacity, ConnectTarget, GrowingStorage, Loop, LoopCallbacks, Settings, SocketId,
-};
+use usockets_core::{Capacity, GrowingStorage, Loop, LoopCallbacks, Settings, SocketId};
 use usockets_shim_sim::{Faults, NoFaults, SimNet, SimShim};
 use usockets_tls::{TlsContext, Verify, Versions};
 
@@ -28,12 +26,7 @@ fn echo_through(server: TlsContext, client: TlsContext) -> bool {
     l.ext_mut().echo = true;
     l.ext_mut().greeting = GREETING.to_vec();
     let (_, cc, port) = contexts(&mut l, server, client);
-    let target = ConnectTarget::Host {
-        host: "127.0.0.1",
-        port,
-        source: None,
-    };
-    let c: SocketId = l.connect(cc, target, ()).expect("connect");
+    let c: SocketId = connect_local(&mut l, cc, port);
     for _ in 0..500 {
         let done = l.ext().received(c) == GREETING
             || l.ext().count(|e| matches!(e, Ev::Close { .. })) == 2;

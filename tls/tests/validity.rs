@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::*;
 use rustls::pki_types::UnixTime;
 use rustls::time_provider::TimeProvider;
-use usockets_core::{Capacity, ConnectTarget, GrowingStorage, Loop, LoopCallbacks, Settings};
+use usockets_core::{Capacity, GrowingStorage, Loop, LoopCallbacks, Settings};
 use usockets_shim_sim::{Faults, NoFaults, SimNet, SimShim};
 use usockets_tls::{Options, TlsContext, Verify, Versions};
 
@@ -48,12 +48,7 @@ fn connect(pki: &Pki, options: &Options) -> (Vec<u8>, Option<String>) {
         pki.server(Versions::Both),
         TlsContext::client(client),
     );
-    let target = ConnectTarget::Host {
-        host: "127.0.0.1",
-        port,
-        source: None,
-    };
-    let c = l.connect(cc, target, ()).expect("connect");
+    let c = connect_local(&mut l, cc, port);
     for _ in 0..500 {
         let closed = l.ext().count(|e| *e == Ev::Close { s: c }) == 1;
         if closed || l.ext().received(c) == b"hello" {

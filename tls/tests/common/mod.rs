@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use usockets_core::{
-    CloseCause, Config, ContextCallbacks, ContextId, Cx, GrowingStorage, ListenOptions,
-    ListenTarget, Loop, OsError, OsShim, RecvBuf, SocketId,
+    Capacity, CloseCause, Config, ConnectTarget, ContextCallbacks, ContextId, Cx, GrowingStorage,
+    ListenOptions, ListenTarget, Loop, LoopCallbacks, OsError, OsShim, RecvBuf, Settings, SocketId,
 };
+use usockets_shim_sim::{Faults, NoFaults, SimNet, SimShim};
 use usockets_tls::{Tls, TlsContext, Verify, Versions};
 
 /// A certificate authority and a server certificate it signed, for `names`.
@@ -297,4 +298,49 @@ pub fn server_end<S: OsShim>(l: &Loop<T<S>>) -> Option<SocketId> {
 
 pub fn shared<T>(v: T) -> Arc<T> {
     Arc::new(v)
+}
+
+/// A TLS-capable loop on a fresh simulated OS without faults, with `settings`.
+pub fn sim_with(settings: Settings) -> (SimNet, Loop<T<SimShim>>) {
+    let net = SimNet::new(Faults::NONE, Box::new(NoFaults));
+    let l = Loop::new(
+        net.shim(),
+        GrowingStorage::new(Capacity::new().with_recv(512 * 1024)),
+        Log::default(),
+        LoopCallbacks::default(),
+        settings,
+    )
+    .expect("loop");
+    (net, l)
+}
+
+/// [`sim_with`] the default settings.
+pub fn sim() -> (SimNet, Loop<T<SimShim>>) {
+    sim_with(Settings::default())
+}
+
+/// Connects from context `cc` to 127.0.0.1:`port`.
+pub fn connect_local<S: OsShim>(cx: &mut Cx<T<S>>, cc: ContextId, port: u16) -> SocketId {
+    let target = ConnectTarget::Host {
+        host: "127.0.0.1",
+        port,
+        source: None,
+    };
+    cx.connect(cc, target, ()).expect("connect")
+}
+
+/// A real ClientHello, as our own client sends it.
+pub fn client_hello() -> Vec<u8> {
+    let config = usockets_tls::client_config(
+        Verify::NoVerification,
+        &usockets_tls::Options::new(Versions::Both),
+    )
+    .expect("client config");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let mut conn = rustls::ClientConnection::new(config, name).expect("client");
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out).expect("hello");
+    }
+    out
 }
