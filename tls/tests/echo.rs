@@ -335,3 +335,35 @@ fn everything_written_before_shutdown_arrives_before_close_notify() {
     assert_eq!(got.len(), LEN, "every byte written before shutdown arrived");
     assert!(got == data.as_slice(), "in order");
 }
+
+#[test]
+fn a_tls_socket_adopted_into_a_plain_context_keeps_its_session() {
+    // The WebSocket upgrade pattern: the server socket moves to another context mid-connection
+    // (here one that was never given TLS); its session goes with it and data keeps flowing,
+    // through the new context's callbacks.
+    let (_net, mut l) = sim();
+    let pki = Pki::new(&["127.0.0.1"]);
+    let (c, s) = greeting_echo(&mut l, &pki, Versions::Both);
+    let plain = l
+        .context_create((), callbacks::<usockets_shim_sim::SimShim>())
+        .expect("plain context");
+    let moved = l.adopt(s, plain).expect("adopted");
+    assert_eq!(l.socket_context(moved), Some(plain));
+    assert!(l.is_layered(moved), "still TLS after the move");
+    let before = l
+        .ext()
+        .count(|e| matches!(e, Ev::Data { s: x, .. } if *x == moved));
+    send(&mut l, c, b"after the move");
+    let want = GREETING.len() + b"after the move".len();
+    drive(&mut l, 2000, |l| l.ext().received(c).len() >= want);
+    assert_eq!(&l.ext().received(c)[GREETING.len()..], b"after the move");
+    let after = l
+        .ext()
+        .count(|e| matches!(e, Ev::Data { s: x, .. } if *x == moved));
+    assert!(
+        after > before,
+        "the server got the plaintext in its new context"
+    );
+    let info = usockets_tls::info(&l, moved).expect("the session moved along");
+    assert!(!info.handshaking);
+}
