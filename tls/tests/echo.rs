@@ -367,3 +367,26 @@ fn a_tls_socket_adopted_into_a_plain_context_keeps_its_session() {
     let info = usockets_tls::info(&l, moved).expect("the session moved along");
     assert!(!info.handshaking);
 }
+
+#[test]
+fn the_client_hello_leaves_at_connect_without_the_application_writing() {
+    // The C library's client waits for the application's first write; ours starts the
+    // handshake at connect: with nothing written, both ends finish it.
+    let (_net, mut l) = sim();
+    let pki = Pki::new(&["127.0.0.1"]);
+    let (_, cc, port) = contexts(
+        &mut l,
+        pki.server(Versions::Both),
+        pki.client(Versions::Both),
+    );
+    let c = connect_local(&mut l, cc, port);
+    drive(&mut l, 2000, |l| {
+        let done = |s| usockets_tls::info(l, s).is_some_and(|i| !i.handshaking);
+        done(c) && server_end(l).is_some_and(done)
+    });
+    assert_eq!(
+        l.ext().count(|e| matches!(e, Ev::Data { .. })),
+        0,
+        "nothing was written"
+    );
+}
