@@ -427,7 +427,7 @@ pub trait OsShim {
     ///
     /// It must not be `Copy` or `Clone`, and safe code must not be able to make one from an
     /// integer: std's `OwnedFd` (Unix) and `OwnedSocket` (Windows) fit exactly (their
-    /// `from_raw_*` constructors are `unsafe fn`s with a written contract); an io_uring
+    /// `from_raw_*` constructors are not safe to call and carry a written contract); an io_uring
     /// fixed-file slot or a simulated descriptor is a private newtype. Dropping one should close
     /// it, as std's types do.
     type Fd: fmt::Debug;

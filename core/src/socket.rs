@@ -218,20 +218,30 @@ impl<C: Config> Cx<C> {
         written
     }
 
-    /// Sends through `send` on the socket's descriptor if it may be written to now.
-    fn send_with(
+    /// Sends through `send` on the socket's descriptor if it may be written to now, in the one
+    /// arena lookup of a write: a layered socket is handed back (unless `past_layer`) for its
+    /// layer to write instead.
+    fn send_with<R>(
         &mut self,
         s: SocketId,
-        send: impl FnOnce(&mut C::Shim, &FdOf<C>) -> Result<usize, <C::Shim as OsShim>::Error>,
-    ) -> Option<Result<usize, <C::Shim as OsShim>::Error>> {
-        let e = self.sockets.get(s.index, s.generation)?;
+        past_layer: bool,
+        send: impl FnOnce(&mut C::Shim, &FdOf<C>) -> R,
+    ) -> Outlet<R> {
+        let Some(e) = self.sockets.get(s.index, s.generation) else {
+            return Outlet::Refused;
+        };
+        if e.layered && !e.closed && !past_layer {
+            return Outlet::Layer;
+        }
         // After shutdown only a layer still sending its last bytes writes (FIN waits for it).
         let shut = e.shut_down && !e.fin_pending;
         if e.closed || shut || e.connecting || e.pending_error.is_some() {
-            return None;
+            return Outlet::Refused;
         }
-        let fd = e.fd.as_ref()?;
-        Some(send(&mut self.shim, fd))
+        match e.fd.as_ref() {
+            Some(fd) => Outlet::Kernel(send(&mut self.shim, fd)),
+            None => Outlet::Refused,
+        }
     }
 
     // ---- socket API ----------------------------------------------------------------------
@@ -254,10 +264,7 @@ impl<C: Config> Cx<C> {
     /// ```
     #[must_use = "a short write leaves the rest with the caller, to send from on_writable"]
     pub fn write(&mut self, s: SocketId, data: &[u8], more: bool) -> usize {
-        if self.is_layered(s) {
-            return C::Layer::write(self, s, data, more);
-        }
-        self.write_raw(s, data, more)
+        self.write_via(s, data, more, false)
     }
 
     /// [`write`](Self::write) straight to the kernel, past the socket's layer: for a
@@ -265,11 +272,18 @@ impl<C: Config> Cx<C> {
     /// application code (the bytes would bypass TLS).
     #[must_use = "a short write leaves the rest with the caller, to send from on_writable"]
     pub fn write_raw(&mut self, s: SocketId, data: &[u8], more: bool) -> usize {
+        self.write_via(s, data, more, true)
+    }
+
+    /// [`write`](Self::write) (`past_layer` false) or [`write_raw`](Self::write_raw).
+    fn write_via(&mut self, s: SocketId, data: &[u8], more: bool, past_layer: bool) -> usize {
         if data.is_empty() {
             return 0;
         }
-        let Some(result) = self.send_with(s, |shim, fd| shim.send(fd, data, more)) else {
-            return 0;
+        let result = match self.send_with(s, past_layer, |shim, fd| shim.send(fd, data, more)) {
+            Outlet::Kernel(result) => result,
+            Outlet::Layer => return C::Layer::write(self, s, data, more),
+            Outlet::Refused => return 0,
         };
         if more && result.is_ok() {
             if let Some(e) = self.socket_mut(s) {
@@ -283,22 +297,27 @@ impl<C: Config> Cx<C> {
     /// bytes taken from both together; same rules as [`write`](Self::write).
     #[must_use = "a short write leaves the rest with the caller, to send from on_writable"]
     pub fn write2(&mut self, s: SocketId, header: &[u8], payload: &[u8]) -> usize {
-        if self.is_layered(s) {
-            return C::Layer::write2(self, s, header, payload);
-        }
-        self.write2_raw(s, header, payload)
+        self.write2_via(s, header, payload, false)
     }
 
     /// [`write2`](Self::write2) straight to the kernel, past the socket's layer (see
     /// [`write_raw`](Self::write_raw)).
     #[must_use = "a short write leaves the rest with the caller, to send from on_writable"]
     pub fn write2_raw(&mut self, s: SocketId, header: &[u8], payload: &[u8]) -> usize {
+        self.write2_via(s, header, payload, true)
+    }
+
+    /// [`write2`](Self::write2) (`past_layer` false) or [`write2_raw`](Self::write2_raw).
+    fn write2_via(&mut self, s: SocketId, header: &[u8], payload: &[u8], past: bool) -> usize {
         let wanted = header.len() + payload.len();
         if wanted == 0 {
             return 0;
         }
-        let Some(result) = self.send_with(s, |shim, fd| shim.send2(fd, header, payload)) else {
-            return 0;
+        let send = |shim: &mut C::Shim, fd: &FdOf<C>| shim.send2(fd, header, payload);
+        let result = match self.send_with(s, past, send) {
+            Outlet::Kernel(result) => result,
+            Outlet::Layer => return C::Layer::write2(self, s, header, payload),
+            Outlet::Refused => return 0,
         };
         self.wrote(s, result, wanted)
     }
@@ -589,4 +608,14 @@ impl<C: Config> Cx<C> {
             }
         }
     }
+}
+
+/// Where a write goes (see `Cx::send_with`).
+enum Outlet<R> {
+    /// The kernel was asked: its result.
+    Kernel(R),
+    /// A layered socket: its layer writes.
+    Layer,
+    /// Nothing may be written now (closed, shut down, connecting, failing).
+    Refused,
 }
