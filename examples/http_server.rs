@@ -25,8 +25,8 @@ mod args;
 
 use std::io::Write;
 
-use http_app::{Conn, Server};
-use usockets::{ListenOptions, ListenTarget, LoopCallbacks, Settings};
+use http_app::Server;
+use usockets::{LoopCallbacks, Settings};
 
 fn fail(what: &str, e: impl std::fmt::Display) -> ! {
     eprintln!("http_server: {what}: {e}");
@@ -40,23 +40,16 @@ fn main() {
     let mut l: http_app::HttpLoop<()> =
         usockets::new_loop((), LoopCallbacks::default(), Settings::default())
             .unwrap_or_else(|e| fail("loop", e));
-    let ctx = l
-        .context_create(
-            Server {
-                idle_seconds,
-                high_water,
-            },
-            http_app::callbacks::<()>(),
-        )
-        .unwrap_or_else(|e| fail("context", e));
+    let settings = Server {
+        idle_seconds,
+        high_water,
+    };
+    let (ctx, bound) =
+        http_app::serve(&mut l, settings, None, port).unwrap_or_else(|e| fail("serve", e));
     if let Some(tls) = args::tls("http_server") {
         l.set_layer_context(ctx, tls);
     }
-    let target = ListenTarget::Host { host: None, port };
-    let ls = l
-        .listen(ctx, target, ListenOptions::default(), Conn::default)
-        .unwrap_or_else(|e| fail(&format!("listen on port {port}"), e));
-    println!("listening on port {}", l.listen_port(ls).unwrap_or(port));
+    println!("listening on port {bound}");
     let _ = std::io::stdout().flush();
     if let Err(e) = l.run() {
         fail("run", e);

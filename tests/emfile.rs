@@ -23,7 +23,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use http::{ResponseChecker, REQUEST, RESPONSE};
-use usockets::{Cx, ListenOptions, ListenTarget, LoopCallbacks, Settings, TimerId, Wake};
+use usockets::{Cx, LoopCallbacks, Settings, TimerId, Wake};
 
 /// Set in the child's environment: only then does [`emfile_child`] run a server.
 const CHILD_ENV: &str = "USOCKETS_EMFILE_CHILD";
@@ -118,25 +118,8 @@ fn emfile_child() {
     };
     let mut l =
         usockets::new_loop(state, LoopCallbacks::default(), Settings::default()).expect("loop");
-    let ctx = l
-        .context_create(
-            http_app::Server::default(),
-            http_app::callbacks::<ChildState>(),
-        )
-        .expect("context");
-    let target = ListenTarget::Host {
-        host: Some("127.0.0.1"),
-        port: 0,
-    };
-    let ls = l
-        .listen(
-            ctx,
-            target,
-            ListenOptions::default(),
-            http_app::Conn::default,
-        )
-        .expect("listen");
-    let port = l.listen_port(ls).expect("port");
+    let (_, port) =
+        http_app::serve(&mut l, http_app::Server::default(), Some("127.0.0.1"), 0).expect("serve");
 
     // Stdin closing (the parent is done or gone) ends the child.
     let stdin_closed = Arc::new(AtomicBool::new(false));

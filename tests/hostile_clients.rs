@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use http::{ResponseChecker, REQUEST, RESPONSE};
-use usockets::{Cx, ListenOptions, ListenTarget, LoopCallbacks, Outbox, Settings, SocketId, Wake};
+use usockets::{Cx, LoopCallbacks, Outbox, Settings, SocketId, Wake};
 
 // ---- the http example's handler in-process, to read its outbox counters ----------------------
 
@@ -70,23 +70,10 @@ impl InProcess {
             let mut l: http_app::HttpLoop<Seen> =
                 usockets::new_loop(seen, LoopCallbacks::default(), Settings::default())
                     .expect("loop");
-            let ctx = l
-                .context_create(http_app::Server::default(), http_app::callbacks::<Seen>())
-                .expect("context");
-            let target = ListenTarget::Host {
-                host: Some("127.0.0.1"),
-                port: 0,
-            };
-            let ls = l
-                .listen(
-                    ctx,
-                    target,
-                    ListenOptions::default(),
-                    http_app::Conn::default,
-                )
-                .expect("listen");
+            let (_, port) =
+                http_app::serve(&mut l, http_app::Server::default(), Some("127.0.0.1"), 0)
+                    .expect("serve");
             let waker = l.waker();
-            let port = l.listen_port(ls).expect("port");
             ready_tx
                 .send((port, Box::new(move || waker.wake()) as Box<dyn Fn() + Send>))
                 .expect("send port");

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use http::{ResponseChecker, REQUEST, RESPONSE};
 use usockets::platform::SyscallStats;
-use usockets::{Cx, ListenOptions, ListenTarget, LoopCallbacks, Settings};
+use usockets::{Cx, LoopCallbacks, Settings};
 
 // ---- allocation counting (server thread only) ----------------------------------------------
 
@@ -196,22 +196,8 @@ fn steady_state_requests_cost_one_recv_one_send_and_no_allocation() {
         Settings::default(),
     )
     .expect("loop");
-    let ctx = l
-        .context_create(http_app::Server::default(), http_app::callbacks::<Server>())
-        .expect("context");
-    let target = ListenTarget::Host {
-        host: Some("127.0.0.1"),
-        port: 0,
-    };
-    let ls = l
-        .listen(
-            ctx,
-            target,
-            ListenOptions::default(),
-            http_app::Conn::default,
-        )
-        .expect("listen");
-    let port = l.listen_port(ls).expect("port");
+    let (_, port) =
+        http_app::serve(&mut l, http_app::Server::default(), Some("127.0.0.1"), 0).expect("serve");
 
     let client = std::thread::spawn(move || client(port));
 

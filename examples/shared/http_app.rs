@@ -3,7 +3,10 @@
 //! example's own code. The
 //! including file also includes `shared/http.rs` as `mod http`.
 
-use usockets::{App, CloseCause, ContextCallbacks, Cx, HasOutbox, Outbox, RecvBuf, SocketId};
+use usockets::{
+    App, CloseCause, ContextCallbacks, ContextId, Cx, HasOutbox, ListenOptions, ListenTarget,
+    Outbox, RecvBuf, SocketId,
+};
 
 use crate::http::{responses, RequestCounter, BATCH};
 
@@ -60,6 +63,24 @@ pub trait Observe: Sized {
 }
 
 impl Observe for () {}
+
+/// Creates the server's context with `server`'s settings and listens on `host` (`None`: every
+/// interface, dual-stack) at `port` (0: an ephemeral one). Returns the context and the port.
+pub fn serve<L: Observe>(
+    l: &mut HttpLoop<L>,
+    server: Server,
+    host: Option<&str>,
+    port: u16,
+) -> Result<(ContextId, u16), String> {
+    let ctx = l
+        .context_create(server, callbacks::<L>())
+        .map_err(|e| format!("context: {e}"))?;
+    let target = ListenTarget::Host { host, port };
+    let ls = l
+        .listen(ctx, target, ListenOptions::default(), Conn::default)
+        .map_err(|e| format!("listen on port {port}: {e}"))?;
+    Ok((ctx, l.listen_port(ls).unwrap_or(port)))
+}
 
 /// The server's context callbacks.
 pub fn callbacks<L: Observe>() -> ContextCallbacks<Http<L>> {
