@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::sni::ServerNames;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
@@ -25,6 +26,10 @@ use rustls::{
 pub struct TlsContext {
     pub(crate) server: Option<Arc<ServerConfig>>,
     pub(crate) client: Option<Arc<ClientConfig>>,
+    /// The SNI table the server side resolves certificates with, when it has one.
+    pub(crate) names: Option<Arc<ServerNames>>,
+    /// Sessions give back buffer memory whenever they go idle.
+    pub(crate) low_memory: bool,
 }
 
 impl fmt::Debug for TlsContext {
@@ -32,6 +37,8 @@ impl fmt::Debug for TlsContext {
         f.debug_struct("TlsContext")
             .field("server", &self.server.is_some())
             .field("client", &self.client.is_some())
+            .field("names", &self.names)
+            .field("low_memory", &self.low_memory)
             .finish()
     }
 }
@@ -63,6 +70,29 @@ impl TlsContext {
     #[must_use]
     pub fn with_client(mut self, config: Arc<ClientConfig>) -> TlsContext {
         self.client = Some(config);
+        self
+    }
+
+    /// This configuration remembering `names`, the SNI table its server side resolves
+    /// certificates with (see [`server_config_with_names`](crate::server_config_with_names)),
+    /// so that [`server_names`](TlsContext::server_names) finds it.
+    #[must_use]
+    pub fn with_server_names(mut self, names: Arc<ServerNames>) -> TlsContext {
+        self.names = Some(names);
+        self
+    }
+
+    /// The SNI table of the server side, if it was built with one: patterns may be added and
+    /// removed while the server runs.
+    pub fn server_names(&self) -> Option<&Arc<ServerNames>> {
+        self.names.as_ref()
+    }
+
+    /// This configuration with low-memory sessions (`ssl_prefer_low_memory_usage`): a session
+    /// frees its buffers each time they empty instead of keeping them for the next records.
+    #[must_use]
+    pub fn with_low_memory(mut self, low_memory: bool) -> TlsContext {
+        self.low_memory = low_memory;
         self
     }
 
@@ -244,17 +274,41 @@ pub fn server_config_with_client_auth(
     roots: Vec<CertificateDer<'static>>,
     options: &Options,
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+    let config = options
+        .server_builder()?
+        .with_client_cert_verifier(client_verifier(roots, options)?)
+        .with_single_cert(chain, key)?;
+    Ok(Arc::new(config))
+}
+
+/// A verifier requiring client certificates issued by one of `roots`.
+pub(crate) fn client_verifier(
+    roots: Vec<CertificateDer<'static>>,
+    options: &Options,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(root_store(roots)?),
         options.provider.clone(),
     )
     .build()
-    .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
-    let config = options
-        .server_builder()?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
-    Ok(Arc::new(config))
+    .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))
+}
+
+/// The platform's trusted root certificates (the system store, through
+/// `rustls-native-certs`); an error when it has none usable.
+pub fn platform_roots() -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let found = rustls_native_certs::load_native_certs();
+    if found.certs.is_empty() {
+        let problem = match found.errors.first() {
+            Some(e) => format!("no platform root certificates: {e}"),
+            None => "no platform root certificates".to_owned(),
+        };
+        return Err(TlsError::File {
+            path: PathBuf::new(),
+            problem,
+        });
+    }
+    Ok(found.certs)
 }
 
 /// A root store holding `roots`.

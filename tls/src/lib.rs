@@ -44,8 +44,8 @@ mod sni;
 
 pub use config::{
     client_config, client_config_from_ca_file, client_config_with_cert, default_provider,
-    load_certs, load_key, server_config, server_config_from_pem, server_config_with_client_auth,
-    Options, TlsContext, TlsError, Verify, Versions,
+    load_certs, load_key, platform_roots, server_config, server_config_from_pem,
+    server_config_with_client_auth, Options, TlsContext, TlsError, Verify, Versions,
 };
 pub use layer::{info, Info, Session, Tls, EARLY_PLAINTEXT_LIMIT};
 pub use rustls;

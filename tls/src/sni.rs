@@ -28,7 +28,7 @@ pub type OnMissing = dyn Fn(&ServerNames, &str) + Send + Sync;
 pub struct ServerNames {
     entries: RwLock<Vec<Entry>>,
     default: Option<Arc<CertifiedKey>>,
-    on_missing: Option<Box<OnMissing>>,
+    on_missing: RwLock<Option<Arc<OnMissing>>>,
 }
 
 struct Entry {
@@ -53,14 +53,13 @@ impl fmt::Debug for ServerNames {
 }
 
 /// A certificate chain and its key, ready to serve (`CertifiedKey`), with the provider's key
-/// loader.
+/// loader; an error when the key does not fit the leaf certificate.
 pub fn certified_key(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     provider: &CryptoProvider,
 ) -> Result<Arc<CertifiedKey>, TlsError> {
-    let signing = provider.key_provider.load_private_key(key)?;
-    Ok(Arc::new(CertifiedKey::new(chain, signing)))
+    Ok(Arc::new(CertifiedKey::from_der(chain, key, provider)?))
 }
 
 /// The lowercase labels of `name`, if it is a usable pattern.
@@ -89,15 +88,22 @@ impl ServerNames {
         ServerNames {
             entries: RwLock::new(Vec::new()),
             default,
-            on_missing: None,
+            on_missing: RwLock::new(None),
         }
     }
 
     /// These names, calling `f` for a name no pattern matches (see [`OnMissing`]).
     #[must_use]
-    pub fn with_on_missing(mut self, f: Box<OnMissing>) -> ServerNames {
-        self.on_missing = Some(f);
+    pub fn with_on_missing(self, f: Box<OnMissing>) -> ServerNames {
+        self.set_on_missing(Some(f));
         self
+    }
+
+    /// Calls `f` from now on for a name no pattern matches (see [`OnMissing`]); `None` stops
+    /// calling.
+    pub fn set_on_missing(&self, f: Option<Box<OnMissing>>) {
+        let mut slot = self.on_missing.write().unwrap_or_else(|e| e.into_inner());
+        *slot = f.map(Arc::from);
     }
 
     /// Serves `key` to clients asking for a name `pattern` matches, replacing the pattern's
@@ -160,7 +166,13 @@ impl ResolvesServerCert for ServerNames {
         if let Some((key, _)) = self.find(name) {
             return Some(key);
         }
-        if let Some(f) = &self.on_missing {
+        // Cloned out of the lock: `f` may add the name (or set another callback).
+        let on_missing = self
+            .on_missing
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(f) = on_missing {
             f(self, name);
             if let Some((key, _)) = self.find(name) {
                 return Some(key);
