@@ -51,6 +51,23 @@ impl<C: Config> Cx<C> {
         }
     }
 
+    /// Runs the timeout sweep now, out of its schedule (`us_internal_timer_sweep`): fires the
+    /// timeouts whose tick has come by the clock, and only those; the scheduled sweeps go on as
+    /// before. Does nothing when called from inside a sweep.
+    pub fn sweep_now(&mut self) {
+        if self.sweeping {
+            return;
+        }
+        let now = self.shim.now_ms();
+        let tick = now.saturating_sub(self.epoch) / self.settings.sweep_period_ms;
+        // Never back: a clock read earlier in the iteration may be ahead of a later one only
+        // if the shim's clock is not monotonic, and a tick once swept stays swept.
+        self.tick = self.tick.max(tick);
+        self.sweeping = true;
+        self.sweep();
+        self.sweeping = false;
+    }
+
     /// Fires `on_timeout`, then `on_long_timeout`, for every socket whose deadline has come.
     /// Walks slots by index, so closes and adoptions inside the callbacks are harmless.
     fn sweep(&mut self) {

@@ -244,3 +244,17 @@ fn long_timeout_rearmed_in_on_long_timeout_fires_every_n_minutes() {
         );
     }
 }
+
+/// `sweep_now` (`us_internal_timer_sweep`) fires, without an iteration, the timeouts due by
+/// the clock, and only those.
+#[test]
+fn sweep_now_fires_only_what_is_due() {
+    let (net, mut l, s) = setup();
+    l.timeout(s, 4);
+    net.advance(2000);
+    l.sweep_now();
+    assert_eq!(l.ext().short, None, "fired before its deadline");
+    net.advance(8000);
+    l.sweep_now();
+    assert!(l.ext().short.is_some(), "due, and not fired by sweep_now");
+}
