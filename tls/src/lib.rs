@@ -38,9 +38,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ciphers;
 mod config;
 mod layer;
 mod sni;
+
+pub use ciphers::{provider_with_cipher_list, select_tls12_suites};
 
 pub use config::{
     client_config, client_config_from_ca_file, client_config_with_cert, default_provider,
