@@ -40,6 +40,7 @@
 
 pub mod ciphers;
 mod config;
+mod key;
 mod layer;
 mod sni;
 
@@ -50,6 +51,7 @@ pub use config::{
     load_certs, load_key, server_config, server_config_from_pem, server_config_with_client_auth,
     Options, TlsContext, TlsError, Verify, Versions,
 };
+pub use key::load_key_with_passphrase;
 pub use layer::{info, Info, Session, Tls, EARLY_PLAINTEXT_LIMIT};
 pub use rustls;
 pub use sni::{certified_key, server_config_with_names, OnMissing, ServerNames, MAX_LABELS};
