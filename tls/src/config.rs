@@ -115,6 +115,14 @@ pub enum TlsError {
     },
     /// rustls refused the configuration (e.g. a key that does not match the certificate).
     Rustls(rustls::Error),
+    /// An OpenSSL-style cipher list (see [`select_tls12_suites`](crate::select_tls12_suites))
+    /// is malformed or selects no TLS 1.2 suite the provider has.
+    Ciphers {
+        /// The cipher list as given.
+        spec: String,
+        /// What went wrong.
+        problem: String,
+    },
 }
 
 impl fmt::Display for TlsError {
@@ -122,6 +130,7 @@ impl fmt::Display for TlsError {
         match self {
             TlsError::File { path, problem } => write!(f, "{}: {problem}", path.display()),
             TlsError::Rustls(e) => write!(f, "TLS configuration refused: {e}"),
+            TlsError::Ciphers { spec, problem } => write!(f, "cipher list {spec:?}: {problem}"),
         }
     }
 }

@@ -38,15 +38,20 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ciphers;
 mod config;
+mod key;
 mod layer;
 mod sni;
+
+pub use ciphers::{provider_with_cipher_list, select_tls12_suites};
 
 pub use config::{
     client_config, client_config_from_ca_file, client_config_with_cert, default_provider,
     load_certs, load_key, platform_roots, server_config, server_config_from_pem,
     server_config_with_client_auth, Options, TlsContext, TlsError, Verify, Versions,
 };
+pub use key::load_key_with_passphrase;
 pub use layer::{info, Info, Session, Tls, EARLY_PLAINTEXT_LIMIT};
 pub use rustls;
 pub use sni::{certified_key, server_config_with_names, OnMissing, ServerNames, MAX_LABELS};
