@@ -40,6 +40,7 @@
 
 pub mod ciphers;
 mod config;
+mod context_options;
 mod key;
 mod layer;
 mod sni;
@@ -51,6 +52,7 @@ pub use config::{
     load_certs, load_key, platform_roots, server_config, server_config_from_pem,
     server_config_with_client_auth, Options, TlsContext, TlsError, Verify, Versions,
 };
+pub use context_options::{ContextOptions, WithoutCa};
 pub use key::load_key_with_passphrase;
 pub use layer::{info, Info, Session, Tls, EARLY_PLAINTEXT_LIMIT};
 pub use rustls;
