@@ -7,8 +7,14 @@
 #   target/capi/lib/libusockets.so -> libusockets.so.0
 #   target/capi/lib/pkgconfig/libusockets.pc
 #
-# Usage: capi/build.sh            (from anywhere; CARGO and CARGO_TARGET_DIR are honoured)
+# Usage: capi/build.sh [--no-tls]   (from anywhere; CARGO and CARGO_TARGET_DIR are honoured)
+#
+# --no-tls builds without TLS (the crate without its `tls` feature) into target/capi-no-tls/,
+# whose header defines LIBUS_NO_SSL: ssl = 1 is plain TCP there, as upstream's default build.
 set -euo pipefail
+
+no_tls=0
+[ "${1:-}" = "--no-tls" ] && no_tls=1
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -16,9 +22,14 @@ cargo="${CARGO:-cargo}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
 out="$target_dir/capi"
+features=()
+if [ "$no_tls" -eq 1 ]; then
+    out="$target_dir/capi-no-tls"
+    features=(--no-default-features)
+fi
 
-echo "==> cargo build --release -p usockets-capi"
-(cd "$root" && "$cargo" build --release -p usockets-capi)
+echo "==> cargo build --release -p usockets-capi ${features[*]:-}"
+(cd "$root" && "$cargo" build --release -p usockets-capi "${features[@]}")
 
 rel="$target_dir/release"
 for f in "$rel/libusockets_capi.a" "$rel/libusockets_capi.so"; do
@@ -29,7 +40,14 @@ mkdir -p "$out/lib/pkgconfig" "$out/include"
 cp -f "$rel/libusockets_capi.a" "$out/lib/libusockets.a"
 cp -f "$rel/libusockets_capi.so" "$out/lib/libusockets.so.0"
 ln -sfn libusockets.so.0 "$out/lib/libusockets.so"
-cp -f "$here/include/libusockets.h" "$out/include/libusockets.h"
+if [ "$no_tls" -eq 1 ]; then
+    sed 's|^/\* #define LIBUS_NO_SSL \*/$|#define LIBUS_NO_SSL|' "$here/include/libusockets.h" \
+        > "$out/include/libusockets.h"
+    grep -qx '#define LIBUS_NO_SSL' "$out/include/libusockets.h" ||
+        { echo "build.sh: could not define LIBUS_NO_SSL in the header" >&2; exit 1; }
+else
+    cp -f "$here/include/libusockets.h" "$out/include/libusockets.h"
+fi
 
 version="$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$here/Cargo.toml" | head -n1)"
 sed -e "s|@PREFIX@|$out|g" -e "s|@VERSION@|${version:-0.0.0}|g" \

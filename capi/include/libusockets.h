@@ -23,15 +23,25 @@
  *  - A closed socket's memory stays valid, with us_socket_is_closed() == 1, until the end of the
  *    current loop iteration (it is released before post_cb runs). Writing to it returns 0;
  *    closing it again does nothing.
- *  - The `ssl` argument: this build does not include TLS yet, so ssl = 1 behaves exactly like
- *    ssl = 0 (plain TCP), as upstream does when built with LIBUS_NO_SSL. Options passed in
- *    struct us_socket_context_options_t are accepted and ignored.
+ *  - The `ssl` argument: ssl = 1 contexts speak TLS (rustls, TLS 1.2 and 1.3), configured by
+ *    struct us_socket_context_options_t (see us_create_socket_context). As upstream: on_open
+ *    comes before the handshake; data written before it ends is held (up to 16 KiB) and sent
+ *    when it ends; on_data gets plaintext; the peer's close_notify or FIN closes the socket (no
+ *    on_end); us_socket_shutdown sends close_notify. Better than upstream: a client sends its
+ *    ClientHello at connect, asks for the connect host by name (SNI) and, with a CA file, also
+ *    checks that the certificate names that host. A build without TLS (capi/build.sh --no-tls,
+ *    or the crate without its `tls` feature) defines LIBUS_NO_SSL below; then ssl = 1 is plain
+ *    TCP and the options are ignored, as upstream built with LIBUS_NO_SSL.
  *  - No panic crosses this interface: an internal invariant failure aborts the process with a
  *    message.
  */
 
 #ifndef LIBUSOCKETS_H
 #define LIBUSOCKETS_H
+
+/* Defined when this library was built without TLS (capi/build.sh --no-tls rewrites the next
+ * line): ssl = 1 is then plain TCP. */
+/* #define LIBUS_NO_SSL */
 
 #include <stddef.h>
 
@@ -191,8 +201,27 @@ WIN32_EXPORT long long us_loop_iteration_number(struct us_loop_t *loop);
 /* Socket contexts, listening, connecting and adoption (23)                                   */
 /* ------------------------------------------------------------------------------------------ */
 
-/* A group of sockets sharing callbacks, with ext_size bytes of context ext.
- * ssl = 1: see the note at the top (plain TCP in this build). */
+/* A group of sockets sharing callbacks, with ext_size bytes of context ext. NULL on failure.
+ * ssl = 1 (TLS; see the note at the top), from `options` (each NULL or a NUL-terminated string):
+ *  - cert_file_name + key_file_name (PEM; the chain leaf first; a PKCS#1, SEC1 or PKCS#8 key):
+ *    the certificate accepted sockets serve. Without them, only server names added with
+ *    us_socket_context_add_server_name are served; other handshakes fail and the socket closes.
+ *    A client context presents them to servers that ask for a client certificate.
+ *  - passphrase: decrypts an encrypted PKCS#8 key ("ENCRYPTED PRIVATE KEY"). A legacy
+ *    "Proc-Type: 4,ENCRYPTED" key is refused: convert it with `openssl pkcs8 -topk8`.
+ *  - ca_file_name: a server requires client certificates issued by these CAs; a client checks
+ *    the server's chain against them, and the host name too when it connects to a name (or the
+ *    address when it connects to an address). Without it a client does not verify the server at
+ *    all, as upstream (see us_socket_context_verify_platform_roots).
+ *  - dh_params_file_name: must hold DH PARAMETERS (PEM), which are then unused: every key
+ *    exchange offered is ECDHE, which needs none.
+ *  - ssl_ciphers: OpenSSL cipher-list syntax choosing the TLS 1.2 suites (`HIGH:!aNULL:!MD5`,
+ *    `ECDHE+AESGCM`, names like ECDHE-RSA-AES128-GCM-SHA256; ! - + prefixes; @STRENGTH and
+ *    @SECLEVEL accepted); TLS 1.3 suites are not affected, as in OpenSSL. A list that selects no
+ *    suite fails.
+ *  - ssl_prefer_low_memory_usage: sessions free their buffers whenever they empty.
+ * A file that is missing or unusable, or a key that does not fit its certificate, gives NULL.
+ * All NULL: a valid context (a client that does not verify; a server with no certificate). */
 WIN32_EXPORT struct us_socket_context_t *us_create_socket_context(int ssl, struct us_loop_t *loop,
                                                                   int ext_size,
                                                                   struct us_socket_context_options_t options);
@@ -453,9 +482,9 @@ WIN32_EXPORT void us_timer_set(struct us_timer_t *timer, void (*cb)(struct us_ti
 WIN32_EXPORT struct us_loop_t *us_timer_loop(struct us_timer_t *t);
 
 /* ------------------------------------------------------------------------------------------ */
-/* TLS and SNI (7)                                                                            */
+/* TLS and SNI (7, and one non-upstream)                                                      */
 /* ------------------------------------------------------------------------------------------ */
-/* Without TLS in this build: the SNI functions do nothing and return NULL. */
+/* With ssl = 0, on a plain context, or in a LIBUS_NO_SSL build these do nothing and return NULL. */
 
 /* ssl = 0: the socket's descriptor cast to a pointer. ssl = 1: NULL (there is no SSL *). */
 WIN32_EXPORT void *us_socket_get_native_handle(int ssl, struct us_socket_t *s);
@@ -463,26 +492,43 @@ WIN32_EXPORT void *us_socket_get_native_handle(int ssl, struct us_socket_t *s);
 /* NULL (there is no SSL_CTX *). */
 WIN32_EXPORT void *us_socket_context_get_native_handle(int ssl, struct us_socket_context_t *context);
 
-/* Adds an SNI entry. No-op in this build. */
+/* Serves the certificate and key of `options` (cert_file_name, key_file_name, passphrase) to
+ * clients asking for a name `hostname_pattern` matches: a host name whose label `*` matches
+ * exactly one label, in any position (`*.example.com`, `*.google.*`); at most 10 labels. A name
+ * several patterns match gets the one with the fewest `*`. Replaces an entry with the same
+ * pattern; an unusable file or pattern adds nothing. `user` is for
+ * us_socket_server_name_userdata. Child contexts share their parent's names. */
 WIN32_EXPORT void us_socket_context_add_server_name(int ssl, struct us_socket_context_t *context,
                                                     const char *hostname_pattern,
                                                     struct us_socket_context_options_t options, void *user);
 
-/* Removes an SNI entry. No-op in this build. */
+/* Removes the entry of `hostname_pattern`. */
 WIN32_EXPORT void us_socket_context_remove_server_name(int ssl, struct us_socket_context_t *context,
                                                        const char *hostname_pattern);
 
-/* Sets the SNI-miss callback. Never called in this build. */
+/* cb(context, hostname) runs, inside the handshake, when a client asks for a name no entry
+ * matches, before the default certificate is used; it may add the name with
+ * us_socket_context_add_server_name, and that entry serves this very handshake. From inside it
+ * call only the server-name functions and us_socket_context_ext. NULL stops the calls. */
 WIN32_EXPORT void us_socket_context_on_server_name(int ssl, struct us_socket_context_t *context,
                                                    void (*cb)(struct us_socket_context_t *context,
                                                               const char *hostname));
 
-/* The user pointer of the SNI entry chosen for the socket. NULL in this build. */
+/* The `user` of the entry serving the name the client of server socket `s` asked for; NULL if
+ * the default certificate served it. */
 WIN32_EXPORT void *us_socket_server_name_userdata(int ssl, struct us_socket_t *s);
 
-/* The user pointer of an SNI entry by pattern. NULL in this build. */
+/* The `user` of the entry serving `hostname_pattern` (a pattern, or a name one matches). */
 WIN32_EXPORT void *us_socket_context_find_server_name_userdata(int ssl, struct us_socket_context_t *context,
                                                                const char *hostname_pattern);
+
+/* NOT UPSTREAM. Connects of the ssl = 1 context `context` that has no CA file verify servers
+ * against the platform's trusted roots (chain and host name) instead of not at all. Returns 0,
+ * or -1 (not a TLS context, a LIBUS_NO_SSL build, or no platform roots found). Call it before
+ * creating child contexts, which copy the configuration when made. Guard uses with
+ * #ifdef LIBUS_HAS_VERIFY_PLATFORM_ROOTS. */
+#define LIBUS_HAS_VERIFY_PLATFORM_ROOTS 1
+WIN32_EXPORT int us_socket_context_verify_platform_roots(int ssl, struct us_socket_context_t *context);
 
 /* ------------------------------------------------------------------------------------------ */
 /* UDP (13) - STUBS                                                                           */

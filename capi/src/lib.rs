@@ -41,5 +41,6 @@ pub mod block;
 mod fd;
 pub mod ffi;
 mod state;
+mod tls;
 mod trampoline;
 pub mod types;

@@ -77,6 +77,10 @@ impl Config for Capi {
     type PollExt = PollState;
     type Reason = *mut c_void;
     type Storage = GrowingStorage<Self>;
+    /// `ssl = 1` contexts speak TLS through the same layer as the Rust API.
+    #[cfg(feature = "tls")]
+    type Layer = usockets_tls::Tls;
+    #[cfg(not(feature = "tls"))]
     type Layer = usockets_core::NoLayer;
 }
 
@@ -102,6 +106,9 @@ pub(crate) struct LoopState {
     /// The address of every live block of this loop but its own: freed by `us_loop_free` if
     /// still there (the registry of the `block` module).
     pub(crate) blocks: RefCell<HashSet<NonNull<Header>>>,
+    /// The TLS contexts' SNI state, reachable without the `Cx` (see the `tls` module).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: crate::tls::TlsContexts,
 }
 
 /// The state of the loop `cx` runs.

@@ -24,6 +24,7 @@ unsafe fn new_context(
     parent_or_loop: *mut crate::block::Header,
     ext: c_int,
     child: bool,
+    tls: Option<crate::tls::New>,
 ) -> *mut us_socket_context_t {
     // SAFETY: `parent_or_loop` is NULL or a live block: this function's contract.
     unsafe {
@@ -52,6 +53,11 @@ unsafe fn new_context(
             let Ok(c) = made else {
                 return std::ptr::null_mut();
             };
+            match (tls, make) {
+                (Some(tls), _) => crate::tls::install(cx, c, tls),
+                (None, Some(parent)) => crate::tls::inherit(cx, parent, c),
+                (None, None) => {}
+            }
             cx.context_ext_mut(c).map_or(std::ptr::null_mut(), |st| {
                 st.block.set_obj(Obj::Context(c));
                 st.block.as_ptr()
@@ -60,20 +66,30 @@ unsafe fn new_context(
     }
 }
 
-/// `us_create_socket_context`. With `ssl = 1` the context is plain TCP for now (TLS is not
-/// built into the C ABI yet), as the C library built without TLS behaves.
+/// `us_create_socket_context`. With `ssl = 1` its sockets speak TLS as `options` say (see
+/// the `tls` module); NULL when a file in them is missing or unusable. Without the `tls`
+/// feature `ssl = 1` is plain TCP.
 ///
 /// # Safety
-/// `lp` is NULL or a live loop.
+/// `lp` is NULL or a live loop; `options`' strings are NULL or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn us_create_socket_context(
-    _ssl: c_int,
+    ssl: c_int,
     lp: *mut us_loop_t,
     ext_size: c_int,
-    _options: us_socket_context_options_t,
+    options: us_socket_context_options_t,
 ) -> *mut us_socket_context_t {
+    let tls = if ssl != 0 {
+        // SAFETY: `options`' strings are NULL or NUL-terminated: this function's contract.
+        match unsafe { crate::tls::from_options(&options) } {
+            Ok(tls) => tls,
+            Err(()) => return std::ptr::null_mut(),
+        }
+    } else {
+        None
+    };
     // SAFETY: `lp` is NULL or a live loop, used on its thread: this function's contract.
-    unsafe { new_context(lp, ext_size, false) }
+    unsafe { new_context(lp, ext_size, false, tls) }
 }
 
 /// `us_create_child_socket_context`: a context meant as an adoption target.
@@ -87,8 +103,8 @@ pub unsafe extern "C" fn us_create_child_socket_context(
     ext_size: c_int,
 ) -> *mut us_socket_context_t {
     // SAFETY: `ctx` is NULL or a live context, used on its loop's thread: this function's
-    // contract.
-    unsafe { new_context(ctx, ext_size, true) }
+    // contract. A child shares its parent's TLS configuration (core copies it).
+    unsafe { new_context(ctx, ext_size, true, None) }
 }
 
 /// `us_socket_context_free`: frees the context. Sockets still in it are closed first.
@@ -109,6 +125,7 @@ pub unsafe extern "C" fn us_socket_context_free(_ssl: c_int, ctx: *mut us_socket
                 }
             };
             if let Some(st) = freed {
+                crate::tls::forget(cx, c);
                 st.block.free();
             }
         })

@@ -53,6 +53,8 @@ pub unsafe extern "C" fn us_create_loop(
         close_ret: Cell::new(std::ptr::null_mut()),
         listeners: RefCell::new(HashMap::new()),
         blocks: RefCell::new(HashSet::new()),
+        #[cfg(feature = "tls")]
+        tls: RefCell::default(),
     }));
     let storage = GrowingStorage::new(Capacity::new().with_recv(RECV_LENGTH));
     let lp = match Loop::new(
@@ -194,4 +196,20 @@ pub unsafe extern "C" fn us_loop_iteration_number(lp: *mut us_loop_t) -> c_longl
     };
     // SAFETY: `st` is the live state of a live loop, and we are on its thread (the contract).
     unsafe { with_cx(st, |cx| cx.iteration_number() as c_longlong) }
+}
+
+/// `us_internal_timer_sweep`: runs the socket-timeout sweep now, firing `on_timeout` and
+/// `on_long_timeout` of the sockets whose timeout is due, and only those (upstream's
+/// `peer_verify_test` calls it). Does nothing from inside a sweep.
+///
+/// # Safety
+/// `lp` is NULL or a live loop.
+#[no_mangle]
+pub unsafe extern "C" fn us_internal_timer_sweep(lp: *mut us_loop_t) {
+    // SAFETY: `lp` is NULL or a live loop: this function's contract.
+    let Some(st) = (unsafe { state(lp) }) else {
+        return;
+    };
+    // SAFETY: `st` is the live state of a live loop, and we are on its thread (the contract).
+    unsafe { with_cx(st, |cx| cx.sweep_now()) }
 }

@@ -9,6 +9,7 @@
 pub mod context;
 pub mod loops;
 pub mod poll;
+pub mod sni;
 pub mod socket;
 pub mod stubs;
 pub mod timer;

@@ -1,5 +1,5 @@
-//! Exported stubs, as the contract decides: TLS/SNI (until the TLS adapter is wired into the C
-//! ABI: no-ops returning NULL), UDP (until UDP goes through core and the shims) and
+//! Exported stubs, as the contract decides: `us_socket_context_get_native_handle` (there is no
+//! OpenSSL `SSL_CTX *`), UDP (until UDP goes through core and the shims) and
 //! `us_socket_send_buffer` (io_uring only upstream). Pointer results are NULL, `int` results -1,
 //! `void` functions do nothing.
 #![allow(clippy::missing_safety_doc)]
@@ -13,51 +13,6 @@ use crate::types::*;
 pub extern "C" fn us_socket_context_get_native_handle(
     _ssl: c_int,
     _ctx: *mut us_socket_context_t,
-) -> *mut c_void {
-    std::ptr::null_mut()
-}
-
-/// `us_socket_context_add_server_name`: TLS is not in the C ABI yet; does nothing.
-#[no_mangle]
-pub extern "C" fn us_socket_context_add_server_name(
-    _ssl: c_int,
-    _ctx: *mut us_socket_context_t,
-    _hostname_pattern: *const c_char,
-    _options: us_socket_context_options_t,
-    _user: *mut c_void,
-) {
-}
-
-/// `us_socket_context_remove_server_name`: does nothing (no TLS yet).
-#[no_mangle]
-pub extern "C" fn us_socket_context_remove_server_name(
-    _ssl: c_int,
-    _ctx: *mut us_socket_context_t,
-    _hostname_pattern: *const c_char,
-) {
-}
-
-/// `us_socket_context_on_server_name`: does nothing (no TLS yet).
-#[no_mangle]
-pub extern "C" fn us_socket_context_on_server_name(
-    _ssl: c_int,
-    _ctx: *mut us_socket_context_t,
-    _cb: Option<unsafe extern "C" fn(*mut us_socket_context_t, *const c_char)>,
-) {
-}
-
-/// `us_socket_server_name_userdata`: NULL (no TLS yet).
-#[no_mangle]
-pub extern "C" fn us_socket_server_name_userdata(_ssl: c_int, _s: *mut us_socket_t) -> *mut c_void {
-    std::ptr::null_mut()
-}
-
-/// `us_socket_context_find_server_name_userdata`: NULL (no TLS yet).
-#[no_mangle]
-pub extern "C" fn us_socket_context_find_server_name_userdata(
-    _ssl: c_int,
-    _ctx: *mut us_socket_context_t,
-    _hostname_pattern: *const c_char,
 ) -> *mut c_void {
     std::ptr::null_mut()
 }

@@ -192,12 +192,20 @@ static void scenario_contexts(void) {
     struct us_loop_t *loop = us_create_loop(NULL, NULL, NULL, NULL, 0);
     CHECK(loop != NULL);
     for (int ssl = 0; ssl <= 1; ssl++) {
-        /* With ssl = 1 the TLS options (even bogus files) are accepted: plain TCP. */
+        /* ssl = 0 reads no option; in a LIBUS_NO_SSL build neither does ssl = 1 (plain TCP). */
         struct us_socket_context_options_t opts = no_options();
         opts.key_file_name = "/nonexistent/key.pem";
         opts.cert_file_name = "/nonexistent/cert.pem";
         opts.passphrase = "secret";
         opts.ssl_prefer_low_memory_usage = 1;
+#ifndef LIBUS_NO_SSL
+        if (ssl) {
+            /* TLS: missing files fail the context; all NULL is a valid one. */
+            CHECK(us_create_socket_context(ssl, loop, 100, opts) == NULL);
+            opts = no_options();
+            opts.ssl_prefer_low_memory_usage = 1;
+        }
+#endif
         struct us_socket_context_t *ctx = us_create_socket_context(ssl, loop, 100, opts);
         CHECK(ctx != NULL);
         CHECK(us_socket_context_loop(ssl, ctx) == loop);
