@@ -18,6 +18,10 @@ pub struct Pki {
     pub ca: CertificateDer<'static>,
     pub chain: Vec<CertificateDer<'static>>,
     pub key: PrivateKeyDer<'static>,
+    /// The CA certificate, the server certificate and its key, in PEM.
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
     ca_cert: rcgen::Certificate,
     ca_key: rcgen::KeyPair,
 }
@@ -70,6 +74,9 @@ impl Pki {
             ca: ca.der().clone(),
             chain: vec![cert.der().clone()],
             key: der_key(&key),
+            ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
             ca_cert: ca,
             ca_key,
         }
