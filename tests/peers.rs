@@ -216,3 +216,117 @@ fn openssl_s_client_verifies_the_certificate_in_tls13_and_tls12() {
     assert!(out.contains("TLSv1.2"), "TLS 1.2 when asked: {out}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// What our TLS client saw of `openssl s_server -www`.
+#[derive(Default)]
+struct Fetched {
+    body: Vec<u8>,
+    closed: bool,
+    version: Option<usockets::tls::rustls::ProtocolVersion>,
+}
+
+type ClientApp = usockets::App<Fetched, (), ()>;
+
+fn fetch_open(cx: &mut usockets::Cx<ClientApp>, s: usockets::SocketId, _: bool, _: &[u8]) {
+    // Written during the handshake: held, then sent when it ends.
+    assert_eq!(cx.write(s, b"GET / HTTP/1.0\r\n\r\n", false), 18);
+}
+
+fn fetch_data(
+    cx: &mut usockets::Cx<ClientApp>,
+    s: usockets::SocketId,
+    data: &mut usockets::RecvBuf<'_>,
+) {
+    let version = usockets::tls::info(cx, s).and_then(|i| i.version);
+    let seen = cx.ext_mut();
+    seen.version = version;
+    seen.body.extend_from_slice(data);
+}
+
+fn fetch_close(
+    cx: &mut usockets::Cx<ClientApp>,
+    _: usockets::SocketId,
+    _: usockets::CloseCause<usize>,
+) {
+    cx.ext_mut().closed = true;
+}
+
+/// Our client (CA file, connecting to "localhost": chain and name verified) fetches
+/// `openssl s_server -www`'s status page over `version`.
+fn fetch_from_s_server(version: usockets::tls::Versions, flag: &str) -> Fetched {
+    use usockets::tls::{ContextOptions, Options};
+    let (dir, ca, cert, key) = pki();
+    let mut server = tool("openssl")
+        .args(["s_server", "-accept", "0", "-www", flag, "-cert"])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run openssl s_server");
+    let mut out = std::io::BufReader::new(server.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    let port: u16 = loop {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut out, &mut line).expect("s_server output");
+        assert!(n > 0, "s_server ended before accepting");
+        // "ACCEPT [::]:PORT" or "ACCEPT 0.0.0.0:PORT".
+        if let Some(rest) = line.trim().strip_prefix("ACCEPT ") {
+            break rest
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("port");
+        }
+    };
+    let mut l = usockets::new_loop(Fetched::default(), Default::default(), Default::default())
+        .expect("loop");
+    let callbacks = usockets::ContextCallbacks {
+        on_open: Some(fetch_open),
+        on_data: Some(fetch_data),
+        on_close: Some(fetch_close),
+        ..Default::default()
+    };
+    let ctx = l.context_create((), callbacks).expect("context");
+    let client = ContextOptions {
+        ca_file: Some(ca),
+        ..ContextOptions::default()
+    }
+    .build(&Options::new(version))
+    .expect("client context");
+    assert!(l.set_layer_context(ctx, client));
+    let target = usockets::ConnectTarget::Host {
+        host: "localhost",
+        port,
+        source: None,
+    };
+    l.connect(ctx, target, ()).expect("connect");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !l.ext().closed && std::time::Instant::now() < deadline {
+        l.run_once(Some(100)).expect("run");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(dir);
+    std::mem::take(l.ext_mut())
+}
+
+#[test]
+fn our_client_verifies_openssl_s_server_and_reads_its_page_in_tls13_and_tls12() {
+    for (version, flag, name) in [
+        (usockets::tls::Versions::Tls13, "-tls1_3", "TLSv1.3"),
+        (usockets::tls::Versions::Tls12, "-tls1_2", "TLSv1.2"),
+    ] {
+        let got = fetch_from_s_server(version, flag);
+        let page = String::from_utf8_lossy(&got.body);
+        assert!(got.closed, "s_server closes after the page");
+        assert!(page.starts_with("HTTP/1.0 200 ok"), "{page}");
+        assert!(page.contains(name), "s_server reports {name}: {page}");
+        let expected = match version {
+            usockets::tls::Versions::Tls12 => usockets::tls::rustls::ProtocolVersion::TLSv1_2,
+            _ => usockets::tls::rustls::ProtocolVersion::TLSv1_3,
+        };
+        assert_eq!(got.version, Some(expected));
+    }
+}
