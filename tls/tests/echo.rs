@@ -390,3 +390,58 @@ fn the_client_hello_leaves_at_connect_without_the_application_writing() {
         "nothing was written"
     );
 }
+
+#[test]
+fn closing_a_connecting_tls_socket_and_whole_tls_contexts_is_clean() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let (net, mut l) = sim();
+    l.ext_mut().echo = true;
+    l.ext_mut().greeting = GREETING.to_vec();
+    let (sc, cc, port) = contexts(
+        &mut l,
+        pki.server(Versions::Both),
+        pki.client(Versions::Both),
+    );
+    let closes =
+        |l: &Loop<T<usockets_shim_sim::SimShim>>, s| l.ext().count(|e| *e == Ev::Close { s });
+
+    // Closed while connecting (its session made, its ClientHello not yet sent).
+    let connecting = connect_local(&mut l, cc, port);
+    l.close(connecting, 0, None);
+    for _ in 0..20 {
+        l.run_once(Some(0)).expect("run");
+    }
+    assert_eq!(closes(&l, connecting), 1);
+
+    // One connection established, one mid-handshake: closing both contexts closes every
+    // socket exactly once, both ends.
+    let done = connect_local(&mut l, cc, port);
+    drive(&mut l, 200, |l| l.ext().received(done) == GREETING);
+    let halfway = connect_local(&mut l, cc, port);
+    l.run_once(Some(0)).expect("run");
+    l.context_close(cc);
+    l.context_close(sc);
+    for _ in 0..20 {
+        l.run_once(Some(0)).expect("run");
+    }
+    assert_eq!(closes(&l, done), 1);
+    assert_eq!(closes(&l, halfway), 1);
+    let opened: Vec<_> = l
+        .ext()
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Open { s, .. } => Some(*s),
+            _ => None,
+        })
+        .collect();
+    for s in opened {
+        assert_eq!(closes(&l, s), 1, "{s:?} closed once");
+    }
+    assert_eq!(l.socket_slots_in_use(), 0, "no slot left");
+    assert_eq!(
+        net.open_fds(),
+        0,
+        "every descriptor closed (context_close closes listen sockets too)"
+    );
+}
