@@ -34,12 +34,20 @@
 //! and that host. Handshaking server sockets are rationed through core's low-priority queue,
 //! so a flood of handshakes cannot starve established connections. TLS 1.2 is the minimum.
 //! [`info`] tells what a session negotiated, or why it failed.
+//!
+//! Sessions run on rustls' unbuffered API, so a connection keeps only what must wait: the
+//! bytes of a record not yet complete, ciphertext the kernel did not take (while there is
+//! some, `write` returns 0 and `on_writable` follows when it drains) and plaintext written
+//! during the handshake. Decryption and encryption go through scratch buffers the loop thread's
+//! sessions share. With [`TlsContext::with_low_memory`] a session frees each of its buffers
+//! when it empties; otherwise it keeps their room for the next bytes.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod config;
 mod layer;
+mod session;
 mod sni;
 
 pub use config::{
@@ -47,6 +55,7 @@ pub use config::{
     load_certs, load_key, platform_roots, server_config, server_config_from_pem,
     server_config_with_client_auth, Options, TlsContext, TlsError, Verify, Versions,
 };
-pub use layer::{info, Info, Session, Tls, EARLY_PLAINTEXT_LIMIT};
+pub use layer::{info, Info, Tls};
 pub use rustls;
+pub use session::{Session, EARLY_PLAINTEXT_LIMIT};
 pub use sni::{certified_key, server_config_with_names, OnMissing, ServerNames, MAX_LABELS};
