@@ -1,8 +1,8 @@
-//! What the layer's own buffering must get right, on the simulated OS, against a rustls client
-//! driven by hand (so the test chooses how its records are cut): records arriving a byte at a
-//! time after the handshake, a `write2` making one record of a header and its payload, and the
-//! server name a client asked for, in `info` after a full and a resumed handshake.
-
+//! What the layer's own buffering must get right, on the simulated OS, against rustls peers
+//! driven by hand (so the test chooses how their records are cut): records arriving a byte at
+//! a time or cut anywhere (both versions, both memory modes), a `write2` making one record of a
+//! header and its payload, the server name a client asked for in `info` after a full and a
+//! resumed handshake, and writes between fragments of a handshake message rustls is joining.
 mod common;
 
 use std::io::{Read, Write};
@@ -19,17 +19,27 @@ type L = Loop<T<SimShim>>;
 
 /// An echo server on the simulated OS.
 fn echo_server() -> (SimNet, L, u16) {
+    echo_server_with(false)
+}
+
+/// An echo server on the simulated OS, its sessions in low-memory mode or not.
+fn echo_server_with(low_memory: bool) -> (SimNet, L, u16) {
     let (net, mut l) = sim();
     l.ext_mut().echo = true;
     let pki = Pki::new(&["127.0.0.1"]);
-    let (_, _, port) = contexts(&mut l, pki.server(Versions::Both), TlsContext::plain());
+    let server = pki.server(Versions::Both).with_low_memory(low_memory);
+    let (_, _, port) = contexts(&mut l, server, TlsContext::plain());
     (net, l, port)
 }
 
 fn client_config() -> Arc<rustls::ClientConfig> {
+    client_config_for(Versions::Both)
+}
+
+fn client_config_for(versions: Versions) -> Arc<rustls::ClientConfig> {
     usockets_tls::client_config(
         Verify::NoVerification,
-        &usockets_tls::Options::new(Versions::Both),
+        &usockets_tls::Options::new(versions),
     )
     .expect("client config")
 }
@@ -38,6 +48,8 @@ fn client_config() -> Arc<rustls::ClientConfig> {
 struct Client {
     conn: ClientConnection,
     peer: PeerId,
+    /// Plaintext from the server not yet taken.
+    received: Vec<u8>,
 }
 
 impl Client {
@@ -52,7 +64,11 @@ impl Client {
         let name = ServerName::try_from(name.to_owned()).expect("name");
         let conn = ClientConnection::new(config.clone(), name).expect("client");
         let peer = net.peer_connect(port).expect("peer");
-        let mut client = Client { conn, peer };
+        let mut client = Client {
+            conn,
+            peer,
+            received: Vec::new(),
+        };
         for _ in 0..100 {
             client.flush(net);
             l.run_once(Some(0)).expect("run");
@@ -84,7 +100,7 @@ impl Client {
         net.peer_send(self.peer, &out);
     }
 
-    /// Takes what the server sent; returns its raw bytes.
+    /// Takes what the server sent (its plaintext into `received`); returns its raw bytes.
     fn pump(&mut self, net: &SimNet) -> Vec<u8> {
         let back = net.peer_recv(self.peer);
         let mut rd = back.as_slice();
@@ -93,19 +109,18 @@ impl Client {
             self.conn
                 .process_new_packets()
                 .expect("records from the server");
+            match self.conn.reader().read_to_end(&mut self.received) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("read: {e}"),
+            }
         }
         back
     }
 
-    /// Plaintext the server sent so far.
+    /// Plaintext the server sent since last asked.
     fn plaintext(&mut self) -> Vec<u8> {
-        let mut got = Vec::new();
-        match self.conn.reader().read_to_end(&mut got) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => panic!("read: {e}"),
-        }
-        got
+        std::mem::take(&mut self.received)
     }
 }
 
@@ -137,6 +152,52 @@ fn records_arriving_a_byte_at_a_time_are_put_together() {
     let got = read_echo(&net, &mut l, &mut client, message.len());
     assert_eq!(got, message, "the echo, byte for byte");
     assert!(l.ext().padding_ok);
+}
+
+/// A small deterministic generator (xorshift64).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+#[test]
+fn messages_cut_anywhere_are_echoed_whole_in_both_versions_and_modes() {
+    // Messages of up to 40 KB (several records), their records cut at random points: every
+    // cut leaves a partial record (or several records and a part) in the server session,
+    // which low-memory mode frees each time it empties.
+    let cases = [Versions::Tls13, Versions::Tls12].map(|v| [(v, false), (v, true)]);
+    for (versions, low_memory) in cases.into_iter().flatten() {
+        let (net, mut l, port) = echo_server_with(low_memory);
+        let config = client_config_for(versions);
+        let mut client = Client::handshake(&net, &mut l, port, &config, "127.0.0.1");
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for round in 0..100 {
+            let len = 1 + rng.below(40_000);
+            let message: Vec<u8> = (0..len).map(|i| (i ^ round) as u8).collect();
+            client.conn.writer().write_all(&message).expect("plaintext");
+            let records = client.records();
+            let mut rest = records.as_slice();
+            while !rest.is_empty() {
+                let n = (1 + rng.below(6000)).min(rest.len());
+                net.peer_send(client.peer, &rest[..n]);
+                rest = &rest[n..];
+                if rng.below(2) == 0 {
+                    l.run_once(Some(0)).expect("run");
+                }
+            }
+            let got = read_echo(&net, &mut l, &mut client, len);
+            assert!(
+                got == message,
+                "{versions:?}, low memory {low_memory}: round {round}, {len} bytes"
+            );
+        }
+    }
 }
 
 #[test]
