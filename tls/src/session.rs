@@ -340,7 +340,7 @@ fn encrypt<D>(
 /// Only while rustls has records queued: it hands those out before it looks at any input, so
 /// the empty buffer given is never read (after a failure, the input it was processing is
 /// gone).
-fn send_alert<T: Side, C: Config>(conn: &mut T, _: &mut Vec<u8>, wire: &mut Wire<'_, C>) {
+fn send_alert<T: Side, C: Config>(conn: &mut T, wire: &mut Wire<'_, C>) {
     while conn.common().wants_write() {
         let Ok(ConnectionState::EncodeTlsData(mut state)) = conn.process(&mut []).state else {
             break;
@@ -563,9 +563,7 @@ impl Session {
     /// Remembers why the session failed and tells the peer (its alert).
     fn fail<C: Config>(&mut self, cx: &mut Cx<C>, s: SocketId, e: rustls::Error) {
         self.error = Some(e);
-        self.with_wire(cx, s, |conn, partial, wire| {
-            either!(conn, send_alert(partial, wire))
-        });
+        self.with_wire(cx, s, |conn, _, wire| either!(conn, send_alert(wire)));
         self.settle();
     }
 

@@ -3,6 +3,7 @@
 //! a time or cut anywhere (both versions, both memory modes), a `write2` making one record of a
 //! header and its payload, the server name a client asked for in `info` after a full and a
 //! resumed handshake, and writes between fragments of a handshake message rustls is joining.
+
 mod common;
 
 use std::io::{Read, Write};
