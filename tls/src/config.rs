@@ -59,10 +59,12 @@ impl TlsContext {
         TlsContext::plain().with_client(config)
     }
 
-    /// This configuration with a server side.
+    /// This configuration with a server side. The context keeps a copy of `config` whose
+    /// certificate resolver also notes the server name each client asks for (rustls'
+    /// unbuffered server connection does not tell it, and [`info`](crate::info) does).
     #[must_use]
     pub fn with_server(mut self, config: Arc<ServerConfig>) -> TlsContext {
-        self.server = Some(config);
+        self.server = Some(crate::sni::noting_server_names(config));
         self
     }
 

@@ -1,20 +1,16 @@
 //! [`Tls`]: the layer that runs a rustls session on every socket of a TLS context.
 
-use std::cell::RefCell;
-use std::io::{self, Read, Write};
+use std::cell::Cell;
 
+use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConnection, Connection, ServerConnection};
+use rustls::server::UnbufferedServerConnection;
 use usockets_core::{
     Config, ConnectTarget, Cx, ErrorKind, Layer, OsError, RecvBuf, SocketId, RECV_PADDING,
 };
 
 use crate::config::TlsContext;
-
-/// Plaintext the application may write before the handshake ends (then it goes out); after
-/// it, the most a session holds for the kernel (one record's worth), so that what `write`
-/// accepted is in the kernel but for at most one record, as with the C library.
-pub const EARLY_PLAINTEXT_LIMIT: usize = 16 * 1024;
+use crate::session::{borrow, give_back, Session};
 
 /// Most plaintext handed to one `on_data` call (`LIBUS_RECV_BUFFER_LENGTH`).
 const DELIVER_MAX: usize = 512 * 1024;
@@ -23,28 +19,6 @@ const DELIVER_MAX: usize = 512 * 1024;
 /// [`Cx::set_layer_context`] to make its sockets speak TLS. Plain contexts of the same loop stay
 /// plain, and cost nothing more.
 pub struct Tls;
-
-/// One socket's TLS session (the layer state of a socket).
-pub struct Session {
-    conn: Connection,
-    /// The application's write was refused during the handshake: `on_writable` follows once
-    /// it ends.
-    wants_writable: bool,
-    /// Why the session failed, if it did.
-    error: Option<rustls::Error>,
-}
-
-impl Session {
-    fn new(conn: Connection) -> Box<Session> {
-        let mut conn = conn;
-        conn.set_buffer_limit(Some(EARLY_PLAINTEXT_LIMIT));
-        Box::new(Session {
-            conn,
-            wants_writable: false,
-            error: None,
-        })
-    }
-}
 
 /// What a connection negotiated, and how it ended.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -71,58 +45,24 @@ pub struct Info {
 /// `on_close` too, to learn why a session failed.
 pub fn info<C: Config<Layer = Tls>>(cx: &Cx<C>, s: SocketId) -> Option<Info> {
     let session = cx.layer_socket(s)?.as_ref()?;
-    let conn = &session.conn;
-    let server_name = match conn {
-        Connection::Server(c) => c.server_name().map(str::to_owned),
-        Connection::Client(_) => None,
-    };
+    let common = session.common();
     Some(Info {
-        handshaking: conn.is_handshaking(),
-        version: conn.protocol_version(),
-        cipher_suite: conn.negotiated_cipher_suite().map(|c| c.suite()),
-        alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
-        server_name,
-        peer_certificates: conn.peer_certificates().map_or(0, <[_]>::len),
-        resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+        handshaking: common.is_handshaking(),
+        version: common.protocol_version(),
+        cipher_suite: common.negotiated_cipher_suite().map(|c| c.suite()),
+        alpn: common.alpn_protocol().map(<[u8]>::to_vec),
+        server_name: session.server_name.clone(),
+        peer_certificates: common.peer_certificates().map_or(0, <[_]>::len),
+        resumed: common.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         error: session.error.as_ref().map(ToString::to_string),
     })
 }
 
 thread_local! {
-    /// The loop thread's plaintext buffer, padded for `on_data`: sessions decrypt into it, and
-    /// its padding overlaps nothing (it is not the receive buffer that holds ciphertext).
-    static PLAINTEXT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Writes rustls's records to the kernel through core, past the layer. A short write is
-/// would-block: the rest stays in the session, and core polls for writable.
-struct Kernel<'a, C: Config> {
-    cx: &'a mut Cx<C>,
-    s: SocketId,
-}
-
-impl<C: Config> Write for Kernel<'_, C> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.cx.write_raw(self.s, buf, false) {
-            0 => Err(io::ErrorKind::WouldBlock.into()),
-            n => Ok(n),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Sends what the session has for the peer; returns whether all of it went.
-fn flush<C: Config>(cx: &mut Cx<C>, s: SocketId, session: &mut Session) -> bool {
-    while session.conn.wants_write() {
-        match session.conn.write_tls(&mut Kernel { cx, s }) {
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
-    true
+    /// The loop thread's plaintext buffer, padded for `on_data`. rustls (0.23) hands each
+    /// decrypted record over in a buffer of its own, never in place in the ciphertext, so
+    /// plaintext is gathered here: its padding overlaps nothing (no ciphertext is in it).
+    static PLAINTEXT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 fn take<C: Config<Layer = Tls>>(cx: &mut Cx<C>, s: SocketId) -> Option<Box<Session>> {
@@ -135,12 +75,10 @@ fn put<C: Config<Layer = Tls>>(cx: &mut Cx<C>, s: SocketId, session: Box<Session
     }
 }
 
-/// Accepts plaintext into the session (bounded while handshaking); returns how much.
-fn accept_plaintext(session: &mut Session, data: &[u8]) -> usize {
-    if data.is_empty() {
-        return 0;
-    }
-    session.conn.writer().write(data).unwrap_or(0)
+/// The TLS configuration of `s`'s context, if it speaks TLS.
+fn tls_context<C: Config<Layer = Tls>>(cx: &Cx<C>, s: SocketId) -> Option<&TlsContext> {
+    let context = cx.socket_context(s).and_then(|c| cx.layer_context(c))?;
+    context.is_tls().then_some(context)
 }
 
 impl<C: Config<Layer = Tls>> Layer<C> for Tls {
@@ -150,12 +88,10 @@ impl<C: Config<Layer = Tls>> Layer<C> for Tls {
     fn connecting(cx: &mut Cx<C>, s: SocketId, target: &ConnectTarget<'_>) -> Result<(), OsError> {
         // EINVAL (22 on Linux, the BSDs, macOS and Windows' C runtime).
         let invalid = || OsError::new(ErrorKind::InvalidInput, 22);
-        let Some(context) = cx.socket_context(s).and_then(|c| cx.layer_context(c)) else {
+        let Some(context) = tls_context(cx, s) else {
             return Ok(());
         };
-        if !context.is_tls() {
-            return Ok(());
-        }
+        let low_memory = context.low_memory;
         // A TLS context never connects in the clear: without a client side the connect fails.
         let config = context.client.clone().ok_or_else(invalid)?;
         // The server name to ask for and check: the host connected to (a name or an IP
@@ -165,10 +101,8 @@ impl<C: Config<Layer = Tls>> Layer<C> for Tls {
             ConnectTarget::Unix(_) => "localhost",
         };
         let name = ServerName::try_from(host.to_owned()).map_err(|_| invalid())?;
-        let conn = ClientConnection::new(config, name).map_err(|_| invalid())?;
-        if let Some(slot) = cx.layer_socket_mut(s) {
-            *slot = Some(Session::new(Connection::Client(conn)));
-        }
+        let conn = UnbufferedClientConnection::new(config, name).map_err(|_| invalid())?;
+        put(cx, s, Session::client(conn, low_memory));
         Ok(())
     }
 
@@ -179,21 +113,19 @@ impl<C: Config<Layer = Tls>> Layer<C> for Tls {
             let Some(mut session) = take(cx, s) else {
                 return false;
             };
-            flush(cx, s, &mut session);
+            session.start(cx, s);
             put(cx, s, session);
             return true;
         }
-        let Some(context) = cx.socket_context(s).and_then(|c| cx.layer_context(c)) else {
+        let Some(context) = tls_context(cx, s) else {
             return false;
         };
-        if !context.is_tls() {
-            return false;
-        }
         // A TLS context without a server side cannot answer: the socket is layered with no
         // session, and its first bytes close it.
+        let low_memory = context.low_memory;
         if let Some(config) = context.server.clone() {
-            if let Ok(conn) = ServerConnection::new(config) {
-                put(cx, s, Session::new(Connection::Server(conn)));
+            if let Ok(conn) = UnbufferedServerConnection::new(config) {
+                put(cx, s, Session::server(conn, low_memory));
             }
         }
         // Handshakes are rationed per iteration (core's low-priority queue), so a flood of
@@ -202,69 +134,34 @@ impl<C: Config<Layer = Tls>> Layer<C> for Tls {
         true
     }
 
-    fn received(cx: &mut Cx<C>, s: SocketId, mut data: &[u8]) {
+    fn received(cx: &mut Cx<C>, s: SocketId, data: &[u8]) {
         let Some(mut session) = take(cx, s) else {
             cx.close(s, 0, None);
             return;
         };
-        let was_handshaking = session.conn.is_handshaking();
-        let mut plaintext = PLAINTEXT.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        let mut plaintext = borrow(&PLAINTEXT);
         plaintext.clear();
         plaintext.resize(RECV_PADDING, 0);
-        let mut failed = false;
-        let mut peer_closed = false;
-        while !data.is_empty() && !failed {
-            match session.conn.read_tls(&mut data) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    session.error = Some(rustls::Error::General(e.to_string()));
-                    failed = true;
-                    break;
-                }
-            }
-            match session.conn.process_new_packets() {
-                Ok(state) => {
-                    peer_closed |= state.peer_has_closed();
-                    let n = state.plaintext_bytes_to_read();
-                    if n > 0 {
-                        let at = plaintext.len();
-                        plaintext.resize(at + n, 0);
-                        let got = session
-                            .conn
-                            .reader()
-                            .read(&mut plaintext[at..])
-                            .unwrap_or(0);
-                        plaintext.truncate(at + got);
-                    }
-                }
-                Err(e) => {
-                    session.error = Some(e);
-                    failed = true;
-                }
-            }
-        }
-        // Handshake replies, or the alert that says why we give up.
-        flush(cx, s, &mut session);
-        let finished_handshake = was_handshaking && !session.conn.is_handshaking();
-        let wants_writable = finished_handshake && std::mem::take(&mut session.wants_writable);
+        let received = session.receive(cx, s, data, &mut plaintext);
+        // Back in its slot before any callback: on_data may write, on_close reads info().
         put(cx, s, session);
-        if failed {
-            cx.close(s, 0, None);
-        } else {
-            if finished_handshake {
-                cx.set_low_priority(s, false);
-            }
-            deliver(cx, s, &mut plaintext);
-            if wants_writable {
-                cx.request_writable(s);
-            }
-            if peer_closed {
-                // close_notify: the peer is done; the socket closes (as with its FIN).
-                cx.close(s, 0, None);
+        match received {
+            Err(()) => cx.close(s, 0, None),
+            Ok(r) => {
+                if r.handshake_ended {
+                    cx.set_low_priority(s, false);
+                }
+                deliver(cx, s, &mut plaintext);
+                if r.wants_writable {
+                    cx.request_writable(s);
+                }
+                if r.peer_closed {
+                    // close_notify: the peer is done; the socket closes (as with its FIN).
+                    cx.close(s, 0, None);
+                }
             }
         }
-        PLAINTEXT.with(|p| *p.borrow_mut() = plaintext);
+        give_back(&PLAINTEXT, plaintext);
     }
 
     fn write(cx: &mut Cx<C>, s: SocketId, data: &[u8], _more: bool) -> usize {
@@ -279,10 +176,13 @@ impl<C: Config<Layer = Tls>> Layer<C> for Tls {
         let Some(mut session) = take(cx, s) else {
             return true;
         };
-        let drained = flush(cx, s, &mut session);
-        let handshaking = session.conn.is_handshaking();
+        let user = session.writable(cx, s);
+        let failed = session.error.is_some();
         put(cx, s, session);
-        drained && !handshaking
+        if failed {
+            cx.close(s, 0, None);
+        }
+        user && !failed
     }
 
     fn shutting_down(cx: &mut Cx<C>, s: SocketId) -> bool {
@@ -290,15 +190,13 @@ impl<C: Config<Layer = Tls>> Layer<C> for Tls {
             return true;
         };
         // Behind what the session still holds; idempotent (called again until drained).
-        session.conn.send_close_notify();
-        let drained = flush(cx, s, &mut session);
+        let drained = session.shutting_down(cx, s);
         put(cx, s, session);
         drained
     }
 }
 
-/// `header` then `payload` into the session, unless ciphertext is still waiting for the
-/// kernel (then nothing: `on_writable` follows when it drains); then out to the kernel.
+/// `header` then `payload` through the session of `s` (see [`Layer::write2`]).
 fn write_parts<C: Config<Layer = Tls>>(
     cx: &mut Cx<C>,
     s: SocketId,
@@ -311,38 +209,11 @@ fn write_parts<C: Config<Layer = Tls>>(
     let Some(mut session) = take(cx, s) else {
         return 0;
     };
-    if session.conn.wants_write() {
-        // Records still wait for the kernel: its short write armed on_writable; during the
-        // handshake the layer holds on_writable back, so remember to ask for it after.
-        session.wants_writable |= session.conn.is_handshaking();
-        put(cx, s, session);
-        return 0;
-    }
-    // A record's worth at a time into the session and out to the kernel, until the kernel
-    // refuses (then at most one record waits in the session) or all is taken.
-    let total = header.len() + payload.len();
-    let mut n = 0;
-    let mut drained = true;
-    while n < total && drained {
-        let k = if n < header.len() {
-            accept_plaintext(&mut session, &header[n..])
-        } else {
-            accept_plaintext(&mut session, &payload[n - header.len()..])
-        };
-        n += k;
-        drained = flush(cx, s, &mut session);
-        if k == 0 {
-            break;
-        }
-    }
-    let handshaking = session.conn.is_handshaking();
-    if n < total {
-        session.wants_writable |= handshaking;
-    }
+    let n = session.write(cx, s, header, payload);
+    let failed = session.error.is_some();
     put(cx, s, session);
-    if n < total && drained && !handshaking {
-        // Refused by the session's limit without a short write of ours: ask for on_writable.
-        cx.request_writable(s);
+    if failed {
+        cx.close(s, 0, None);
     }
     n
 }

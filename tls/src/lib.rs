@@ -34,6 +34,13 @@
 //! and that host. Handshaking server sockets are rationed through core's low-priority queue,
 //! so a flood of handshakes cannot starve established connections. TLS 1.2 is the minimum.
 //! [`info`] tells what a session negotiated, or why it failed.
+//!
+//! Sessions run on rustls' unbuffered API, so a connection keeps only what must wait: the
+//! bytes of a record not yet complete, ciphertext the kernel did not take (while there is
+//! some, `write` returns 0 and `on_writable` follows when it drains) and plaintext written
+//! during the handshake. Decryption and encryption go through scratch buffers the loop thread's
+//! sessions share. With [`TlsContext::with_low_memory`] a session frees each of its buffers
+//! when it empties; otherwise it keeps their room for the next bytes.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -43,6 +50,7 @@ mod config;
 mod context_options;
 mod key;
 mod layer;
+mod session;
 mod sni;
 
 pub use ciphers::{provider_with_cipher_list, select_tls12_suites};
@@ -54,6 +62,7 @@ pub use config::{
 };
 pub use context_options::{ContextOptions, WithoutCa};
 pub use key::load_key_with_passphrase;
-pub use layer::{info, Info, Session, Tls, EARLY_PLAINTEXT_LIMIT};
+pub use layer::{info, Info, Tls};
 pub use rustls;
+pub use session::{Session, EARLY_PLAINTEXT_LIMIT};
 pub use sni::{certified_key, server_config_with_names, OnMissing, ServerNames, MAX_LABELS};

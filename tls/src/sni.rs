@@ -1,5 +1,6 @@
 //! [`ServerNames`]: the server's certificate chosen by the name a client asks for (SNI).
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
@@ -192,6 +193,48 @@ pub fn server_config_with_names(
         .with_no_client_auth()
         .with_cert_resolver(names);
     Ok(Arc::new(config))
+}
+
+thread_local! {
+    /// What the last certificate resolution on this thread saw: `Some(server name, if any)`
+    /// once one ran since [`forget`]. rustls resolves inside the session's processing, on the
+    /// loop thread, so the layer reads it right after.
+    static SEEN: Cell<Option<Option<String>>> = const { Cell::new(None) };
+}
+
+/// A resolver that notes the server name of each ClientHello, then asks the one it wraps.
+#[derive(Debug)]
+struct NotingServerName(Arc<dyn ResolvesServerCert>);
+
+impl ResolvesServerCert for NotingServerName {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        SEEN.set(Some(hello.server_name().map(str::to_owned)));
+        self.0.resolve(hello)
+    }
+
+    fn only_raw_public_keys(&self) -> bool {
+        self.0.only_raw_public_keys()
+    }
+}
+
+/// A copy of `config` whose certificate resolver notes the server name each client asks for
+/// (read with [`seen`]): rustls' unbuffered server connection keeps it to itself. rustls
+/// resolves a certificate for every ClientHello, resumed or not.
+pub(crate) fn noting_server_names(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
+    let mut config = Arc::unwrap_or_clone(config);
+    config.cert_resolver = Arc::new(NotingServerName(config.cert_resolver.clone()));
+    Arc::new(config)
+}
+
+/// Forgets what an earlier resolution on this thread saw.
+pub(crate) fn forget() {
+    SEEN.set(None);
+}
+
+/// The server name the last resolution since [`forget`] saw: `None` if none ran, else the
+/// name asked for, if any.
+pub(crate) fn seen() -> Option<Option<String>> {
+    SEEN.take()
 }
 
 #[cfg(test)]
