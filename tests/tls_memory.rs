@@ -7,7 +7,12 @@
 //! global allocator keeps each thread's live bytes and allocation count in thread-locals, so the
 //! server thread reads its own heap and nobody else's. Run with `--nocapture` to see the numbers
 //! (`tls/README.md`, "Memory", has them).
+//!
+//! It lives in the facade's tests, not in `tls/`, because the counting allocator is `unsafe`
+//! and the TLS crate has none, tests included. It shares `tls/tests/common` (certificates).
+#![cfg(feature = "tls")]
 
+#[path = "../tls/tests/common/mod.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
