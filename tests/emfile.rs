@@ -394,9 +394,16 @@ fn descriptor_exhaustion_refuses_promptly_serves_and_recovers() {
         "a connection waited {slowest:?} for its refusal"
     );
     let shed = refused.len() as u64;
+    // The shim's documented cost (shim-linux's docs, "the accept storm"): one accept4 per
+    // connection taken or refused, plus two per shedding call (the EMFILE that starts it and
+    // the one that finds the backlog empty). A shedding call refuses at least one connection
+    // or ends its event, so: three per refused, one per held, two per wake that found nothing.
+    // How many connections one call finds depends on how fast the flood arrives (a busy
+    // machine spreads it over more wakes); a spinning listener would exceed this by orders of
+    // magnitude, and the wakes themselves are bounded below.
     assert!(
-        accepts <= 2 * shed + held as u64 + 2,
-        "{accepts} accept calls for {shed} refused and {held} held connections"
+        accepts <= 3 * shed + held as u64 + 2 * waits,
+        "{accepts} accept calls for {shed} refused and {held} held connections, {waits} wakes"
     );
     assert!(
         waits <= 2 * shed,
