@@ -152,6 +152,7 @@ struct Certs {
 
 #[cfg(feature = "tls")]
 impl Certs {
+    /// Runs `bench_cert` into a directory of this test process's own.
     fn new() -> Certs {
         let dir = std::env::temp_dir().join(format!("usockets-load-certs-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("certificate dir");
@@ -160,6 +161,7 @@ impl Certs {
         Certs { dir }
     }
 
+    /// The path of file `name` of the directory, as an argument.
     fn path(&self, name: &str) -> String {
         self.dir.join(name).to_str().expect("utf-8 path").to_owned()
     }
