@@ -54,11 +54,14 @@ run() {
         [ -n "$port" ] && break
         sleep 0.1
     done
-    [ -n "$port" ] || { echo "$server did not start" >&2; exit 1; }
+    # run is called in a process substitution, whose children the EXIT trap does not see:
+    # every way out of it stops the server.
+    [ -n "$port" ] || { echo "$server did not start" >&2; kill "$pid" 2>/dev/null; exit 1; }
     local before after
     before=$(ticks "$pid")
     if ! "$BIN/load" --port "$port" --tls "$TMP/ca.pem" --duration "$DURATION" "$@" >"$TMP/load"; then
         echo "load against $server failed: $(grep '^summary:' "$TMP/load" || true)" >&2
+        kill "$pid"
         exit 1
     fi
     after=$(ticks "$pid")
