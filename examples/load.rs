@@ -7,25 +7,38 @@
 //! cargo run --release --example load -- --port 3000 --connections 100 --pipeline 16
 //! cargo run --release --example echo_server -- --port 3001
 //! cargo run --release --example load -- --port 3001 --mode echo --payload 64
+//! cargo run --release --example bench_cert -- /tmp/certs
+//! cargo run --release --example echo_server -- --port 3002 --cert /tmp/certs/cert.pem \
+//!     --key /tmp/certs/key.pem
+//! cargo run --release --example load -- --port 3002 --tls /tmp/certs/ca.pem --mode handshake
 //! ```
 //!
 //! * `--port P` (required): the target port on 127.0.0.1.
 //! * `--connections N` (default 100), `--pipeline D` (requests in flight per connection,
 //!   default 1).
-//! * `--mode http|echo` (default `http`). HTTP sends [`REQUEST`] and checks every byte of the
-//!   answers with [`ResponseChecker`]. Echo sends `--payload BYTES` messages (default 64) of a
-//!   known stream and checks that the bytes come back in order.
+//! * `--mode http|echo|handshake` (default `http`). HTTP sends [`REQUEST`] and checks every byte
+//!   of the answers with [`ResponseChecker`]. Echo sends `--payload BYTES` messages (default 64)
+//!   of a known stream and checks that the bytes come back in order. Handshake (for an echo
+//!   server) opens a connection, sends one byte, waits for it to come back, closes (sending
+//!   close_notify first over TLS) and opens the next one: each response is a connection, and
+//!   over TLS a full handshake.
+//! * `--tls CA_FILE`: speak TLS 1.3 (rustls on ring, as the servers), trusting the CA
+//!   certificates of the PEM file; the server's certificate must name 127.0.0.1. Session
+//!   resumption is off, so every connection makes a full handshake; a resumed session is an
+//!   error. Needs the `tls` feature (on by default).
 //! * `--duration SECS` (default 5) or `--requests TOTAL`: stop after that many seconds or that
 //!   many responses. With `--requests`, ten seconds without a single response count as an error
 //!   and stop the run.
 //!
 //! Every second it prints `{secs}s: {n} req/s`; at the end
-//! `summary: requests=R seconds=S rps=X errors=E`. A byte that differs from what was expected
+//! `summary: requests=R seconds=S rps=X errors=E` (echo mode adds `mbps=M`, the megabytes
+//! (10^6) of payload echoed per second, one way). A byte that differs from what was expected
 //! prints an error and exits 1 at once. Connect errors and closes the generator did not ask for
 //! are errors. The exit code is 0 only if there were no errors and at least one response.
 //!
-//! The hot path allocates nothing: every byte sent is a slice of one buffer prepared at start,
-//! and each connection only tracks offsets into its stream.
+//! In plain echo and HTTP runs the hot path allocates nothing: every byte sent is a slice of one
+//! buffer prepared at start, and each connection only tracks offsets into its stream. (TLS
+//! sessions, and the connections of handshake mode, allocate in rustls and the loop.)
 
 #[path = "shared/http.rs"]
 #[allow(dead_code)]
@@ -50,6 +63,8 @@ const PRINTED_ERRORS: u64 = 10;
 enum Mode {
     Http,
     Echo,
+    /// A connection per response: connect, one byte there and back, close.
+    Handshake,
 }
 
 /// The loop's state: the run's configuration and counters.
@@ -100,6 +115,8 @@ struct Conn {
     /// `on_connect_error` ran: closing the context inside it still reaches this socket (it is
     /// released only after the callback) and calls `on_close`, which must not count it again.
     failed: bool,
+    /// Handshake mode: its byte came back and the generator closed it (not an error).
+    finished: bool,
 }
 
 type Gen = App<Load, (), Conn, ()>;
@@ -190,7 +207,7 @@ fn on_data(cx: &mut C, s: SocketId, data: &mut RecvBuf<'_>) {
     };
     let before = c.received;
     let after = before + data.len() as u64;
-    if mode == Mode::Echo && after > c.sent {
+    if mode != Mode::Http && after > c.sent {
         let (sent, got) = (c.sent, after);
         fail(format_args!(
             "{got} bytes received after sending only {sent}"
@@ -204,7 +221,7 @@ fn on_data(cx: &mut C, s: SocketId, data: &mut RecvBuf<'_>) {
                 before + at as u64
             )),
         },
-        Mode::Echo => {
+        Mode::Echo | Mode::Handshake => {
             let mut i = 0;
             while i < data.len() {
                 let from = (before as usize + i + c.salt) % period;
@@ -229,6 +246,16 @@ fn on_data(cx: &mut C, s: SocketId, data: &mut RecvBuf<'_>) {
     if done == 0 {
         return;
     }
+    if mode == Mode::Handshake {
+        check_full_handshake(cx, s);
+        if let Some(c) = cx.socket_ext_mut(s) {
+            c.finished = true;
+        }
+        // Over TLS shutdown sends close_notify first: the server sees a clean end, not an
+        // error.
+        cx.shutdown(s);
+        cx.close(s, 0, None);
+    }
     let w = cx.ext_mut();
     w.responses += done;
     w.this_second += done;
@@ -236,8 +263,56 @@ fn on_data(cx: &mut C, s: SocketId, data: &mut RecvBuf<'_>) {
         stop(cx);
         return;
     }
-    issue(cx, s, done);
-    pump(cx, s);
+    if mode != Mode::Handshake {
+        issue(cx, s, done);
+        pump(cx, s);
+    }
+}
+
+/// Handshake mode over TLS: a resumed session would not measure a full handshake.
+#[cfg(feature = "tls")]
+fn check_full_handshake(cx: &mut C, s: SocketId) {
+    // `info` is `None` for a plain socket.
+    if usockets::tls::info(cx, s).is_some_and(|i| i.resumed) {
+        fail(format_args!(
+            "a TLS session was resumed: not a full handshake"
+        ));
+    }
+}
+
+/// Without TLS there is no session to resume.
+#[cfg(not(feature = "tls"))]
+fn check_full_handshake(_cx: &mut C, _s: SocketId) {}
+
+/// Why the TLS session of `s` failed, if it did (for the error message).
+#[cfg(feature = "tls")]
+fn tls_error(cx: &C, s: SocketId) -> String {
+    usockets::tls::info(cx, s)
+        .and_then(|i| i.error)
+        .map(|e| format!(", TLS: {e}"))
+        .unwrap_or_default()
+}
+
+/// Without TLS there is no session to explain a close.
+#[cfg(not(feature = "tls"))]
+fn tls_error(_cx: &C, _s: SocketId) -> String {
+    String::new()
+}
+
+/// Opens one more connection to the target (`on_connect_error` reports failures).
+fn open(cx: &mut C, conn: Conn) {
+    let (port, Some(ctx)) = (cx.ext().port, cx.ext().ctx) else {
+        return;
+    };
+    let target = ConnectTarget::Host {
+        host: "127.0.0.1",
+        port,
+        source: None,
+    };
+    match cx.connect(ctx, target, conn) {
+        Ok(_) => cx.ext_mut().live += 1,
+        Err(e) => fail(format_args!("connect: {e}")),
+    }
 }
 
 fn on_writable(cx: &mut C, s: SocketId) {
@@ -249,14 +324,24 @@ fn on_end(cx: &mut C, s: SocketId) {
 }
 
 fn on_close(cx: &mut C, s: SocketId, cause: CloseCause<usize>) {
-    if cx.socket_ext(s).is_none_or(|c| c.failed) {
+    let Some(c) = cx.socket_ext(s) else {
+        return;
+    };
+    if c.failed {
         return;
     }
+    let finished = c.finished;
     cx.ext_mut().live -= 1;
-    if !cx.ext().stopping {
+    if finished {
+        // Handshake mode: this one is done; the next one takes its place.
+        if !cx.ext().stopping {
+            open(cx, Conn::default());
+        }
+    } else if !cx.ext().stopping {
+        let tls = tls_error(cx, s);
         error(
             cx,
-            format_args!("connection closed unexpectedly ({cause:?})"),
+            format_args!("connection closed unexpectedly ({cause:?}{tls})"),
         );
     }
     if cx.ext().live == 0 {
@@ -303,8 +388,8 @@ fn fail(what: std::fmt::Arguments<'_>) -> ! {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: load --port P [--connections N] [--mode http|echo] [--pipeline D] \
-         [--duration SECS | --requests TOTAL] [--payload BYTES]"
+        "usage: load --port P [--connections N] [--mode http|echo|handshake] [--pipeline D] \
+         [--duration SECS | --requests TOTAL] [--payload BYTES] [--tls CA_FILE]"
     );
     std::process::exit(2);
 }
@@ -318,6 +403,26 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
     }
 }
 
+/// `--tls CA_FILE`: the context's connections speak TLS 1.3, trusting the file's
+/// certificates, with session resumption off (each connection a full handshake). Exits if the
+/// file is unusable.
+#[cfg(feature = "tls")]
+fn use_tls(cx: &mut C, ctx: ContextId, ca_file: &str) {
+    use usockets::tls::{client_config, load_certs, rustls, Options, TlsContext, Verify, Versions};
+    let config = load_certs(ca_file.as_ref())
+        .and_then(|roots| client_config(Verify::Roots(roots), &Options::new(Versions::Tls13)))
+        .unwrap_or_else(|e| fail(format_args!("--tls {ca_file}: {e}")));
+    let mut config = rustls::ClientConfig::clone(&config);
+    config.resumption = rustls::client::Resumption::disabled();
+    cx.set_layer_context(ctx, TlsContext::client(std::sync::Arc::new(config)));
+}
+
+/// Built without the `tls` feature: `--tls` is refused.
+#[cfg(not(feature = "tls"))]
+fn use_tls(_cx: &mut C, _ctx: ContextId, _ca_file: &str) {
+    fail(format_args!("--tls: built without the `tls` feature"))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let known = [
@@ -328,6 +433,7 @@ fn main() {
         "--duration",
         "--requests",
         "--payload",
+        "--tls",
     ];
     for pair in args.chunks(2) {
         if !known.contains(&pair[0].as_str()) || pair.len() < 2 {
@@ -339,10 +445,18 @@ fn main() {
     let mode = match arg::<String>(&args, "--mode").as_deref() {
         None | Some("http") => Mode::Http,
         Some("echo") => Mode::Echo,
+        Some("handshake") => Mode::Handshake,
         Some(_) => usage(),
     };
-    let pipeline: usize = arg(&args, "--pipeline").unwrap_or(1);
-    let payload: usize = arg(&args, "--payload").unwrap_or(64);
+    let ca_file: Option<String> = arg(&args, "--tls");
+    // Handshake mode: one byte each way on each connection.
+    let (pipeline, payload): (usize, usize) = match mode {
+        Mode::Handshake => (1, 1),
+        _ => (
+            arg(&args, "--pipeline").unwrap_or(1),
+            arg(&args, "--payload").unwrap_or(64),
+        ),
+    };
     let target: Option<u64> = arg(&args, "--requests");
     let duration: Option<u64> = match (arg(&args, "--duration"), target) {
         (Some(_), Some(_)) => usage(),
@@ -358,7 +472,7 @@ fn main() {
     // so a write may start at any offset within one period.
     let (msg, period, out) = match mode {
         Mode::Http => (REQUEST.len(), REQUEST.len(), REQUEST.repeat(pipeline + 1)),
-        Mode::Echo => {
+        Mode::Echo | Mode::Handshake => {
             let len = ECHO_PERIOD + pipeline * payload;
             let bytes = (0..len).map(|i| (i % ECHO_PERIOD) as u8).collect();
             (payload, ECHO_PERIOD, bytes)
@@ -402,6 +516,9 @@ fn main() {
     let ctx = l
         .context_create((), callbacks)
         .unwrap_or_else(|e| fail(format_args!("context: {e}")));
+    if let Some(ca_file) = &ca_file {
+        use_tls(&mut l, ctx, ca_file);
+    }
     let timer = l
         .timer_create(false, ())
         .unwrap_or_else(|e| fail(format_args!("timer: {e}")));
@@ -409,11 +526,6 @@ fn main() {
     l.ext_mut().ctx = Some(ctx);
     l.ext_mut().timer = Some(timer);
     for i in 0..connections {
-        let target = ConnectTarget::Host {
-            host: "127.0.0.1",
-            port,
-            source: None,
-        };
         let conn = Conn {
             salt: if mode == Mode::Echo {
                 i % ECHO_PERIOD
@@ -422,10 +534,7 @@ fn main() {
             },
             ..Conn::default()
         };
-        match l.connect(ctx, target, conn) {
-            Ok(_) => l.ext_mut().live += 1,
-            Err(e) => fail(format_args!("connect: {e}")),
-        }
+        open(&mut l, conn);
     }
     l.ext_mut().started = Instant::now();
     if let Err(e) = l.run() {
@@ -437,8 +546,12 @@ fn main() {
     } else {
         0.0
     };
+    let mbps = match mode {
+        Mode::Echo => format!(" mbps={:.1}", rps * payload as f64 / 1e6),
+        _ => String::new(),
+    };
     println!(
-        "summary: requests={} seconds={:.3} rps={:.0} errors={}",
+        "summary: requests={} seconds={:.3} rps={:.0} errors={}{mbps}",
         w.responses, w.elapsed, rps, w.errors
     );
     let ok = w.errors == 0 && w.responses > 0;

@@ -125,3 +125,108 @@ fn refused_connections_are_errors() {
     assert_eq!(f.get("requests").map(String::as_str), Some("0"), "{f:?}");
     assert_eq!(f.get("errors").map(String::as_str), Some("3"), "{f:?}");
 }
+
+#[test]
+fn handshake_mode_opens_a_connection_per_response() {
+    let server = support::start("echo_server", &[]);
+    let (requests, errors) = load(
+        server.port,
+        &[
+            "--mode",
+            "handshake",
+            "--requests",
+            "300",
+            "--connections",
+            "4",
+        ],
+    );
+    assert_eq!(errors, 0);
+    assert!(requests >= 300, "{requests} requests");
+}
+
+/// The certificate files `bench_cert` writes, in a fresh directory removed on drop.
+#[cfg(feature = "tls")]
+struct Certs {
+    dir: std::path::PathBuf,
+}
+
+#[cfg(feature = "tls")]
+impl Certs {
+    /// Runs `bench_cert` into a directory of this test process's own.
+    fn new() -> Certs {
+        let dir = std::env::temp_dir().join(format!("usockets-load-certs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("certificate dir");
+        let run = support::run_example("bench_cert", &[dir.to_str().expect("utf-8 dir")], TIMEOUT);
+        assert!(run.status.success(), "bench_cert failed");
+        Certs { dir }
+    }
+
+    /// The path of file `name` of the directory, as an argument.
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_str().expect("utf-8 path").to_owned()
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Drop for Certs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What `benches/tls.sh` runs, counted instead of timed, against both TLS servers: echo, full
+/// handshakes (a resumed session fails the run), and a client speaking no TLS in between, which
+/// must cost the server nothing but that connection.
+#[cfg(feature = "tls")]
+#[test]
+fn tls_echo_and_full_handshakes_against_both_tls_servers() {
+    use std::io::{Read, Write};
+    let certs = Certs::new();
+    let (ca, cert, key) = (
+        certs.path("ca.pem"),
+        certs.path("cert.pem"),
+        certs.path("key.pem"),
+    );
+    for name in ["echo_server", "tokio_tls_echo_server"] {
+        let server = support::start(name, &["--cert", &cert, "--key", &key]);
+        let echo = [
+            "--tls",
+            &ca,
+            "--mode",
+            "echo",
+            "--requests",
+            "2000",
+            "--connections",
+            "10",
+            "--payload",
+            "1000",
+        ];
+        let (requests, errors) = load(server.port, &echo);
+        assert_eq!(errors, 0, "{name}");
+        assert!(requests >= 2000, "{name}: {requests} requests");
+
+        let mut plain = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        plain
+            .write_all(b"GET / HTTP/1.1\r\n\r\n")
+            .expect("send garbage");
+        plain
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        let mut answer = Vec::new();
+        let _ = plain.read_to_end(&mut answer);
+
+        let handshakes = [
+            "--tls",
+            &ca,
+            "--mode",
+            "handshake",
+            "--requests",
+            "200",
+            "--connections",
+            "4",
+        ];
+        let (requests, errors) = load(server.port, &handshakes);
+        assert_eq!(errors, 0, "{name}");
+        assert!(requests >= 200, "{name}: {requests} requests");
+    }
+}
