@@ -2,8 +2,8 @@
 //! handshake, byte for byte, in every process, and no handshake spends time on public-key
 //! arithmetic.
 //!
-//! The provider is rustls's *ring* provider (the real record layer: AEAD, HKDF, the key
-//! schedule, the handshake state machines) with four parts replaced:
+//! The provider is rustls's *ring* provider (its AEAD sealing every record, under rustls's own
+//! record layer, key schedule and handshake state machines) with these parts replaced:
 //!
 //! * **randomness** (`secure_random`): a seeded generator ([`SeededRng`]) per thread, reset by
 //!   [`reseed`] at the start of every run (client and server randoms, session ids);
@@ -11,9 +11,9 @@
 //!   whose shared secret is the XOR of the two shares. ring's own X25519 draws from the system's
 //!   randomness, which no provider can replace, and costs most of a handshake;
 //! * **signatures**: a stand-in Ed25519 whose "signature" is a keyless digest of the message
-//!   (`tag`), checked by the client's verification algorithm the same way; the server's
-//!   certificate is an rcgen certificate signed by that stand-in key, so it is the same in
-//!   every process;
+//!   (`tag`), which the client's verifier ([`TagVerifier`]) checks; the server's
+//!   "certificate" is a placeholder of a few bytes that nobody parses (the verifier accepts
+//!   any), which spares every handshake the encoding, hashing and parsing of a real one;
 //! * **HMAC** (under HKDF in TLS 1.3 and the PRF in TLS 1.2): a keyed 256-bit mix ([`MixHmac`]).
 //!   The key schedule runs dozens of HMACs per handshake, most of a handshake's time once the
 //!   public-key work is gone. The keys it derives differ for every label and transcript, as
@@ -43,6 +43,7 @@ use std::time::Duration;
 use usockets_shim_sim::SeededRng;
 use usockets_tls::rustls;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{
     ClientSessionStore, Resumption, Tls12ClientSessionValue, Tls13ClientSessionValue,
 };
@@ -50,21 +51,18 @@ use rustls::crypto::tls12::PrfUsingHmac;
 use rustls::crypto::tls13::HkdfUsingHmac;
 use rustls::crypto::{
     hmac, ActiveKeyExchange, CipherSuiteCommon, CryptoProvider, GetRandomFailed, KeyProvider,
-    SecureRandom, SharedSecret, SupportedKxGroup, WebPkiSupportedAlgorithms,
+    SecureRandom, SharedSecret, SupportedKxGroup,
 };
 use rustls::ffdhe_groups::FfdheGroup;
-use rustls::pki_types::ServerName;
-use rustls::pki_types::{
-    alg_id, AlgorithmIdentifier, CertificateDer, InvalidSignature, PrivateKeyDer,
-    PrivatePkcs8KeyDer, SignatureVerificationAlgorithm, UnixTime,
-};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::sign::{Signer, SigningKey};
 use rustls::time_provider::TimeProvider;
 use rustls::{
-    ClientConfig, Error, NamedGroup, PeerMisbehaved, ServerConfig, SignatureAlgorithm,
-    SignatureScheme, SupportedCipherSuite, Tls12CipherSuite, Tls13CipherSuite,
+    CertificateError, ClientConfig, DigitallySignedStruct, Error, NamedGroup, PeerMisbehaved,
+    ServerConfig, SignatureAlgorithm, SignatureScheme, SupportedCipherSuite,
+    SupportedProtocolVersion, Tls12CipherSuite, Tls13CipherSuite,
 };
-use usockets_tls::{Options, Verify, Versions};
+use usockets_tls::{Options, Versions};
 
 /// Where the generator starts in every run.
 const SEED: u64 = 0x7573_6f63_6b65_7473;
@@ -205,30 +203,56 @@ impl KeyProvider for TagKeys {
     }
 }
 
-/// Checks stand-in signatures; used for certificates with an Ed25519 key (the only kind here).
+/// The client's check of the server: the stand-in signature over the handshake, and no
+/// certificate at all (see the module docs).
 #[derive(Debug)]
-struct TagVerify;
+struct TagVerifier;
 
-impl SignatureVerificationAlgorithm for TagVerify {
-    fn verify_signature(
-        &self,
-        _: &[u8],
+impl TagVerifier {
+    fn check(
         message: &[u8],
-        sig: &[u8],
-    ) -> Result<(), InvalidSignature> {
-        if sig == tag(message).as_slice() {
-            Ok(())
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        if dss.scheme == SCHEME && dss.signature() == tag(message).as_slice() {
+            Ok(HandshakeSignatureValid::assertion())
         } else {
-            Err(InvalidSignature)
+            Err(Error::InvalidCertificate(CertificateError::BadSignature))
         }
     }
+}
 
-    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ED25519
+impl ServerCertVerifier for TagVerifier {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        Ok(ServerCertVerified::assertion())
     }
 
-    fn signature_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ED25519
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        _: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        Self::check(message, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        _: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        Self::check(message, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SCHEME]
     }
 }
 
@@ -353,11 +377,6 @@ fn with_mix_hmac(base: SupportedCipherSuite) -> SupportedCipherSuite {
 static RANDOM: Seeded = Seeded;
 static KX: XorKx = XorKx;
 static KEYS: TagKeys = TagKeys;
-static VERIFY: TagVerify = TagVerify;
-static ALGORITHMS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
-    all: &[&VERIFY],
-    mapping: &[(SCHEME, &[&VERIFY])],
-};
 
 thread_local! {
     /// The TLS 1.2 client sessions of this thread, per configuration: runs on other threads
@@ -427,23 +446,6 @@ impl TimeProvider for FixedTime {
     }
 }
 
-/// The certificate's key for rcgen: a fixed public key, stand-in signatures.
-struct CertKey;
-
-impl rcgen::RemoteKeyPair for CertKey {
-    fn public_key(&self) -> &[u8] {
-        &[0x5a; 32]
-    }
-
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        Ok(tag(msg))
-    }
-
-    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        &rcgen::PKCS_ED25519
-    }
-}
-
 /// One server and one client configuration that speak to each other.
 pub(crate) struct Pair {
     pub server: Arc<ServerConfig>,
@@ -461,33 +463,40 @@ pub(crate) fn pair(v: usize) -> &'static Pair {
 
 fn build(v: usize) -> Pair {
     use rustls::crypto::ring::cipher_suite as cs;
-    let (versions, cipher) = match v {
-        0 => (Versions::Tls13, cs::TLS13_AES_128_GCM_SHA256),
-        1 => (Versions::Tls12, cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256),
-        2 => (Versions::Tls13, cs::TLS13_CHACHA20_POLY1305_SHA256),
+    static TLS13: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
+    static TLS12: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
+    let (versions, list, cipher) = match v {
+        0 => (Versions::Tls13, TLS13, cs::TLS13_AES_128_GCM_SHA256),
+        1 => (
+            Versions::Tls12,
+            TLS12,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ),
+        2 => (Versions::Tls13, TLS13, cs::TLS13_CHACHA20_POLY1305_SHA256),
         _ => (
             Versions::Tls12,
+            TLS12,
             cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
         ),
     };
-    let provider = CryptoProvider {
+    let provider = Arc::new(CryptoProvider {
         cipher_suites: vec![with_mix_hmac(cipher)],
         kx_groups: vec![&KX],
-        signature_verification_algorithms: ALGORITHMS,
+        // Unused: the client's verifier checks the stand-in signatures itself.
+        signature_verification_algorithms: rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms,
         secure_random: &RANDOM,
         key_provider: &KEYS,
-    };
+    });
+    let time: Arc<dyn TimeProvider> = Arc::new(FixedTime);
     let options = Options {
         versions,
-        provider: Arc::new(provider),
-        time: Some(Arc::new(FixedTime)),
+        provider: Arc::clone(&provider),
+        time: Some(Arc::clone(&time)),
     };
-    let key = rcgen::KeyPair::from_remote(Box::new(CertKey)).expect("stand-in key");
-    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("certificate");
-    let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone()];
+    let chain = vec![CertificateDer::from(
+        b"tls_session stand-in certificate".to_vec(),
+    )];
     // The key provider ignores the key's bytes (see TagKeys).
     let placeholder = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(vec![0u8; 16]));
     let server = usockets_tls::server_config(chain, placeholder, &options).expect("server config");
@@ -495,13 +504,15 @@ fn build(v: usize) -> Pair {
     // One TLS 1.3 ticket after each handshake (rustls sends two by default): the
     // post-handshake message stays in every run, at half the cost.
     server.send_tls13_tickets = 1;
-    let server = Arc::new(server);
-    let client =
-        usockets_tls::client_config(Verify::NoVerification, &options).expect("client config");
-    let mut client = (*client).clone();
+    let mut client = ClientConfig::builder_with_details(provider, time)
+        .with_protocol_versions(list)
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(TagVerifier))
+        .with_no_client_auth();
     client.resumption = Resumption::store(Arc::new(OneSession(v)));
     Pair {
-        server,
+        server: Arc::new(server),
         client: Arc::new(client),
     }
 }
