@@ -16,6 +16,8 @@ cd "$(dirname "$0")"
 SECONDS_PER_TARGET=${SECONDS_PER_TARGET:-60}
 read -r -a BUILD <<<"${FUZZ_BUILD--s none --no-trace-compares}"
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=(loop_ops adopt_close timers hammer); fi
+# The libFuzzer options ci.sh gives single targets (see TARGET_OPTS there).
+declare -A TARGET_OPTS=([tls_session]="-use_counters=0 -entropic=0")
 
 rustup +nightly component list --installed | grep -q llvm-tools ||
     rustup +nightly component add llvm-tools-preview
@@ -31,8 +33,9 @@ for t in "${TARGETS[@]}"; do
     corpus=$work/corpus-$t
     mkdir -p "$corpus"
     cp seeds/"$t"/* "$corpus"/ 2>/dev/null || true
+    read -r -a opts <<<"${TARGET_OPTS[$t]:-}"
     if ! cargo +nightly fuzz run "${BUILD[@]}" --target-dir "target/measure-$tag" "$t" \
-        "$corpus" -- -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
+        "$corpus" -- -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 "${opts[@]}" \
         >"$work/$t.log" 2>&1; then
         tail -60 "$work/$t.log"
         echo "$t: the run failed (a crash, or the build; see above): no measurement" >&2

@@ -47,6 +47,7 @@ mod streams;
 mod target;
 mod timers;
 mod tls_server;
+mod tls_session;
 
 pub use config::H;
 pub use coverage::{fault_kinds, Report, Stats};
@@ -55,3 +56,4 @@ pub use model::World;
 pub use run::run;
 pub use target::Target;
 pub use tls_server::run_tls_server;
+pub use tls_session::{run_tls_session, SessionReport};
