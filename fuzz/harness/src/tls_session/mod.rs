@@ -169,7 +169,7 @@ impl End {
 /// What a run did, for tests (determinism, and what the seeds reach).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionReport {
-    /// The configuration ([`crypto::pair`]).
+    /// The configuration (see `crypto::pair`).
     pub variant: u8,
     /// Operations run, by kind (the low nibble of the op byte).
     pub ops: [u32; 16],
