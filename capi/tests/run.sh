@@ -237,18 +237,22 @@ for t in "${tests[@]}"; do
     fi
 done
 
-# The C echo server answers a real peer (nc), then exits by itself (--once).
-if [ -x "$bin/echo_server" ] && command -v nc > /dev/null; then
-    echo "--- echo_server + nc"
-    "$bin/echo_server" 0 --once > "$bin/echo_server.out" 2>&1 &
+# The C echo server with ARGS, for one peer: starts it (--once: it exits after its first
+# connection closes) and sets es_pid and es_port; echo_server_exit then waits up to 10 s for it
+# to exit and sets es_exit (124: it had to be killed).
+echo_server_start() { # output file, server arguments...
+    local out="$1"
+    shift
+    "$bin/echo_server" 0 --once "$@" > "$out" 2>&1 &
     es_pid=$!
     es_port=""
     for _ in $(seq 50); do
-        es_port="$(sed -n 's/^listening on port //p' "$bin/echo_server.out")"
+        es_port="$(sed -n 's/^listening on port //p' "$out")"
         [ -n "$es_port" ] && break
         sleep 0.1
     done
-    reply="$(printf 'hello from nc\n' | timeout 10 nc -N 127.0.0.1 "${es_port:-0}" 2>&1)"
+}
+echo_server_exit() {
     es_exit=0
     for _ in $(seq 100); do kill -0 "$es_pid" 2> /dev/null || break; sleep 0.1; done
     if kill -0 "$es_pid" 2> /dev/null; then
@@ -256,6 +260,14 @@ if [ -x "$bin/echo_server" ] && command -v nc > /dev/null; then
         es_exit=124
     fi
     wait "$es_pid" 2> /dev/null || es_exit=$?
+}
+
+# The C echo server answers a real peer (nc), then exits by itself.
+if [ -x "$bin/echo_server" ] && command -v nc > /dev/null; then
+    echo "--- echo_server + nc"
+    echo_server_start "$bin/echo_server.out"
+    reply="$(printf 'hello from nc\n' | timeout 10 nc -N 127.0.0.1 "${es_port:-0}" 2>&1)"
+    echo_server_exit
     if [ "$reply" = "hello from nc" ] && [ "$es_exit" -eq 0 ]; then
         pass "echo_server answers nc and exits"
     else
@@ -268,26 +280,12 @@ fi
 # The C echo server over TLS answers openssl s_client, which verifies it (return code 0).
 if [ -x "$bin/echo_server" ] && [ -f "$tls_dir/server.pem" ]; then
     echo "--- echo_server --cert --key + openssl s_client"
-    "$bin/echo_server" 0 --once --cert "$tls_dir/server.pem" --key "$tls_dir/server.key" \
-        > "$bin/echo_server_tls.out" 2>&1 &
-    es_pid=$!
-    es_port=""
-    for _ in $(seq 50); do
-        es_port="$(sed -n 's/^listening on port //p' "$bin/echo_server_tls.out")"
-        [ -n "$es_port" ] && break
-        sleep 0.1
-    done
+    echo_server_start "$bin/echo_server_tls.out" --cert "$tls_dir/server.pem" --key "$tls_dir/server.key"
     # The line goes out, the echo comes back; a second later stdin ends and s_client closes.
     reply="$( (printf 'hello from s_client\n'; sleep 1) |
         timeout 10 openssl s_client -connect "127.0.0.1:${es_port:-0}" -servername localhost \
             -CAfile "$tls_dir/ca.pem" -verify_return_error 2>&1)"
-    es_exit=0
-    for _ in $(seq 100); do kill -0 "$es_pid" 2> /dev/null || break; sleep 0.1; done
-    if kill -0 "$es_pid" 2> /dev/null; then
-        kill "$es_pid"
-        es_exit=124
-    fi
-    wait "$es_pid" 2> /dev/null || es_exit=$?
+    echo_server_exit
     if grep -q '^hello from s_client$' <<< "$reply" && grep -q 'Verify return code: 0 (ok)' <<< "$reply" &&
         [ "$es_exit" -eq 0 ]; then
         pass "echo_server (ssl = 1) answers openssl s_client, verify return code 0, and exits"
