@@ -1,7 +1,7 @@
 //! The connection handling of `http_server`, shared with the tests that measure it
-//! (`tests/hot_path.rs`, `tests/emfile.rs`, `tests/hostile_clients.rs`), so they prove the
-//! example's own code. The
-//! including file also includes `shared/http.rs` as `mod http`.
+//! (`counted/tests/hot_path.rs`, `counted/tests/emfile.rs`, `tests/hostile_clients.rs`), so they
+//! prove the example's own code. The including file also includes `shared/http.rs` as
+//! `mod http`.
 
 use usockets::{
     App, CloseCause, ContextCallbacks, ContextId, Cx, HasOutbox, ListenOptions, ListenTarget,

@@ -7,10 +7,10 @@
 //! needed); the child runs the http example's handler and reports its counters on stdout every
 //! 500 ms.
 
-#[path = "../examples/shared/http.rs"]
+#[path = "../../examples/shared/http.rs"]
 #[allow(dead_code)]
 mod http;
-#[path = "../examples/shared/http_app.rs"]
+#[path = "../../examples/shared/http_app.rs"]
 #[allow(dead_code)]
 mod http_app;
 

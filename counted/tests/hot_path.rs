@@ -7,10 +7,10 @@
 //! the shim's syscall counters and its own allocation count when the warm-up rounds are done
 //! and again after the last response.
 
-#[path = "../examples/shared/http.rs"]
+#[path = "../../examples/shared/http.rs"]
 #[allow(dead_code)]
 mod http;
-#[path = "../examples/shared/http_app.rs"]
+#[path = "../../examples/shared/http_app.rs"]
 #[allow(dead_code)]
 mod http_app;
 
