@@ -288,8 +288,8 @@ impl<C: Config> Cx<C> {
             Ok(()) => {
                 if let Some(e) = self.socket_mut(s) {
                     e.connecting = false;
-                    e.timeout_tick = NEVER;
-                    e.long_timeout_tick = NEVER;
+                    e.timeout_at = NEVER;
+                    e.long_timeout_at = NEVER;
                 }
                 self.set_socket_interest(s, Interest::READABLE);
                 self.layer_opened(s, true);
@@ -359,8 +359,8 @@ impl<C: Config> Cx<C> {
         self.unlink_socket(s);
         self.link_socket(s, target);
         if let Some(e) = self.socket_mut(s) {
-            e.timeout_tick = NEVER;
-            e.long_timeout_tick = NEVER;
+            e.timeout_at = NEVER;
+            e.long_timeout_at = NEVER;
             transform(&mut e.ext);
         }
         Some(s)

@@ -46,9 +46,10 @@ pub struct Socket<F, E, L> {
     /// established: a hard send error; the socket is failing and closes when the running
     /// callback returns (see the `failing` module).
     pub(crate) pending_error: Option<OsError>,
-    /// Absolute sweep tick of the short and long timeout, [`NEVER`] when off.
-    pub(crate) timeout_tick: u64,
-    pub(crate) long_timeout_tick: u64,
+    /// When the short and the long timeout are due (shim clock, ms), [`NEVER`] when off. The
+    /// first sweep whose tick time is at or past it fires it.
+    pub(crate) timeout_at: u64,
+    pub(crate) long_timeout_at: u64,
     /// Context list links (or, once closed, the closed list).
     pub(crate) prev: u32,
     pub(crate) next: u32,
@@ -78,8 +79,8 @@ impl<F, E, L: Default> Socket<F, E, L> {
             low_priority_turn: false,
             serial: 0,
             pending_error: None,
-            timeout_tick: NEVER,
-            long_timeout_tick: NEVER,
+            timeout_at: NEVER,
+            long_timeout_at: NEVER,
             prev: NIL,
             next: NIL,
             queue_next: NIL,

@@ -86,7 +86,7 @@ pub type PollEntry<C> = entry::Poll<FdOf<C>, <C as Config>::PollExt, PollCb<C>>;
 ///
 /// Core ships [`FixedStorage`](crate::FixedStorage) (arrays sized by const generics, usable
 /// by value or as a `&'static mut` from a `static`) and, with the `alloc` feature,
-/// `GrowingStorage` (vectors that double up to a maximum). Implement it to bring memory of your
+/// `GrowingStorage` (vectors that grow up to a maximum). Implement it to bring memory of your
 /// own.
 ///
 /// Timers are kept in their arena only: an ordered timer index (for timers in the thousands)
@@ -280,8 +280,10 @@ pub struct Cx<C: Config> {
     pub(crate) callbacks: LoopCallbacks<C>,
     pub(crate) settings: Settings,
     pub(crate) iteration: u64,
-    /// Loop time, refreshed after every wait.
+    /// Loop time, refreshed at the start of every iteration and after its wait.
     pub(crate) now: u64,
+    /// Between the start and the end of [`Loop::run_once`]: `now` is fresh.
+    pub(crate) in_iteration: bool,
     /// Origin of the sweep ticks.
     pub(crate) epoch: u64,
     /// Sweep ticks elapsed since `epoch` at the last sweep.
@@ -385,6 +387,7 @@ impl<C: Config> Loop<C> {
                 },
                 iteration: 0,
                 now,
+                in_iteration: false,
                 epoch: now,
                 tick: 0,
                 sweep_at: None,

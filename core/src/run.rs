@@ -25,6 +25,8 @@ impl<C: Config> Loop<C> {
         let cx = &mut self.cx;
         let recv = self.recv.as_mut();
         cx.iteration += 1;
+        cx.now = cx.shim.now_ms();
+        cx.in_iteration = true;
         // Sockets whose write failed outside any callback close now.
         cx.close_failed();
         cx.serve_low_priority();
@@ -32,9 +34,8 @@ impl<C: Config> Loop<C> {
             pre(cx);
             cx.close_failed();
         }
-        let mut wait = cx
-            .next_deadline()
-            .map(|d| d.saturating_sub(cx.shim.now_ms()));
+        // From loop time, as libuv does: a long `pre` makes timers late, never early.
+        let mut wait = cx.next_deadline().map(|d| d.saturating_sub(cx.now));
         if cx.pending_connect_errors > 0 {
             wait = Some(0);
         }
@@ -63,6 +64,7 @@ impl<C: Config> Loop<C> {
             post(cx);
             cx.close_failed();
         }
+        cx.in_iteration = false;
         Ok(())
     }
 
@@ -123,7 +125,9 @@ impl<C: Config> Cx<C> {
     pub fn shim(&self) -> &C::Shim {
         &self.shim
     }
-    /// Loop time in milliseconds as of the last wait.
+    /// Loop time in milliseconds: the clock as of the start of this iteration or, once the
+    /// iteration's wait returned, as of then (libuv's `uv_now`). Socket timeouts set inside an
+    /// iteration count from it.
     pub fn now_ms(&self) -> u64 {
         self.now
     }

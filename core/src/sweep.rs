@@ -1,8 +1,8 @@
 //! The timeout sweep and the timer phase of an iteration.
 //!
-//! Socket timeouts are absolute sweep ticks, computed from the clock when set: a timeout of n
-//! seconds fires at the first sweep at or after "now + n", so never early and at most one sweep
-//! period late, for every n (nothing wraps).
+//! Socket timeouts are absolute times, "now + n" when set (loop time inside an iteration, the
+//! clock outside one): a timeout fires at the first sweep whose tick time is at or after it, so
+//! never early and at most one sweep period late, for every n (nothing wraps).
 //!
 //! A timeout set while the sweep runs its callbacks (re-armed in `on_timeout`) counts from the
 //! tick that fired it instead, so a periodic re-arm with n fires every n seconds (4, 8, 12 for
@@ -15,22 +15,29 @@ use crate::handle::SocketId;
 use crate::shim::OsShim;
 
 impl<C: Config> Cx<C> {
-    /// The sweep tick at or after `now + delay_ms` ([`NEVER`] for a zero delay: off); during
-    /// the sweep, the tick `delay_ms` after the one being swept.
-    pub(crate) fn deadline_tick(&mut self, delay_ms: u64) -> u64 {
+    /// When a timeout of `delay_ms` set now is due ([`NEVER`] for a zero delay: off): `now +
+    /// delay_ms`, fired by the first sweep whose tick time is at or past it; during the sweep,
+    /// the tick time `delay_ms` (rounded up to whole ticks) after the one being swept. `now` is
+    /// loop time inside an iteration, the clock outside one. No division on this path: a
+    /// request re-arms its timeout, and only the rare set inside the sweep rounds.
+    #[inline]
+    pub(crate) fn deadline_at(&mut self, delay_ms: u64) -> u64 {
         if delay_ms == 0 {
             return NEVER;
         }
-        let p = self.settings.sweep_period_ms;
         if self.sweeping {
-            return self.tick.saturating_add(delay_ms.div_ceil(p));
+            let p = self.settings.sweep_period_ms;
+            let ticks = self.tick.saturating_add(delay_ms.div_ceil(p));
+            return self.epoch.saturating_add(ticks.saturating_mul(p));
         }
-        let due = self
-            .shim
-            .now_ms()
-            .saturating_sub(self.epoch)
-            .saturating_add(delay_ms);
-        due.div_ceil(p)
+        // Inside an iteration, loop time (as libuv's `uv_now` and the C library's cached
+        // timestamp): no clock read on the hot path, where a request re-arms its timeout.
+        let now = if self.in_iteration {
+            self.now
+        } else {
+            self.shim.now_ms()
+        };
+        now.max(self.epoch).saturating_add(delay_ms)
     }
 
     /// The timer phase: user timers, the sweep, listeners coming back from back-off.
@@ -71,7 +78,10 @@ impl<C: Config> Cx<C> {
     /// Fires `on_timeout`, then `on_long_timeout`, for every socket whose deadline has come.
     /// Walks slots by index, so closes and adoptions inside the callbacks are harmless.
     fn sweep(&mut self) {
-        let tick = self.tick;
+        // The time of the tick being swept: a timeout due at or before it fires.
+        let tick_at = self
+            .epoch
+            .saturating_add(self.tick.saturating_mul(self.settings.sweep_period_ms));
         for index in 0..self.sockets.slots() {
             let Some((g, e)) = self.sockets.at(index) else {
                 continue;
@@ -80,9 +90,9 @@ impl<C: Config> Cx<C> {
                 continue;
             }
             let s = SocketId::new(index, g);
-            if e.timeout_tick <= tick {
+            if e.timeout_at <= tick_at {
                 if let Some(e) = self.socket_mut(s) {
-                    e.timeout_tick = NEVER;
+                    e.timeout_at = NEVER;
                 }
                 if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_timeout) {
                     cb(self, s);
@@ -92,9 +102,9 @@ impl<C: Config> Cx<C> {
             let Some(e) = self.socket(s).filter(|e| !e.closed) else {
                 continue;
             };
-            if e.long_timeout_tick <= tick {
+            if e.long_timeout_at <= tick_at {
                 if let Some(e) = self.socket_mut(s) {
-                    e.long_timeout_tick = NEVER;
+                    e.long_timeout_at = NEVER;
                 }
                 if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_long_timeout) {
                     cb(self, s);
