@@ -15,6 +15,7 @@ pub struct RecvBuf<'a> {
 }
 
 impl<'a> RecvBuf<'a> {
+    #[inline]
     pub(crate) fn new(whole: &'a mut [u8], len: usize) -> Self {
         RecvBuf { whole, len }
     }
@@ -29,6 +30,7 @@ impl<'a> RecvBuf<'a> {
 
     /// The data together with [`RECV_PADDING`] writable bytes on each side; the data starts at
     /// offset [`RECV_PADDING`] and is as long as the data.
+    #[inline]
     pub fn padded(&mut self) -> &mut [u8] {
         &mut self.whole[..RECV_PADDING + self.len + RECV_PADDING]
     }
@@ -36,12 +38,14 @@ impl<'a> RecvBuf<'a> {
 
 impl Deref for RecvBuf<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         &self.whole[RECV_PADDING..RECV_PADDING + self.len]
     }
 }
 
 impl DerefMut for RecvBuf<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         &mut self.whole[RECV_PADDING..RECV_PADDING + self.len]
     }

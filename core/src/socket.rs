@@ -56,6 +56,15 @@ impl<C: Config> Cx<C> {
 
     pub(crate) fn socket_event(&mut self, recv: &mut [u8], s: SocketId, ev: Event) {
         let Some(e) = self.open_socket(s) else { return };
+        // The hot path: data on an established socket, nothing else going on.
+        if ev.readable
+            && !(ev.writable || ev.error || ev.hangup)
+            && e.interest.is_readable()
+            && !(e.connecting || e.low_priority || e.pending_error.is_some())
+        {
+            self.read(recv, s);
+            return;
+        }
         let (layered, fin_pending) = (e.layered, e.fin_pending);
         if e.connecting {
             self.connect_event(s);
@@ -127,6 +136,7 @@ impl<C: Config> Cx<C> {
 
     /// One `recv` per readable event (level-triggered: what is left is reported again), and
     /// another only while each read fills the whole buffer, up to the fairness cap.
+    #[inline]
     fn read(&mut self, recv: &mut [u8], s: SocketId) {
         let cap = self.recv_capacity;
         for _ in 0..self.settings.max_reads_per_event.max(1) {
@@ -138,7 +148,7 @@ impl<C: Config> Cx<C> {
             if e.closed || !e.interest.is_readable() || e.pending_error.is_some() {
                 return;
             }
-            let layered = e.layered;
+            let (layered, context) = (e.layered, e.context);
             let Some(fd) = e.fd.as_ref() else { return };
             match self
                 .shim
@@ -151,7 +161,11 @@ impl<C: Config> Cx<C> {
                 Ok(n) => {
                     if layered {
                         C::Layer::received(self, s, &recv[RECV_PADDING..RECV_PADDING + n]);
-                    } else if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_data) {
+                    } else if let Some(cb) = self
+                        .contexts
+                        .get(context.index, context.generation)
+                        .and_then(|c| c.callbacks.on_data)
+                    {
                         let mut buf = RecvBuf::new(recv, n);
                         cb(self, s, &mut buf);
                     }
@@ -194,6 +208,7 @@ impl<C: Config> Cx<C> {
     /// Acts on a send's outcome and returns the bytes taken: a short write (would-block
     /// included) arms writable interest; a hard error takes nothing, arms nothing and marks the
     /// socket failing, to be closed when the running callback returns.
+    #[inline]
     fn wrote(
         &mut self,
         s: SocketId,
@@ -221,6 +236,7 @@ impl<C: Config> Cx<C> {
     /// Sends through `send` on the socket's descriptor if it may be written to now, in the one
     /// arena lookup of a write: a layered socket is handed back (unless `past_layer`) for its
     /// layer to write instead.
+    #[inline]
     fn send_with<R>(
         &mut self,
         s: SocketId,
@@ -276,6 +292,7 @@ impl<C: Config> Cx<C> {
     }
 
     /// [`write`](Self::write) (`past_layer` false) or [`write_raw`](Self::write_raw).
+    #[inline]
     fn write_via(&mut self, s: SocketId, data: &[u8], more: bool, past_layer: bool) -> usize {
         if data.is_empty() {
             return 0;
@@ -530,10 +547,15 @@ impl<C: Config> Cx<C> {
     /// than `seconds` from now and at most one sweep period later. 0 turns it off. Set inside
     /// `on_timeout` (or anything the sweep calls), it counts from the sweep tick that fired, so
     /// re-arming there with n fires every n seconds.
+    ///
+    /// "Now" is loop time ([`now_ms`](Self::now_ms)) inside an iteration, so re-arming per
+    /// request reads no clock: a callback that blocks for a long time before setting a timeout
+    /// makes it fire that much sooner after the call (never sooner after the iteration's wait
+    /// returned). Outside an iteration it is the clock.
     pub fn timeout(&mut self, s: SocketId, seconds: u32) {
-        let tick = self.deadline_tick(u64::from(seconds) * 1000);
+        let at = self.deadline_at(u64::from(seconds) * 1000);
         if let Some(e) = self.socket_mut(s).filter(|e| !e.closed) {
-            e.timeout_tick = tick;
+            e.timeout_at = at;
         }
     }
 
@@ -541,9 +563,9 @@ impl<C: Config> Cx<C> {
     /// Like [`timeout`](Self::timeout): never early, at most one sweep period late, and counted
     /// from the firing tick when set during the sweep.
     pub fn long_timeout(&mut self, s: SocketId, minutes: u32) {
-        let tick = self.deadline_tick(u64::from(minutes) * 60_000);
+        let at = self.deadline_at(u64::from(minutes) * 60_000);
         if let Some(e) = self.socket_mut(s).filter(|e| !e.closed) {
-            e.long_timeout_tick = tick;
+            e.long_timeout_at = at;
         }
     }
 
