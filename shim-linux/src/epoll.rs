@@ -44,6 +44,7 @@ pub(crate) fn epoll_bits(interest: Interest) -> u32 {
 /// Translates one epoll event. `EPOLLRDHUP` alone (the peer's FIN, a half-close) is reported as
 /// **readable**, not as a hang-up: core then reads 0 and runs `on_end`. Only `EPOLLHUP` (both
 /// directions down) is a hang-up.
+#[inline]
 pub(crate) fn translate(ev: &libc::epoll_event) -> Event {
     let bits = ev.events;
     let has = |flag: i32| bits & flag as u32 != 0;
@@ -95,15 +96,17 @@ impl Poller {
         .map(drop)
     }
 
-    /// Waits and fills `events` from the front; `EINTR` gives `Ok(0)`.
+    /// Waits and fills `events` from the front; `EINTR` gives `Ok(0)`. Also says whether the
+    /// waker's token was among them (found in the same pass that translates).
+    #[inline]
     pub(crate) fn wait(
         &mut self,
         c: &mut Counters,
         events: &mut [Event],
         timeout_ms: Option<u64>,
-    ) -> Result<usize, LinuxError> {
+    ) -> Result<(usize, bool), LinuxError> {
         if events.is_empty() {
-            return Ok(0);
+            return Ok((0, false));
         }
         if events.len() > self.buf.len() {
             self.buf.resize(events.len(), EMPTY);
@@ -120,13 +123,15 @@ impl Poller {
             libc::epoll_wait(epfd, buf, max, timeout)
         }) {
             Ok(n) => n as usize,
-            Err(e) if e.code == libc::EINTR => return Ok(0),
+            Err(e) if e.code == libc::EINTR => return Ok((0, false)),
             Err(e) => return Err(e),
         };
+        let mut woken = false;
         for (out, ev) in events.iter_mut().zip(&self.buf[..n]) {
             *out = translate(ev);
+            woken |= out.token == Token::WAKER;
         }
-        Ok(n)
+        Ok((n, woken))
     }
 }
 

@@ -251,6 +251,7 @@ impl LinuxShim {
     }
 
     /// Records whether a successful send left data held back by `MSG_MORE`.
+    #[inline]
     fn note_send(&mut self, fd: RawFd, more: bool, result: &Result<usize, LinuxError>) {
         if matches!(result, Ok(n) if *n > 0) {
             if more {
@@ -317,11 +318,12 @@ impl OsShim for LinuxShim {
         )
     }
 
+    #[inline]
     fn wait(&mut self, events: &mut [Event], timeout_ms: Option<u64>) -> Result<usize, LinuxError> {
-        let n = self.poller.wait(&mut self.c, events, timeout_ms)?;
-        for ev in &mut events[..n] {
-            if ev.token == Token::WAKER {
-                self.waker.drain(&mut self.c);
+        let (n, woken) = self.poller.wait(&mut self.c, events, timeout_ms)?;
+        if woken {
+            self.waker.drain(&mut self.c);
+            for ev in events[..n].iter_mut().filter(|ev| ev.token == Token::WAKER) {
                 *ev = Event::new(Token::WAKER).with_readable(true);
             }
         }
@@ -332,6 +334,7 @@ impl OsShim for LinuxShim {
         self.waker.clone()
     }
 
+    #[inline]
     fn now_ms(&mut self) -> u64 {
         // SAFETY: timespec is a plain C struct of integers; all-zero is a valid value.
         let mut ts = unsafe { std::mem::zeroed::<libc::timespec>() };
@@ -430,10 +433,12 @@ impl OsShim for LinuxShim {
         net::adopt(&mut self.c, fd.as_raw_fd())
     }
 
+    #[inline]
     fn recv(&mut self, fd: &Fd, buf: &mut [u8]) -> Result<usize, LinuxError> {
         net::recv(&mut self.c, fd.as_raw_fd(), buf)
     }
 
+    #[inline]
     fn send(&mut self, fd: &Fd, data: &[u8], more: bool) -> Result<usize, LinuxError> {
         let fd = fd.as_raw_fd();
         let r = net::send(&mut self.c, fd, data, more);

@@ -269,6 +269,7 @@ pub(crate) fn adopt(c: &mut Counters, fd: i32) -> Result<(), LinuxError> {
     }
 }
 
+#[inline]
 pub(crate) fn recv(c: &mut Counters, fd: i32, buf: &mut [u8]) -> Result<usize, LinuxError> {
     let (p, len) = (buf.as_mut_ptr(), buf.len());
     // SAFETY: `p` is valid for writes of `len` bytes (it is `buf`, borrowed for the call).
@@ -276,6 +277,7 @@ pub(crate) fn recv(c: &mut Counters, fd: i32, buf: &mut [u8]) -> Result<usize, L
 }
 
 /// `send` with `MSG_NOSIGNAL` (no `SIGPIPE`), plus `MSG_MORE` when `more`.
+#[inline]
 pub(crate) fn send(
     c: &mut Counters,
     fd: i32,

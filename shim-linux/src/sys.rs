@@ -39,7 +39,15 @@ pub(crate) fn errno() -> i32 {
         .unwrap_or(libc::EIO)
 }
 
+/// `errno` as an error; out of line, so the inlined success path of every call stays short.
+#[cold]
+#[inline(never)]
+fn last_error() -> LinuxError {
+    LinuxError::from_errno(errno())
+}
+
 /// Makes one attempt of `call`: `-1` becomes the `errno` error. Never retries.
+#[inline(always)]
 pub(crate) fn cvt<T: SysRet>(
     c: &mut Counters,
     sys: Sys,
@@ -48,13 +56,14 @@ pub(crate) fn cvt<T: SysRet>(
     c.bump(sys);
     let ret = call();
     if ret.is_minus_one() {
-        Err(LinuxError::from_errno(errno()))
+        Err(last_error())
     } else {
         Ok(ret)
     }
 }
 
 /// Like [`cvt`], but retries while the call fails with `EINTR`.
+#[inline(always)]
 pub(crate) fn cvt_retry<T: SysRet>(
     c: &mut Counters,
     sys: Sys,
