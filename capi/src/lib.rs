@@ -13,7 +13,7 @@
 //! * One dispatch per socket callback: core calls the trampoline of the socket's context, which
 //!   reads the C callback from the socket block's header (shared with the context, updated by
 //!   `us_socket_context_on_*` and on adoption): no second lookup of the context.
-//! * Core runs on its `GrowingStorage` (each arena one vector that doubles when full): no
+//! * Core runs on its `GrowingStorage` (each arena one vector that grows when full): no
 //!   capacity is chosen at build time. C pointers never point into it (they point to blocks),
 //!   so its slots may move. Memory cost: one core slot per socket (kept for reuse) plus its
 //!   block (32 bytes + ext), freed when released.

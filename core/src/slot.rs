@@ -36,7 +36,7 @@ impl<T> Default for Slot<T> {
 /// Storage for the slots of one arena.
 ///
 /// Implemented for arrays and slices of slots (fixed) and, with the `alloc` feature, for
-/// `Growing` (a vector that doubles). Implement it to give core memory of your own.
+/// `Growing` (a vector that grows). Implement it to give core memory of your own.
 pub trait SlotStore<T> {
     /// How many slots exist now.
     fn len(&self) -> usize;

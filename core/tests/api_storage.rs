@@ -290,7 +290,7 @@ fn chunky_data(cx: &mut Cx<Chunky>, s: SocketId, data: &mut RecvBuf<'_>) {
     assert_eq!(cx.write(s, &out, false), out.len());
 }
 
-/// Growing storage starts at 16 socket slots and doubles (16 → 32 → 64): sockets opened
+/// Growing storage starts at 16 socket slots and grows (16 → 32 → 48): sockets opened
 /// before a growth step, whose slots moved with it, keep their ext and their traffic.
 #[test]
 fn growing_storage_grows_twice_and_every_socket_works() {

@@ -1,4 +1,4 @@
-//! Core's `GrowingStorage` (the `alloc` feature): arenas that start small and double up to a
+//! Core's `GrowingStorage` (the `alloc` feature): arenas that start small and grow up to a
 //! maximum, move their slots when they grow without any handle noticing, reuse freed slots with
 //! a new generation, and hold 100 000 connections on the simulated OS.
 
@@ -52,7 +52,7 @@ fn arenas_grow_on_demand_up_to_their_maximum_and_reuse_freed_slots() {
     assert_eq!(
         l.timer_create(true, 0),
         Err(CapacityError),
-        "the maximum, 40, past two doublings (16, 32, 40)"
+        "the maximum, 40, past two growth steps (16, 32, 40)"
     );
     // Every handle made before a growth step still finds its own timer: the slots moved
     // with the vector, the handles are indices and generations.
