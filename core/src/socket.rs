@@ -208,7 +208,7 @@ impl<C: Config> Cx<C> {
     /// Acts on a send's outcome and returns the bytes taken: a short write (would-block
     /// included) arms writable interest; a hard error takes nothing, arms nothing and marks the
     /// socket failing, to be closed when the running callback returns.
-    #[inline]
+    #[inline(always)]
     fn wrote(
         &mut self,
         s: SocketId,
