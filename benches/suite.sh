@@ -407,7 +407,7 @@ idle_run() {
     local back
     back=$(awk -v z="$rss0" -v h="$rss5" -v a="$rss_after" 'BEGIN {
         if (h > z) printf "%.0f", 100 * (h - a) / (h - z); else print 0 }')
-    row "  $name: RSS given back after closing the first $((IDLE_HIGH - IDLE_KEEP))" "$back %" ">=50 %" \
+    row "  $name: RSS given back, first $((IDLE_HIGH - IDLE_KEEP)) closed" "$back %" ">=50 %" \
         "$([ "$back" -ge 50 ] && echo yes || echo no)"
 }
 
