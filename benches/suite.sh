@@ -5,6 +5,7 @@
 #   bash benches/suite.sh                  # everything: a few minutes (two cargo builds first)
 #   QUICK=1 bash benches/suite.sh          # a smoke run: smaller N, one round, 2 s runs
 #   ONLY="callgrind size" bash benches/suite.sh    # some sections: callgrind idle size cpu
+#   ONLY=gate MAX=600 bash benches/suite.sh        # CI: C ABI fixed response only, fails > MAX
 #
 # 1. callgrind: instructions per request. The server runs under `valgrind --tool=callgrind`
 #    with `--requests N` (it exits right after its N-th data event) while a load process, not
@@ -20,6 +21,8 @@
 #    the us_* calls they make) by the loop iterations between the two runs. Two more runs
 #    with one connection (about one event per iteration) split that figure into a fixed cost
 #    per iteration and a cost per event (outside = a + b * events per iteration).
+#    The `gate` section (CI's hot-path stage, not part of the default run) measures the C ABI
+#    fixed response alone and exits 1 if it costs more than MAX instructions per request.
 # 2. idle: bytes per idle connection. A client (python3) opens 5,000 connections to
 #    examples/idle_server.rs, then to benches/c/idle.c; the server's VmRSS (/proc/PID/status)
 #    after a warm-up, at 1,000 and at 5,000 connections gives (rss5000 - rss1000) / 4000. Then
@@ -52,7 +55,8 @@ ONLY=${ONLY:-callgrind idle size cpu}
 for section in $ONLY; do
     case "$section" in
         callgrind | idle | size | cpu) ;;
-        *) echo "suite.sh: error: unknown section '$section' in ONLY (callgrind idle size cpu)" >&2; exit 2 ;;
+        gate) [ -n "${MAX:-}" ] || { echo "suite.sh: error: the gate needs MAX" >&2; exit 2; } ;;
+        *) echo "suite.sh: error: unknown section '$section' in ONLY (callgrind idle size cpu gate)" >&2; exit 2 ;;
     esac
 done
 CONNS=10
@@ -179,7 +183,7 @@ wanted cpu && examples+=(--example http_server --example mio_http_server
 if [ ${#examples[@]} -gt 0 ]; then
     nice cargo build --release --quiet "${examples[@]}" || die "cargo build failed"
 fi
-if wanted callgrind || wanted idle || wanted size; then
+if wanted callgrind || wanted idle || wanted size || wanted gate; then
     need "the C ABI" cc
     nice capi/build.sh --no-tls >"$TMP/capi.log" 2>&1 || {
         cat "$TMP/capi.log" >&2
@@ -269,6 +273,17 @@ outside() {
         -v u2="$u2" -v i1="${RUN1[1]}" -v i2="${RUN2[1]}" -v n1="$N1" -v n2="$N2" 'BEGIN {
         d = (t2 - u2) - (t1 - u1); printf "%.1f %.1f\n", d / (i2 - i1), d / (n2 - n1) }')
 }
+
+if wanted gate; then
+    say "==> gate: C ABI fixed response at most $MAX instructions per request (N1=$N1, N2=$N2)"
+    need gate valgrind wrk cc
+    cc_build fixed_response_g benches/c/fixed_response.c
+    per_request "C ABI fixed response" wrk "$CONNS" "$TMP/fixed_response_g"
+    row "C ABI fixed response: Ir per request" "$PER" "<=$MAX" \
+        "$(awk -v p="$PER" -v m="$MAX" 'BEGIN { print (p <= m) ? "yes" : "no" }')"
+    awk -v p="$PER" -v m="$MAX" 'BEGIN { exit !(p <= m) }' ||
+        die "the hot path regressed: $PER instructions per request, more than $MAX"
+fi
 
 if wanted callgrind; then
     say "==> 1. callgrind: instructions per request (N1=$N1, N2=$N2)"
