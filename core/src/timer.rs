@@ -1,8 +1,9 @@
 //! Timers: kept in core, they set the wait timeout. Any delay and repeat on every shim.
 //!
-//! Armed timers are ordered in the timer index (the `timer_heap` module), so arming, re-arming
-//! and cancelling cost O(log n) at most, the next deadline O(1), and a pass pops exactly the
-//! timers that are due: its cost grows with the timers it fires, not with the timers armed.
+//! Armed timers are ordered in the timer index (the `timer_heap` module): arming costs O(1),
+//! re-arming, disarming and closing an armed timer O(log n) amortized, the next deadline O(1),
+//! and a pass pops exactly the timers that are due, O(log n) amortized each: no step scans the
+//! timers, so a pass costs what it fires, not what is armed.
 
 use crate::entry::{Links, Timer};
 use crate::error::CapacityError;
@@ -36,6 +37,10 @@ impl<C: Config> Cx<C> {
 
     /// Arms the timer to fire `cb` after `ms`, then every `repeat_ms` (0 = once)
     /// (`us_timer_set`). `ms == 0 && repeat_ms == 0` disarms it.
+    ///
+    /// Armed while the loop fires timers (from a timer callback, say), it fires in the next
+    /// timer pass at the earliest, even when already due. Cost: O(1) for a disarmed timer, O(log n) amortized in the
+    /// number of armed timers for an armed one.
     pub fn timer_set(&mut self, t: TimerId, cb: TimerCb<C>, ms: u64, repeat_ms: u64) {
         let now = self.shim.now_ms();
         let Some(e) = self.timers.get_mut(t.index, t.generation) else {
@@ -53,7 +58,7 @@ impl<C: Config> Cx<C> {
     }
 
     /// Stops and frees the timer now (`us_timer_close`), also from inside its own callback.
-    /// Returns its ext.
+    /// Returns its ext. O(log n) amortized in the number of armed timers.
     pub fn timer_close(&mut self, t: TimerId) -> Option<C::TimerExt> {
         self.timers.get(t.index, t.generation)?;
         self.timer_unlink(t.index);
