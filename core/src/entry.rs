@@ -128,15 +128,40 @@ pub struct Context<E, K, L> {
     pub(crate) listeners: u32,
 }
 
+/// A timer's links in the timer index, a pairing heap (see the `timer_heap` module): slot
+/// indices, [`NIL`] for none. All [`NIL`] while the timer is in no heap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Links {
+    /// Its leftmost child.
+    pub(crate) child: u32,
+    /// Its right sibling.
+    pub(crate) next: u32,
+    /// Its parent if it is the leftmost child, else its left sibling; [`NIL`] for a root.
+    pub(crate) prev: u32,
+}
+
+impl Links {
+    /// In no heap.
+    pub(crate) const DETACHED: Links = Links {
+        child: NIL,
+        next: NIL,
+        prev: NIL,
+    };
+}
+
 /// A timer: ext `E`, callback `K`. Opaque; public only so storage can be typed.
 pub struct Timer<E, K> {
     pub(crate) ext: E,
     pub(crate) fallthrough: bool,
+    /// When it fires next; `Some` exactly while it is in the timer index.
     pub(crate) deadline: Option<u64>,
     pub(crate) repeat_ms: u64,
     pub(crate) cb: Option<K>,
-    /// The timer pass in which it was last armed or fired; it fires at most once per pass.
+    /// The timer pass in which it was last armed; one armed during a pass waits for the next
+    /// (it sits in the index's `aside` heap until that pass ends).
     pub(crate) pass: u64,
+    /// Its place in the timer index while armed.
+    pub(crate) links: Links,
 }
 
 /// A poll on a user descriptor `F`: ext `E`, callback `K`. Opaque; public only so storage can

@@ -16,6 +16,7 @@ use crate::recv::{RecvBuf, RECV_PADDING};
 use crate::settings::Settings;
 use crate::shim::{Event, Interest, OsError, OsShim};
 use crate::slot::{Arena, SlotStore};
+use crate::timer_heap::TimerIndex;
 
 /// Everything a [`Loop`] is generic over, gathered in one trait so user code names one type
 /// (`Loop<MyApp>`, `Cx<MyApp>`): the shim, the ext (user data) types and the storage.
@@ -89,9 +90,8 @@ pub type PollEntry<C> = entry::Poll<FdOf<C>, <C as Config>::PollExt, PollCb<C>>;
 /// `GrowingStorage` (vectors that grow up to a maximum). Implement it to bring memory of your
 /// own.
 ///
-/// Timers are kept in their arena only: an ordered timer index (for timers in the thousands)
-/// belongs in the timer slots themselves, as links, so it will need no storage of its own and
-/// neither this trait nor [`Config`] will change for it.
+/// The ordered timer index lives in the timer slots themselves, as links: it needs no storage
+/// of its own, and neither this trait nor [`Config`] knows of it.
 pub trait Storage<C: Config>: Sized {
     /// Socket slots.
     type Sockets: SlotStore<SocketEntry<C>>;
@@ -306,8 +306,8 @@ pub struct Cx<C: Config> {
     /// Listen sockets paused for lack of slots or descriptors.
     pub(crate) paused_listeners: usize,
     pub(crate) low_priority: Queue,
-    /// Bumped at each timer pass so a timer re-armed inside it waits for the next pass.
-    pub(crate) timer_pass: u64,
+    /// The armed timers, ordered by deadline (see the `timer_heap` module).
+    pub(crate) timer_index: TimerIndex,
     /// Creation number of the next socket (`context_close` leaves newer sockets open).
     pub(crate) next_serial: u64,
     /// Total `recv` buffer capacity for data (without padding).
@@ -399,7 +399,7 @@ impl<C: Config> Loop<C> {
                 pending_connect_errors: 0,
                 paused_listeners: 0,
                 low_priority: Queue::new(),
-                timer_pass: 0,
+                timer_index: TimerIndex::new(),
                 next_serial: 0,
                 recv_capacity: recv_len - 2 * RECV_PADDING,
             },

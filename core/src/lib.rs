@@ -143,6 +143,7 @@ mod slot;
 mod socket;
 mod sweep;
 mod timer;
+mod timer_heap;
 
 pub use accepted::Accepted;
 pub use close::CloseCause;

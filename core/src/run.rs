@@ -222,6 +222,7 @@ impl<C: Config> Cx<C> {
                 self.timers.remove(index, g);
             }
         }
+        self.timer_index = crate::timer_heap::TimerIndex::new();
         for index in 0..self.contexts.slots() {
             if let Some((g, _)) = self.contexts.at(index) {
                 self.contexts.remove(index, g);
