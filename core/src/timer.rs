@@ -132,6 +132,16 @@ impl<C: Config> Cx<C> {
     /// off the index one by one, and a timer armed meanwhile (a repeat, or by a callback) waits
     /// aside until the pass ends. Callbacks may close, arm or create any timer.
     pub(crate) fn fire_timers(&mut self) {
+        // Nothing due, the common case: no pass (a skipped pass changes nothing, as no timer
+        // is set aside outside one).
+        let first_due = self
+            .timer_index
+            .armed
+            .peek()
+            .and_then(|i| self.timers.at(i));
+        if !matches!(first_due, Some((_, e)) if e.deadline.is_some_and(|d| d <= self.now)) {
+            return;
+        }
         self.timer_index.pass += 1;
         self.timer_index.firing = true;
         let now = self.now;
