@@ -29,8 +29,8 @@
 #    the first 4,950 opened are closed, and the suite reports how much of what the 5,000 added
 #    the server gave back.
 # 3. size: the no-TLS C library statically linked into benches/c/fixed_response.c (a stand-in
-#    for uWebSockets' HelloWorld), stripped, and a C hello world for comparison; the TLS build
-#    for information.
+#    for uWebSockets' HelloWorld) with -Wl,--gc-sections as capi/README.md says (and without,
+#    for comparison), stripped, and a C hello world; the TLS build for information.
 # 4. cpu: requests per server CPU-second, http_server against mio_http_server and
 #    tokio_http_server (same parser and response bytes, checked byte for byte first). Server on
 #    cpu 0, `load --mode http --connections 10` on cpu 1 (taskset), DURATION seconds each,
@@ -445,19 +445,23 @@ if wanted size; then
     need size cc strip
     printf '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n' >"$TMP/hello.c"
     cc -O2 "$TMP/hello.c" -o "$TMP/hello" || die "cc hello.c failed"
-    cc_build fixed_response_s benches/c/fixed_response.c
-    strip "$TMP/hello" "$TMP/fixed_response_s"
+    # As capi/README.md says to link statically (pkg-config --static): with --gc-sections.
+    cc_build fixed_response_s benches/c/fixed_response.c -Wl,--gc-sections
+    cc_build fixed_response_nogc benches/c/fixed_response.c
+    strip "$TMP/hello" "$TMP/fixed_response_s" "$TMP/fixed_response_nogc"
     kb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.0f", b / 1024 }'; }
     target_row "fixed_response.c + libusockets.a (no TLS), KB" "$(kb "$TMP/fixed_response_s")" 500 250
     row "  C hello world, KB" "$(kb "$TMP/hello")" "-" "-"
     row "  the library's share (the difference), KB" \
         $(($(kb "$TMP/fixed_response_s") - $(kb "$TMP/hello"))) "-" "-"
+    row "  linked without --gc-sections, KB" "$(kb "$TMP/fixed_response_nogc")" "-" "-"
     nice capi/build.sh >"$TMP/capi-tls.log" 2>&1 || {
         cat "$TMP/capi-tls.log" >&2
         die "capi/build.sh (TLS) failed"
     }
     cc -O2 benches/c/fixed_response.c -I"$CAPI_TLS/include" "$CAPI_TLS/lib/libusockets.a" \
-        "${CLIBS[@]}" -o "$TMP/fixed_response_tls" || die "cc fixed_response.c (TLS) failed"
+        "${CLIBS[@]}" -Wl,--gc-sections -o "$TMP/fixed_response_tls" ||
+        die "cc fixed_response.c (TLS) failed"
     strip "$TMP/fixed_response_tls"
     row "  the same with the TLS build, KB" "$(kb "$TMP/fixed_response_tls")" "-" "-"
 fi
