@@ -131,7 +131,7 @@ impl<C: Config> Cx<C> {
     }
     /// The socket after `s` in its context.
     pub fn next_socket(&self, s: SocketId) -> Option<SocketId> {
-        let e = self.socket(s).filter(|e| !e.closed)?;
+        let e = self.socket(s).filter(|e| !e.closed())?;
         self.socket_at(e.next)
     }
     fn socket_at(&self, index: u32) -> Option<SocketId> {
@@ -162,7 +162,7 @@ impl<C: Config> Cx<C> {
             let mut cur = self.context_entry(c).map_or(NIL, |e| e.sockets);
             let mut older = None;
             while let Some((g, e)) = self.sockets.at(cur) {
-                if e.serial < limit {
+                if made_before(e.serial, limit) {
                     older = Some(SocketId::new(cur, g));
                     break;
                 }
@@ -176,9 +176,9 @@ impl<C: Config> Cx<C> {
     }
 
     /// The next socket creation number.
-    fn take_serial(&mut self) -> u64 {
+    fn take_serial(&mut self) -> u32 {
         let n = self.next_serial;
-        self.next_serial += 1;
+        self.next_serial = n.wrapping_add(1);
         n
     }
 
@@ -262,7 +262,7 @@ impl<C: Config> Cx<C> {
                 }
             };
         if let Some(e) = self.socket_mut(s) {
-            e.connecting = true;
+            e.set_connecting(true);
             e.interest = Interest::WRITABLE;
             match result {
                 Ok(fd) => e.fd = Some(fd),
@@ -287,7 +287,7 @@ impl<C: Config> Cx<C> {
         match self.shim.connect_result(fd) {
             Ok(()) => {
                 if let Some(e) = self.socket_mut(s) {
-                    e.connecting = false;
+                    e.set_connecting(false);
                     e.timeout_at = NEVER;
                     e.long_timeout_at = NEVER;
                 }
@@ -321,7 +321,7 @@ impl<C: Config> Cx<C> {
         while self.pending_connect_errors > 0 && index < self.sockets.slots() {
             let found = self.sockets.at(index).and_then(|(g, e)| {
                 e.pending_error
-                    .filter(|_| e.connecting && !e.closed)
+                    .filter(|_| e.connecting() && !e.closed())
                     .map(|err| (g, err))
             });
             if let Some((g, err)) = found {
@@ -352,7 +352,7 @@ impl<C: Config> Cx<C> {
         transform: impl FnOnce(&mut C::SocketExt),
     ) -> Option<SocketId> {
         let e = self.socket(s)?;
-        if e.closed {
+        if e.closed() {
             return Some(s);
         }
         self.context_entry(target)?;
@@ -402,7 +402,7 @@ impl<C: Config> Cx<C> {
         ip: &[u8],
     ) -> Result<SocketId, WithFd<AdoptError, FdOf<C>>> {
         let mut entry = Socket::new(None, c, ext);
-        entry.listener = listener;
+        entry.set_listener(listener);
         entry.interest = Interest::READABLE;
         let Ok((index, generation)) = self.sockets.insert(entry) else {
             return Err(WithFd {
@@ -447,8 +447,31 @@ impl<C: Config> Cx<C> {
     fn layer_opened(&mut self, s: SocketId, is_client: bool) {
         if C::Layer::opened(self, s, is_client) {
             if let Some(e) = self.socket_mut(s) {
-                e.layered = true;
+                e.set_layered(true);
             }
         }
+    }
+}
+
+/// Whether the socket of creation number `serial` was made before the one numbered `limit`.
+/// Serials are u32 and wrap: "before" is in wrapping order, right for any socket made fewer
+/// than 2^31 creations before `limit`.
+fn made_before(serial: u32, limit: u32) -> bool {
+    (limit.wrapping_sub(serial) as i32) > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::made_before;
+
+    #[test]
+    fn creation_order_survives_the_serial_wrapping() {
+        assert!(made_before(4, 5));
+        assert!(!made_before(5, 5), "the socket numbered limit is new");
+        assert!(!made_before(6, 5));
+        assert!(made_before(u32::MAX, 0), "made just before the wrap");
+        assert!(made_before(u32::MAX - 10, 3));
+        assert!(!made_before(0, u32::MAX), "made just after the wrap");
+        assert!(!made_before(2, u32::MAX - 1));
     }
 }

@@ -22,26 +22,15 @@ pub struct Socket<F, E, L> {
     pub(crate) ext: E,
     /// The config's layer's state for this socket (`()` without a layer).
     pub(crate) layer: L,
-    pub(crate) listener: Option<ListenId>,
+    /// The listen socket that accepted it; index [`NIL`] for none (8 bytes, where an
+    /// `Option<ListenId>` takes 12). Read through [`listener`](Socket::listener).
+    listener: ListenId,
     /// Current registered interest.
     pub(crate) interest: Interest,
-    pub(crate) connecting: bool,
-    pub(crate) closed: bool,
-    pub(crate) shut_down: bool,
-    pub(crate) peer_fin: bool,
-    pub(crate) last_write_failed: bool,
-    pub(crate) corked: bool,
-    /// Its bytes go through the config's layer (see the `layer` module).
-    pub(crate) layered: bool,
-    /// Shut down by the application, FIN held back until the layer's last bytes went.
-    pub(crate) fin_pending: bool,
-    pub(crate) low_priority: bool,
-    /// Queued in the low-priority queue.
-    pub(crate) queued: bool,
-    /// Taken off the queue this iteration: may read once without spending budget.
-    pub(crate) low_priority_turn: bool,
+    /// Its yes/no states (see [`Flags`]; read through the accessors below).
+    pub(crate) flags: Flags,
     /// Creation number, in the order sockets were made (see `context_close`).
-    pub(crate) serial: u64,
+    pub(crate) serial: u32,
     /// While connecting: a connect that failed at once, reported in the next iteration. Once
     /// established: a hard send error; the socket is failing and closes when the running
     /// callback returns (see the `failing` module).
@@ -57,6 +46,22 @@ pub struct Socket<F, E, L> {
     pub(crate) queue_next: u32,
 }
 
+impl<F, E, L> Socket<F, E, L> {
+    /// The listen socket that accepted it, if any.
+    #[inline]
+    pub(crate) fn listener(&self) -> Option<ListenId> {
+        (self.listener.index != NIL).then_some(self.listener)
+    }
+
+    /// Records the listen socket that accepted it (or none).
+    pub(crate) fn set_listener(&mut self, l: Option<ListenId>) {
+        self.listener = l.unwrap_or(ListenId {
+            index: NIL,
+            generation: 0,
+        });
+    }
+}
+
 impl<F, E, L: Default> Socket<F, E, L> {
     pub(crate) fn new(fd: Option<F>, context: ContextId, ext: E) -> Self {
         Socket {
@@ -64,19 +69,12 @@ impl<F, E, L: Default> Socket<F, E, L> {
             context,
             ext,
             layer: L::default(),
-            listener: None,
+            listener: ListenId {
+                index: NIL,
+                generation: 0,
+            },
             interest: Interest::NONE,
-            connecting: false,
-            closed: false,
-            shut_down: false,
-            peer_fin: false,
-            last_write_failed: false,
-            corked: false,
-            layered: false,
-            fin_pending: false,
-            low_priority: false,
-            queued: false,
-            low_priority_turn: false,
+            flags: Flags::NONE,
             serial: 0,
             pending_error: None,
             timeout_at: NEVER,
@@ -84,6 +82,85 @@ impl<F, E, L: Default> Socket<F, E, L> {
             prev: NIL,
             next: NIL,
             queue_next: NIL,
+        }
+    }
+}
+
+/// A socket's yes/no states, one bit each: 2 bytes instead of one per state, and the hot
+/// path tests several in one compare ([`Flags::any`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Flags(u16);
+
+macro_rules! socket_flags {
+    ($($(#[$doc:meta])* $bit:ident = $n:literal, $get:ident, $set:ident;)*) => {
+        impl Flags {
+            $($(#[$doc])* pub(crate) const $bit: Flags = Flags(1 << $n);)*
+        }
+
+        impl<F, E, L> Socket<F, E, L> {
+            $(
+                $(#[$doc])*
+                #[inline(always)]
+                pub(crate) fn $get(&self) -> bool {
+                    self.flags.any(Flags::$bit)
+                }
+                #[inline(always)]
+                pub(crate) fn $set(&mut self, on: bool) {
+                    self.flags.set(Flags::$bit, on);
+                }
+            )*
+        }
+    };
+}
+
+socket_flags! {
+    /// A connect is in progress.
+    CONNECTING = 0, connecting, set_connecting;
+    /// Closed: the slot waits for the end of the iteration.
+    CLOSED = 1, closed, set_closed;
+    /// Shut down for writing by the application.
+    SHUT_DOWN = 2, shut_down, set_shut_down;
+    /// The peer's FIN arrived.
+    PEER_FIN = 3, peer_fin, set_peer_fin;
+    /// The last write was short: writable interest is wanted.
+    LAST_WRITE_FAILED = 4, last_write_failed, set_last_write_failed;
+    /// Sent with "more to come" since the last flush.
+    CORKED = 5, corked, set_corked;
+    /// Its bytes go through the config's layer (see the `layer` module).
+    LAYERED = 6, layered, set_layered;
+    /// Shut down by the application, FIN held back until the layer's last bytes went.
+    FIN_PENDING = 7, fin_pending, set_fin_pending;
+    /// Served by the low-priority queue.
+    LOW_PRIORITY = 8, low_priority, set_low_priority;
+    /// Queued in the low-priority queue.
+    QUEUED = 9, queued, set_queued;
+    /// Taken off the queue this iteration: may read once without spending budget.
+    LOW_PRIORITY_TURN = 10, low_priority_turn, set_low_priority_turn;
+}
+
+impl Flags {
+    /// No state set.
+    pub(crate) const NONE: Flags = Flags(0);
+
+    /// Both sets of states together.
+    #[inline(always)]
+    pub(crate) const fn with(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    /// Whether any state of `which` is set.
+    #[inline(always)]
+    pub(crate) const fn any(self, which: Flags) -> bool {
+        self.0 & which.0 != 0
+    }
+
+    /// Sets or clears the states of `which`.
+    #[inline(always)]
+    pub(crate) fn set(&mut self, which: Flags, on: bool) {
+        if on {
+            self.0 |= which.0;
+        } else {
+            self.0 &= !which.0;
         }
     }
 }

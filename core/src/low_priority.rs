@@ -16,14 +16,14 @@ impl<C: Config> Cx<C> {
     /// Marks a socket low priority (or not). Its reads then count against the per-iteration
     /// budget of [`Settings::low_priority_budget`](crate::Settings::low_priority_budget).
     pub fn set_low_priority(&mut self, s: SocketId, on: bool) {
-        if let Some(e) = self.socket_mut(s).filter(|e| !e.closed) {
-            e.low_priority = on;
+        if let Some(e) = self.socket_mut(s).filter(|e| !e.closed()) {
+            e.set_low_priority(on);
         }
     }
 
     /// Whether the socket waits in the low-priority queue.
     pub fn is_low_priority_queued(&self, s: SocketId) -> Option<bool> {
-        self.socket(s).map(|e| e.queued)
+        self.socket(s).map(|e| e.queued())
     }
 
     /// How many sockets wait in the low-priority queue.
@@ -37,16 +37,16 @@ impl<C: Config> Cx<C> {
         let Some(e) = self.socket_mut(s) else {
             return false;
         };
-        if e.low_priority_turn {
-            e.low_priority_turn = false;
+        if e.low_priority_turn() {
+            e.set_low_priority_turn(false);
             return true;
         }
         if budget > 0 {
             self.low_priority.budget -= 1;
             return true;
         }
-        if !e.queued {
-            e.queued = true;
+        if !e.queued() {
+            e.set_queued(true);
             e.queue_next = NIL;
             let i = e.interest.without(Interest::READABLE);
             let tail = self.low_priority.tail;
@@ -78,8 +78,8 @@ impl<C: Config> Cx<C> {
             self.low_priority_remove(s);
             self.low_priority.budget -= 1;
             if let Some(e) = self.socket_mut(s) {
-                e.low_priority_turn = true;
-                let i = if e.peer_fin {
+                e.set_low_priority_turn(true);
+                let i = if e.peer_fin() {
                     e.interest
                 } else {
                     e.interest.with(Interest::READABLE)
@@ -91,7 +91,7 @@ impl<C: Config> Cx<C> {
 
     /// Takes a socket out of the queue if it is in it.
     pub(crate) fn low_priority_remove(&mut self, s: SocketId) {
-        if !self.socket(s).is_some_and(|e| e.queued) {
+        if !self.socket(s).is_some_and(|e| e.queued()) {
             return;
         }
         let mut prev = NIL;
@@ -117,7 +117,7 @@ impl<C: Config> Cx<C> {
         }
         self.low_priority.len -= 1;
         if let Some(e) = self.socket_mut(s) {
-            e.queued = false;
+            e.set_queued(false);
             e.queue_next = NIL;
         }
     }

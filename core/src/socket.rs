@@ -1,7 +1,7 @@
 //! Connections: their slot, the read/write hot path and the per-socket API.
 
 use crate::close::CloseCause;
-use crate::entry::NIL;
+use crate::entry::{Flags, NIL};
 use crate::event_loop::{Config, Cx, FdOf, SocketEntry};
 use crate::handle::{token, ContextId, Kind, ListenId, SocketId};
 use crate::layer::Layer as _;
@@ -16,7 +16,7 @@ impl<C: Config> Cx<C> {
         self.sockets.get_mut(s.index, s.generation)
     }
     fn open_socket(&self, s: SocketId) -> Option<&SocketEntry<C>> {
-        self.socket(s).filter(|e| !e.closed)
+        self.socket(s).filter(|e| !e.closed())
     }
     /// Runs `f` with the shim and the descriptor of the open socket `s` (borrowing both at
     /// once: the descriptor stays in its slot).
@@ -26,7 +26,7 @@ impl<C: Config> Cx<C> {
         f: impl FnOnce(&mut C::Shim, &FdOf<C>) -> R,
     ) -> Option<R> {
         let e = self.sockets.get(s.index, s.generation)?;
-        if e.closed {
+        if e.closed() {
             return None;
         }
         let fd = e.fd.as_ref()?;
@@ -40,7 +40,7 @@ impl<C: Config> Cx<C> {
         let Some(e) = self.sockets.get_mut(s.index, s.generation) else {
             return;
         };
-        if e.closed || e.interest == interest {
+        if e.closed() || e.interest == interest {
             return;
         }
         e.interest = interest;
@@ -60,13 +60,14 @@ impl<C: Config> Cx<C> {
         if ev.readable
             && !(ev.writable || ev.error || ev.hangup)
             && e.interest.is_readable()
-            && !(e.connecting || e.low_priority || e.pending_error.is_some())
+            && !e.flags.any(Flags::CONNECTING.with(Flags::LOW_PRIORITY))
+            && e.pending_error.is_none()
         {
             self.read(recv, s);
             return;
         }
-        let (layered, fin_pending) = (e.layered, e.fin_pending);
-        if e.connecting {
+        let (layered, fin_pending) = (e.layered(), e.fin_pending());
+        if e.connecting() {
             self.connect_event(s);
             return;
         }
@@ -88,7 +89,7 @@ impl<C: Config> Cx<C> {
         }
         if ev.writable && interest.is_writable() {
             if let Some(e) = self.socket_mut(s) {
-                e.last_write_failed = false;
+                e.set_last_write_failed(false);
             }
             // A layer sends its own pending bytes first; the application's turn comes after.
             // Shut down with the layer's last bytes pending: send them, then FIN.
@@ -106,7 +107,7 @@ impl<C: Config> Cx<C> {
                 }
             }
             match self.open_socket(s) {
-                Some(e) if !e.last_write_failed => {
+                Some(e) if !e.last_write_failed() => {
                     let i = e.interest.without(Interest::WRITABLE);
                     self.set_socket_interest(s, i);
                 }
@@ -118,7 +119,7 @@ impl<C: Config> Cx<C> {
         if !ev.readable || !e.interest.is_readable() {
             return;
         }
-        if e.low_priority && !self.take_low_priority_turn(s) {
+        if e.low_priority() && !self.take_low_priority_turn(s) {
             return;
         }
         self.read(recv, s);
@@ -145,10 +146,10 @@ impl<C: Config> Cx<C> {
             let Some(e) = self.sockets.get(s.index, s.generation) else {
                 return;
             };
-            if e.closed || !e.interest.is_readable() || e.pending_error.is_some() {
+            if e.closed() || !e.interest.is_readable() || e.pending_error.is_some() {
                 return;
             }
-            let (layered, context) = (e.layered, e.context);
+            let (layered, context) = (e.layered(), e.context);
             let Some(fd) = e.fd.as_ref() else { return };
             match self
                 .shim
@@ -185,16 +186,16 @@ impl<C: Config> Cx<C> {
     /// EOF: after our own shutdown it closes; otherwise it half-closes and tells `on_end`.
     fn peer_fin(&mut self, s: SocketId) {
         let Some(e) = self.socket_mut(s) else { return };
-        if e.layered {
+        if e.layered() {
             // A layered (TLS) socket closes on the peer's FIN: no on_end, as in the C library.
             self.close_with(s, CloseCause::HangUp);
             return;
         }
-        if e.shut_down {
+        if e.shut_down() {
             self.close_with(s, CloseCause::Finished);
             return;
         }
-        e.peer_fin = true;
+        e.set_peer_fin(true);
         let i = e.interest.without(Interest::READABLE);
         self.set_socket_interest(s, i);
         if self.open_socket(s).is_none() {
@@ -225,7 +226,7 @@ impl<C: Config> Cx<C> {
         };
         if written < wanted {
             if let Some(e) = self.socket_mut(s) {
-                e.last_write_failed = true;
+                e.set_last_write_failed(true);
                 let i = e.interest.with(Interest::WRITABLE);
                 self.set_socket_interest(s, i);
             }
@@ -246,12 +247,23 @@ impl<C: Config> Cx<C> {
         let Some(e) = self.sockets.get(s.index, s.generation) else {
             return Outlet::Refused;
         };
-        if e.layered && !e.closed && !past_layer {
+        // The hot path: an open, established, plain socket, not shut down nor failing.
+        let busy = Flags::CLOSED
+            .with(Flags::SHUT_DOWN)
+            .with(Flags::CONNECTING)
+            .with(Flags::LAYERED);
+        if !e.flags.any(busy) && e.pending_error.is_none() {
+            return match e.fd.as_ref() {
+                Some(fd) => Outlet::Kernel(send(&mut self.shim, fd)),
+                None => Outlet::Refused,
+            };
+        }
+        if e.layered() && !e.closed() && !past_layer {
             return Outlet::Layer;
         }
         // After shutdown only a layer still sending its last bytes writes (FIN waits for it).
-        let shut = e.shut_down && !e.fin_pending;
-        if e.closed || shut || e.connecting || e.pending_error.is_some() {
+        let shut = e.shut_down() && !e.fin_pending();
+        if e.closed() || shut || e.connecting() || e.pending_error.is_some() {
             return Outlet::Refused;
         }
         match e.fd.as_ref() {
@@ -304,7 +316,7 @@ impl<C: Config> Cx<C> {
         };
         if more && result.is_ok() {
             if let Some(e) = self.socket_mut(s) {
-                e.corked = true;
+                e.set_corked(true);
             }
         }
         self.wrote(s, result, data.len())
@@ -345,10 +357,10 @@ impl<C: Config> Cx<C> {
         let Some(e) = self.sockets.get_mut(s.index, s.generation) else {
             return;
         };
-        if e.closed || e.shut_down || e.connecting || !e.corked {
+        if e.closed() || e.shut_down() || e.connecting() || !e.corked() {
             return;
         }
-        e.corked = false;
+        e.set_corked(false);
         if let Some(fd) = e.fd.as_ref() {
             // A failed flush loses nothing: the held bytes go out with the next send.
             let _ = self.shim.flush(fd);
@@ -359,24 +371,24 @@ impl<C: Config> Cx<C> {
     /// connection is finished and closes now ([`CloseCause::Finished`]).
     pub fn shutdown(&mut self, s: SocketId) {
         let Some(e) = self.open_socket(s) else { return };
-        if e.shut_down || e.connecting {
+        if e.shut_down() || e.connecting() {
             return;
         }
-        if e.layered && !C::Layer::shutting_down(self, s) {
+        if e.layered() && !C::Layer::shutting_down(self, s) {
             // The layer's last bytes wait for the kernel: FIN follows them (writable path).
             let Some(e) = self.socket_mut(s) else { return };
-            e.shut_down = true;
-            e.fin_pending = true;
-            e.last_write_failed = true;
+            e.set_shut_down(true);
+            e.set_fin_pending(true);
+            e.set_last_write_failed(true);
             let i = e.interest.with(Interest::WRITABLE);
             self.set_socket_interest(s, i);
             return;
         }
         let Some(e) = self.open_socket(s) else { return };
-        let (peer_fin, interest) = (e.peer_fin, e.interest);
+        let (peer_fin, interest) = (e.peer_fin(), e.interest);
         if let Some(e) = self.socket_mut(s) {
-            e.shut_down = true;
-            e.last_write_failed = false;
+            e.set_shut_down(true);
+            e.set_last_write_failed(false);
         }
         // A failed shutdown (the connection is already gone) shows up as EOF or an error.
         let _ = self.with_socket_fd(s, |shim, fd| shim.shutdown_write(fd));
@@ -390,9 +402,9 @@ impl<C: Config> Cx<C> {
     /// Sends the FIN a layer held back (see [`Layer::shutting_down`](crate::Layer::shutting_down)).
     fn send_held_fin(&mut self, s: SocketId) {
         let Some(e) = self.socket_mut(s) else { return };
-        e.fin_pending = false;
-        e.last_write_failed = false;
-        let peer_fin = e.peer_fin;
+        e.set_fin_pending(false);
+        e.set_last_write_failed(false);
+        let peer_fin = e.peer_fin();
         // A failed shutdown (the connection is already gone) shows up as EOF or an error.
         let _ = self.with_socket_fd(s, |shim, fd| shim.shutdown_write(fd));
         if peer_fin {
@@ -403,7 +415,7 @@ impl<C: Config> Cx<C> {
     /// Whether the socket's bytes go through the config's [`Layer`](crate::Layer) (a TLS
     /// socket); `false` for a plain, closed or unknown one.
     pub fn is_layered(&self, s: SocketId) -> bool {
-        self.open_socket(s).is_some_and(|e| e.layered)
+        self.open_socket(s).is_some_and(|e| e.layered())
     }
 
     /// Runs the socket's `on_data` with `data`: for a [`Layer`](crate::Layer) handing over
@@ -432,12 +444,12 @@ impl<C: Config> Cx<C> {
     /// bytes: for a layer that refused application bytes without a short write of its own.
     pub fn request_writable(&mut self, s: SocketId) {
         let Some(e) = self.open_socket(s) else { return };
-        if e.shut_down || e.connecting {
+        if e.shut_down() || e.connecting() {
             return;
         }
         let i = e.interest.with(Interest::WRITABLE);
         if let Some(e) = self.socket_mut(s) {
-            e.last_write_failed = true;
+            e.set_last_write_failed(true);
         }
         self.set_socket_interest(s, i);
     }
@@ -449,20 +461,20 @@ impl<C: Config> Cx<C> {
 
     /// Whether the write side is shut down (`us_socket_is_shut_down`). `None` for a released handle.
     pub fn is_shut_down(&self, s: SocketId) -> Option<bool> {
-        self.socket(s).map(|e| e.shut_down)
+        self.socket(s).map(|e| e.shut_down())
     }
 
     /// Whether the socket is closed (`us_socket_is_closed`): true from `close` until the end of
     /// the iteration, then the handle is released and this returns `None`.
     pub fn is_closed(&self, s: SocketId) -> Option<bool> {
-        self.socket(s).map(|e| e.closed)
+        self.socket(s).map(|e| e.closed())
     }
 
     /// Whether the connection is established (`us_socket_is_established`): false while a client
     /// connect is pending.
     pub fn is_established(&self, s: SocketId) -> Option<bool> {
         self.socket(s)
-            .map(|e| !e.connecting && !e.closed && e.fd.is_some())
+            .map(|e| !e.connecting() && !e.closed() && e.fd.is_some())
     }
 
     /// The socket's user data (`us_socket_ext`); still there while closed, until released.
@@ -479,7 +491,7 @@ impl<C: Config> Cx<C> {
     }
     /// The listen socket that accepted this socket, if any.
     pub fn socket_listener(&self, s: SocketId) -> Option<ListenId> {
-        self.socket(s).and_then(|e| e.listener)
+        self.socket(s).and_then(|e| e.listener())
     }
     /// The socket's descriptor, borrowed from the loop that owns it (`us_poll_fd` on a socket,
     /// `us_socket_get_native_handle`). `None` once closed.
@@ -507,7 +519,7 @@ impl<C: Config> Cx<C> {
 
     /// Aborts a pending connect without `on_close` (`us_socket_close_connecting`).
     pub fn close_connecting(&mut self, s: SocketId) {
-        if self.open_socket(s).is_some_and(|e| e.connecting) {
+        if self.open_socket(s).is_some_and(|e| e.connecting()) {
             self.close_quietly(s);
         }
     }
@@ -518,7 +530,7 @@ impl<C: Config> Cx<C> {
         let Some(e) = self.open_socket(s) else {
             return false;
         };
-        let had_connect_error = e.connecting && e.pending_error.is_some();
+        let had_connect_error = e.connecting() && e.pending_error.is_some();
         self.unlink_socket(s);
         self.low_priority_remove(s);
         if had_connect_error {
@@ -528,7 +540,7 @@ impl<C: Config> Cx<C> {
         let Some(e) = self.socket_mut(s) else {
             return false;
         };
-        e.closed = true;
+        e.set_closed(true);
         e.pending_error = None;
         e.next = head;
         e.prev = NIL;
@@ -554,7 +566,7 @@ impl<C: Config> Cx<C> {
     /// returned). Outside an iteration it is the clock.
     pub fn timeout(&mut self, s: SocketId, seconds: u32) {
         let at = self.deadline_at(u64::from(seconds) * 1000);
-        if let Some(e) = self.socket_mut(s).filter(|e| !e.closed) {
+        if let Some(e) = self.socket_mut(s).filter(|e| !e.closed()) {
             e.timeout_at = at;
         }
     }
@@ -564,7 +576,7 @@ impl<C: Config> Cx<C> {
     /// from the firing tick when set during the sweep.
     pub fn long_timeout(&mut self, s: SocketId, minutes: u32) {
         let at = self.deadline_at(u64::from(minutes) * 60_000);
-        if let Some(e) = self.socket_mut(s).filter(|e| !e.closed) {
+        if let Some(e) = self.socket_mut(s).filter(|e| !e.closed()) {
             e.long_timeout_at = at;
         }
     }
@@ -609,7 +621,7 @@ impl<C: Config> Cx<C> {
     /// Sets the socket's poll interest directly (`us_poll_change` on a socket): pausing is
     /// [`Interest::NONE`], resuming is [`Interest::READABLE`].
     pub fn set_socket_poll_interest(&mut self, s: SocketId, interest: Interest) {
-        if self.open_socket(s).is_some_and(|e| !e.connecting) {
+        if self.open_socket(s).is_some_and(|e| !e.connecting()) {
             self.set_socket_interest(s, interest);
         }
     }
@@ -624,7 +636,7 @@ impl<C: Config> Cx<C> {
     /// Resumes reading from the socket (unless the peer already sent FIN).
     pub fn resume(&mut self, s: SocketId) {
         if let Some(e) = self.open_socket(s) {
-            if !e.peer_fin {
+            if !e.peer_fin() {
                 let i = e.interest.with(Interest::READABLE);
                 self.set_socket_poll_interest(s, i);
             }

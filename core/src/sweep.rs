@@ -86,7 +86,7 @@ impl<C: Config> Cx<C> {
             let Some((g, e)) = self.sockets.at(index) else {
                 continue;
             };
-            if e.closed {
+            if e.closed() {
                 continue;
             }
             let s = SocketId::new(index, g);
@@ -99,7 +99,7 @@ impl<C: Config> Cx<C> {
                     self.close_failed();
                 }
             }
-            let Some(e) = self.socket(s).filter(|e| !e.closed) else {
+            let Some(e) = self.socket(s).filter(|e| !e.closed()) else {
                 continue;
             };
             if e.long_timeout_at <= tick_at {
