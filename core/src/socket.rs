@@ -55,7 +55,14 @@ impl<C: Config> Cx<C> {
     // ---- the hot path ------------------------------------------------------------------
 
     pub(crate) fn socket_event(&mut self, recv: &mut [u8], s: SocketId, ev: Event) {
-        let Some(e) = self.open_socket(s) else { return };
+        // A field borrow, not `open_socket`: the fast path below calls the shim with it held.
+        let Some(e) = self
+            .sockets
+            .get(s.index, s.generation)
+            .filter(|e| !e.closed())
+        else {
+            return;
+        };
         // The hot path: data on an established socket, nothing else going on.
         if ev.readable
             && !(ev.writable || ev.error || ev.hangup)
@@ -63,7 +70,16 @@ impl<C: Config> Cx<C> {
             && !e.flags.any(Flags::CONNECTING.with(Flags::LOW_PRIORITY))
             && e.pending_error.is_none()
         {
-            self.read(recv, s);
+            // The first read right here, with the slot already in hand.
+            let (layered, context) = (e.layered(), e.context);
+            let Some(fd) = e.fd.as_ref() else { return };
+            let cap = self.recv_capacity;
+            let result = self
+                .shim
+                .recv(fd, &mut recv[RECV_PADDING..RECV_PADDING + cap]);
+            if self.received(recv, s, context, layered, result) {
+                self.read_more(recv, s, 1);
+            }
             return;
         }
         let (layered, fin_pending) = (e.layered(), e.fin_pending());
@@ -137,10 +153,15 @@ impl<C: Config> Cx<C> {
 
     /// One `recv` per readable event (level-triggered: what is left is reported again), and
     /// another only while each read fills the whole buffer, up to the fairness cap.
-    #[inline]
     fn read(&mut self, recv: &mut [u8], s: SocketId) {
+        self.read_more(recv, s, 0);
+    }
+
+    /// Reads on while each read fills the buffer, `done` reads of this event already made.
+    #[inline(never)]
+    fn read_more(&mut self, recv: &mut [u8], s: SocketId, done: u32) {
         let cap = self.recv_capacity;
-        for _ in 0..self.settings.max_reads_per_event.max(1) {
+        for _ in done..self.settings.max_reads_per_event.max(1) {
             // Re-check before every read: a callback may have closed, paused or adopted it, or
             // a write inside it may have failed.
             let Some(e) = self.sockets.get(s.index, s.generation) else {
@@ -151,34 +172,48 @@ impl<C: Config> Cx<C> {
             }
             let (layered, context) = (e.layered(), e.context);
             let Some(fd) = e.fd.as_ref() else { return };
-            match self
+            let result = self
                 .shim
-                .recv(fd, &mut recv[RECV_PADDING..RECV_PADDING + cap])
-            {
-                Ok(0) => {
-                    self.peer_fin(s);
-                    return;
+                .recv(fd, &mut recv[RECV_PADDING..RECV_PADDING + cap]);
+            if !self.received(recv, s, context, layered, result) {
+                return;
+            }
+        }
+    }
+
+    /// Acts on one `recv`'s outcome: data to the layer or `on_data`, 0 to `peer_fin`, an error
+    /// closes. Whether the buffer came back full (read again).
+    #[inline(always)]
+    fn received(
+        &mut self,
+        recv: &mut [u8],
+        s: SocketId,
+        context: ContextId,
+        layered: bool,
+        result: Result<usize, <C::Shim as OsShim>::Error>,
+    ) -> bool {
+        match result {
+            Ok(0) => {
+                self.peer_fin(s);
+                false
+            }
+            Ok(n) => {
+                if layered {
+                    C::Layer::received(self, s, &recv[RECV_PADDING..RECV_PADDING + n]);
+                } else if let Some(cb) = self
+                    .contexts
+                    .get(context.index, context.generation)
+                    .and_then(|c| c.callbacks.on_data)
+                {
+                    let mut buf = RecvBuf::new(recv, n);
+                    cb(self, s, &mut buf);
                 }
-                Ok(n) => {
-                    if layered {
-                        C::Layer::received(self, s, &recv[RECV_PADDING..RECV_PADDING + n]);
-                    } else if let Some(cb) = self
-                        .contexts
-                        .get(context.index, context.generation)
-                        .and_then(|c| c.callbacks.on_data)
-                    {
-                        let mut buf = RecvBuf::new(recv, n);
-                        cb(self, s, &mut buf);
-                    }
-                    if n < cap {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) => {
-                    self.close_with(s, CloseCause::Os(OsError::from_shim(e)));
-                    return;
-                }
+                n >= self.recv_capacity
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+            Err(e) => {
+                self.close_with(s, CloseCause::Os(OsError::from_shim(e)));
+                false
             }
         }
     }
