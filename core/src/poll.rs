@@ -182,13 +182,13 @@ impl<C: Config> Cx<C> {
             return;
         }
         let mut ready = Interest::NONE;
-        if ev.readable && e.interest.is_readable() {
+        if ev.readable() && e.interest.is_readable() {
             ready = ready.with(Interest::READABLE);
         }
-        if ev.writable && e.interest.is_writable() {
+        if ev.writable() && e.interest.is_writable() {
             ready = ready.with(Interest::WRITABLE);
         }
-        let error = ev.error || ev.hangup;
+        let error = ev.error() || ev.hangup();
         if ready.is_empty() && !error {
             return;
         }

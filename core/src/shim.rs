@@ -137,62 +137,110 @@ impl Interest {
 
 /// One readiness report from [`OsShim::wait`].
 ///
-/// Build one with [`Event::new`] and the `with_*` setters (the struct may gain fields, so it
-/// cannot be written as a literal outside core).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Build one with [`Event::new`] and the `with_*` setters; read it with [`readable`],
+/// [`writable`], [`error`] and [`hangup`]. The four states are bits of one byte: a shim sets
+/// them from its poller's bits and core tests them together, without a byte per state to
+/// write and read back on every event.
+///
+/// [`readable`]: Event::readable
+/// [`writable`]: Event::writable
+/// [`error`]: Event::error
+/// [`hangup`]: Event::hangup
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub struct Event {
     /// The token given at registration, or [`Token::WAKER`].
     pub token: Token,
-    /// Readable (data, FIN, error or pending connection).
-    pub readable: bool,
-    /// Writable (or a non-blocking connect finished, successfully or not).
-    pub writable: bool,
-    /// An error is pending on the descriptor.
-    pub error: bool,
-    /// The connection is finished in both directions, or reset (`EPOLLHUP`). A half-close
-    /// (`EPOLLRDHUP`) is reported as `readable`, not here.
-    pub hangup: bool,
+    bits: u8,
 }
 
 impl Event {
+    const READABLE: u8 = 1;
+    const WRITABLE: u8 = 2;
+    const ERROR: u8 = 4;
+    const HANGUP: u8 = 8;
+
     /// An event with nothing set, for filling the slice core hands to [`OsShim::wait`].
     pub const EMPTY: Event = Event::new(Token(0));
 
     /// An event for `token` with nothing set yet.
     pub const fn new(token: Token) -> Event {
-        Event {
-            token,
-            readable: false,
-            writable: false,
-            error: false,
-            hangup: false,
-        }
+        Event { token, bits: 0 }
     }
+
+    #[inline(always)]
+    const fn with_bit(mut self, bit: u8, on: bool) -> Event {
+        if on {
+            self.bits |= bit;
+        } else {
+            self.bits &= !bit;
+        }
+        self
+    }
+
+    /// Readable (data, FIN, error or pending connection).
+    #[inline(always)]
+    pub const fn readable(&self) -> bool {
+        self.bits & Event::READABLE != 0
+    }
+    /// Writable (or a non-blocking connect finished, successfully or not).
+    #[inline(always)]
+    pub const fn writable(&self) -> bool {
+        self.bits & Event::WRITABLE != 0
+    }
+    /// An error is pending on the descriptor.
+    #[inline(always)]
+    pub const fn error(&self) -> bool {
+        self.bits & Event::ERROR != 0
+    }
+    /// The connection is finished in both directions, or reset (`EPOLLHUP`). A half-close
+    /// (`EPOLLRDHUP`) is reported as [`readable`](Event::readable), not here.
+    #[inline(always)]
+    pub const fn hangup(&self) -> bool {
+        self.bits & Event::HANGUP != 0
+    }
+    /// Readable and nothing else: the common event, tested in one compare.
+    #[inline(always)]
+    pub(crate) const fn only_readable(&self) -> bool {
+        self.bits == Event::READABLE
+    }
+
     /// This event with [`readable`](Event::readable) set to `on`.
     #[must_use]
-    pub const fn with_readable(mut self, on: bool) -> Event {
-        self.readable = on;
-        self
+    #[inline(always)]
+    pub const fn with_readable(self, on: bool) -> Event {
+        self.with_bit(Event::READABLE, on)
     }
     /// This event with [`writable`](Event::writable) set to `on`.
     #[must_use]
-    pub const fn with_writable(mut self, on: bool) -> Event {
-        self.writable = on;
-        self
+    #[inline(always)]
+    pub const fn with_writable(self, on: bool) -> Event {
+        self.with_bit(Event::WRITABLE, on)
     }
     /// This event with [`error`](Event::error) set to `on`.
     #[must_use]
-    pub const fn with_error(mut self, on: bool) -> Event {
-        self.error = on;
-        self
+    #[inline(always)]
+    pub const fn with_error(self, on: bool) -> Event {
+        self.with_bit(Event::ERROR, on)
     }
     /// This event with [`hangup`](Event::hangup) set to `on`.
     #[must_use]
-    pub const fn with_hangup(mut self, on: bool) -> Event {
-        self.hangup = on;
-        self
+    #[inline(always)]
+    pub const fn with_hangup(self, on: bool) -> Event {
+        self.with_bit(Event::HANGUP, on)
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("token", &self.token)
+            .field("readable", &self.readable())
+            .field("writable", &self.writable())
+            .field("error", &self.error())
+            .field("hangup", &self.hangup())
+            .finish()
     }
 }
 

@@ -64,8 +64,7 @@ impl<C: Config> Cx<C> {
             return;
         };
         // The hot path: data on an established socket, nothing else going on.
-        if ev.readable
-            && !(ev.writable || ev.error || ev.hangup)
+        if ev.only_readable()
             && e.interest.is_readable()
             && !e.flags.any(Flags::CONNECTING.with(Flags::LOW_PRIORITY))
             && e.pending_error.is_none()
@@ -92,10 +91,10 @@ impl<C: Config> Cx<C> {
             return;
         }
         let interest = e.interest;
-        if ev.error || ev.hangup {
+        if ev.error() || ev.hangup() {
             // Deliver what already arrived before acting on the hang-up: one read per event,
             // and the level-triggered poller reports the rest (then EOF or the error) again.
-            if ev.readable && interest.is_readable() {
+            if ev.readable() && interest.is_readable() {
                 self.read(recv, s);
             } else {
                 let cause = self.hangup_cause(s);
@@ -103,7 +102,7 @@ impl<C: Config> Cx<C> {
             }
             return;
         }
-        if ev.writable && interest.is_writable() {
+        if ev.writable() && interest.is_writable() {
             if let Some(e) = self.socket_mut(s) {
                 e.set_last_write_failed(false);
             }
@@ -132,7 +131,7 @@ impl<C: Config> Cx<C> {
             }
         }
         let Some(e) = self.open_socket(s) else { return };
-        if !ev.readable || !e.interest.is_readable() {
+        if !ev.readable() || !e.interest.is_readable() {
             return;
         }
         if e.low_priority() && !self.take_low_priority_turn(s) {

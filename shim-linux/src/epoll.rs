@@ -150,16 +150,16 @@ mod tests {
     fn rdhup_alone_is_readable_not_hangup() {
         let e = ev(libc::EPOLLRDHUP);
         assert_eq!(e.token, Token(7));
-        assert!(e.readable && !e.hangup && !e.error && !e.writable);
+        assert!(e.readable() && !e.hangup() && !e.error() && !e.writable());
     }
 
     #[test]
     fn flag_mapping() {
-        assert!(ev(libc::EPOLLIN).readable);
-        assert!(ev(libc::EPOLLOUT).writable);
-        assert!(ev(libc::EPOLLERR).error);
+        assert!(ev(libc::EPOLLIN).readable());
+        assert!(ev(libc::EPOLLOUT).writable());
+        assert!(ev(libc::EPOLLERR).error());
         let h = ev(libc::EPOLLHUP);
-        assert!(h.hangup && !h.readable);
+        assert!(h.hangup() && !h.readable());
     }
 
     #[test]

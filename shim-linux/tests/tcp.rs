@@ -125,11 +125,11 @@ fn level_triggered_unread_data_is_reported_again() {
     let (mut shim, fd, mut client) = pair();
     client.write_all(b"hello").unwrap();
     let ev = wait_token(&mut shim, CONN, Duration::from_secs(5)).unwrap();
-    assert!(ev.readable && !ev.hangup && !ev.error);
+    assert!(ev.readable() && !ev.hangup() && !ev.error());
     // Nothing read: the next waits report it again, at once.
     for _ in 0..2 {
         let again = poll_once(&mut shim, CONN, 0).expect("still readable");
-        assert!(again.readable);
+        assert!(again.readable());
     }
     let mut buf = [0u8; 16];
     assert_eq!(shim.recv(&fd, &mut buf).unwrap(), 5);
@@ -210,8 +210,8 @@ fn peer_half_close_is_readable_not_hangup() {
     let (mut shim, fd, client) = pair();
     client.shutdown(Shutdown::Write).unwrap();
     let ev = wait_token(&mut shim, CONN, Duration::from_secs(5)).unwrap();
-    assert!(ev.readable, "{ev:?}");
-    assert!(!ev.hangup && !ev.error, "{ev:?}");
+    assert!(ev.readable(), "{ev:?}");
+    assert!(!ev.hangup() && !ev.error(), "{ev:?}");
     let mut buf = [0u8; 8];
     assert_eq!(shim.recv(&fd, &mut buf).unwrap(), 0);
     // Our write side still works.
@@ -222,7 +222,7 @@ fn peer_half_close_is_readable_not_hangup() {
     assert_eq!(poll_once(&mut shim, CONN, 20), None);
     shim.modify(&fd, CONN, Interest::WRITABLE).unwrap();
     let w = poll_once(&mut shim, CONN, 1000).expect("writable");
-    assert!(w.writable && !w.hangup);
+    assert!(w.writable() && !w.hangup());
     shim.close(fd);
 }
 
@@ -235,7 +235,7 @@ fn full_close_is_a_hangup_even_without_interest() {
     drop(client);
     shim.modify(&fd, CONN, Interest::NONE).unwrap();
     let ev = wait_token(&mut shim, CONN, Duration::from_secs(5)).expect("hang-up");
-    assert!(ev.hangup, "{ev:?}");
+    assert!(ev.hangup(), "{ev:?}");
     shim.close(fd);
 }
 
@@ -258,7 +258,7 @@ fn shutdown_read_reports_eof() {
     let (mut shim, fd, _client) = pair();
     shim.shutdown_read(&fd).unwrap();
     let ev = wait_token(&mut shim, CONN, Duration::from_secs(5)).unwrap();
-    assert!(ev.readable);
+    assert!(ev.readable());
     let mut buf = [0u8; 8];
     assert_eq!(shim.recv(&fd, &mut buf).unwrap(), 0);
     shim.close(fd);
@@ -279,7 +279,7 @@ fn connect_to_own_listener() {
     assert!(cloexec(&fd));
     shim.register(&fd, CONN, Interest::WRITABLE).unwrap();
     let ev = wait_token(&mut shim, CONN, Duration::from_secs(5)).unwrap();
-    assert!(ev.writable && !ev.error, "{ev:?}");
+    assert!(ev.writable() && !ev.error(), "{ev:?}");
     shim.connect_result(&fd).unwrap();
     let (server, peer) = accept_one(&mut shim, &listener);
     assert_eq!(shim.local_addr(&fd).unwrap(), peer);
@@ -347,7 +347,7 @@ fn connect_refused_reports_econnrefused() {
         Ok(fd) => {
             shim.register(&fd, CONN, Interest::WRITABLE).unwrap();
             let ev = wait_token(&mut shim, CONN, Duration::from_secs(5)).unwrap();
-            assert!(ev.writable || ev.error, "{ev:?}");
+            assert!(ev.writable() || ev.error(), "{ev:?}");
             let e = shim.connect_result(&fd).unwrap_err();
             assert_eq!((e.kind, e.code), (ErrorKind::ConnectionRefused, 111));
             shim.close(fd);

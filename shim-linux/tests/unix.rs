@@ -37,7 +37,7 @@ fn unix_listen_connect_round_trip() {
     assert!(cloexec(&fd));
     shim.register(&fd, CONN, Interest::WRITABLE).unwrap();
     let ev = wait_token(&mut shim, CONN, Duration::from_secs(5)).unwrap();
-    assert!(ev.writable);
+    assert!(ev.writable());
     shim.connect_result(&fd).unwrap();
     let (server, peer) = accept_one(&mut shim, &listener);
     assert_eq!(peer, PeerAddr::Unix);

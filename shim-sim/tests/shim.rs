@@ -81,7 +81,7 @@ fn listen_accept_round_trip() {
     let p = net.peer_connect(port).expect("peer connect");
     let ev = wait(&mut shim, Some(0));
     assert_eq!(ev.len(), 1);
-    assert!(ev[0].readable && ev[0].token == Token(1));
+    assert!(ev[0].readable() && ev[0].token == Token(1));
     let (fd, remote) = shim.accept(&lfd).expect("accept").expect("pending");
     assert_eq!(fd.number(), 4);
     let mapped: SocketAddr = "[::ffff:127.0.0.1]:50000".parse().expect("addr");
@@ -136,7 +136,7 @@ fn readable_is_level_triggered_until_everything_is_read() {
     let mut buf = [0u8; 4];
     for expect in [&b"0123"[..], b"4567", b"89"] {
         let ev = find(&wait(&mut shim, Some(0)), 2).expect("still readable while data is unread");
-        assert!(ev.readable && !ev.hangup);
+        assert!(ev.readable() && !ev.hangup());
         let n = shim.recv(&fd, &mut buf).expect("recv");
         assert_eq!(&buf[..n], expect);
     }
@@ -149,18 +149,18 @@ fn readable_is_level_triggered_until_everything_is_read() {
     for _ in 0..2 {
         let ev = find(&wait(&mut shim, Some(0)), 2).expect("FIN is readable, every time");
         assert!(
-            ev.readable && !ev.hangup && !ev.error,
+            ev.readable() && !ev.hangup() && !ev.error(),
             "a half-close is not a hang-up: {ev:?}"
         );
         assert_eq!(shim.recv(&fd, &mut buf), Ok(0));
     }
     shim.shutdown_write(&fd).expect("shutdown");
     let ev = find(&wait(&mut shim, Some(0)), 2).expect("event");
-    assert!(ev.hangup, "both directions finished: hangup");
+    assert!(ev.hangup(), "both directions finished: hangup");
     assert!(net.peer_got_fin(p));
     shim.modify(&fd, Token(2), Interest::NONE).expect("modify");
     assert!(
-        find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.hangup && !e.readable),
+        find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.hangup() && !e.readable()),
         "hangup ignores interest"
     );
 }
@@ -172,7 +172,7 @@ fn writable_while_room_and_backpressure() {
     let (fd, p) = accepted_pair(&net, &mut shim);
     shim.modify(&fd, Token(2), Interest::WRITABLE)
         .expect("modify");
-    assert!(find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.writable));
+    assert!(find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.writable()));
     let big = vec![7u8; 300 * 1024];
     assert_eq!(
         shim.send(&fd, &big, false),
@@ -186,7 +186,7 @@ fn writable_while_room_and_backpressure() {
     );
     assert_eq!(net.peer_recv(p).len(), 256 * 1024);
     assert!(
-        find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.writable),
+        find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.writable()),
         "drained: writable again"
     );
 }
@@ -206,7 +206,7 @@ fn refused_connect_reported_by_wait() {
     shim.register(&fd, Token(9), Interest::WRITABLE)
         .expect("register");
     let ev = find(&wait(&mut shim, Some(0)), 9).expect("outcome reported");
-    assert!(ev.writable && ev.error, "{ev:?}");
+    assert!(ev.writable() && ev.error(), "{ev:?}");
     let err = shim.connect_result(&fd).expect_err("refused");
     assert_eq!((err.kind, err.code), (ErrorKind::ConnectionRefused, 111));
     shim.close(fd);
@@ -246,8 +246,8 @@ fn connect_to_core_listener() {
     shim.register(&c, Token(5), Interest::WRITABLE)
         .expect("register");
     let ev = wait(&mut shim, Some(0));
-    assert!(find(&ev, 1).is_some_and(|e| e.readable));
-    assert!(find(&ev, 5).is_some_and(|e| e.writable && !e.error));
+    assert!(find(&ev, 1).is_some_and(|e| e.readable()));
+    assert!(find(&ev, 5).is_some_and(|e| e.writable() && !e.error()));
     assert_eq!(shim.connect_result(&c), Ok(()));
     let (s, remote) = shim.accept(&lfd).expect("accept").expect("pending");
     let client_local = shim.local_addr(&c).expect("local");
@@ -266,7 +266,7 @@ fn connect_to_core_listener() {
         .expect("register");
     assert_eq!(shim.send(&c, b"ping", false), Ok(4));
     let ev = wait(&mut shim, Some(0));
-    assert!(find(&ev, 6).is_some_and(|e| e.readable));
+    assert!(find(&ev, 6).is_some_and(|e| e.readable()));
     assert!(
         find(&ev, 5).is_none(),
         "connected and nothing to read: quiet"
@@ -277,7 +277,7 @@ fn connect_to_core_listener() {
     assert_eq!(shim.send(&s, b"unread", false), Ok(6));
     shim.close(c);
     let ev = find(&wait(&mut shim, Some(0)), 6).expect("reset reported");
-    assert!(ev.error && ev.readable && ev.hangup);
+    assert!(ev.error() && ev.readable() && ev.hangup());
     assert_eq!(shim.recv(&s, &mut buf).map_err(|e| e.code), Err(104));
 }
 
@@ -401,7 +401,7 @@ fn fd_limit_gives_emfile_and_keeps_the_connection_pending() {
     assert_eq!((err.kind, err.code), (ErrorKind::TooManyOpenFiles, 24));
     assert_eq!(shim.connect(connect_to(port)).map_err(|e| e.code), Err(24));
     assert!(
-        find(&wait(&mut shim, Some(0)), 1).is_some_and(|e| e.readable),
+        find(&wait(&mut shim, Some(0)), 1).is_some_and(|e| e.readable()),
         "still pending"
     );
     net.set_fd_limit(None);
@@ -494,7 +494,7 @@ fn delayed_delivery_is_visible_only_after_the_clock_passes() {
     );
     shim.register(&c, Token(3), Interest::WRITABLE)
         .expect("register");
-    assert!(find(&wait(&mut shim, Some(0)), 3).is_some_and(|e| e.writable));
+    assert!(find(&wait(&mut shim, Some(0)), 3).is_some_and(|e| e.writable()));
     assert_eq!(shim.connect_result(&c), Ok(()));
     shim.deregister(&c).expect("deregister");
     let (s, _) = shim.accept(&lfd).expect("accept").expect("pending");
@@ -514,7 +514,7 @@ fn delayed_delivery_is_visible_only_after_the_clock_passes() {
     assert_eq!(net.now_ms(), t0);
     let ev = wait(&mut shim, Some(10_000));
     assert!(
-        find(&ev, 2).is_some_and(|e| e.readable),
+        find(&ev, 2).is_some_and(|e| e.readable()),
         "wait jumps to the delivery"
     );
     let elapsed = net.now_ms() - t0;
@@ -549,7 +549,7 @@ fn due_bytes_towards_an_unaccepted_connection_do_not_stop_the_clock() {
     let c = shim.connect(connect_to(port)).expect("connect");
     shim.register(&c, Token(3), Interest::WRITABLE)
         .expect("register");
-    assert!(find(&wait(&mut shim, Some(0)), 3).is_some_and(|e| e.writable));
+    assert!(find(&wait(&mut shim, Some(0)), 3).is_some_and(|e| e.writable()));
     assert_eq!(shim.send(&c, b"early bird", false), Ok(10));
     // Nothing is watched (as when the listener backs off); the connection stays in the
     // backlog and its chunk falls due within 50 ms.
@@ -575,7 +575,7 @@ fn peer_reset_is_an_error_whatever_the_interest() {
     net.peer_send(p, b"lost");
     net.peer_reset(p);
     let ev = find(&wait(&mut shim, Some(0)), 2).expect("error reported with empty interest");
-    assert!(ev.error && ev.hangup && !ev.readable);
+    assert!(ev.error() && ev.hangup() && !ev.readable());
     assert_eq!(
         shim.recv(&fd, &mut [0u8; 8]).map_err(|e| (e.kind, e.code)),
         Err((ErrorKind::ConnectionReset, 104))
@@ -592,14 +592,14 @@ fn peer_close_delivers_data_then_eof_and_writes_fail() {
     net.peer_send(p, b"last words");
     net.peer_close(p);
     let mut buf = [0u8; 32];
-    assert!(find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.readable && !e.error));
+    assert!(find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.readable() && !e.error()));
     assert_eq!(shim.recv(&fd, &mut buf), Ok(10));
     assert_eq!(shim.recv(&fd, &mut buf), Ok(0));
     let err = shim.send(&fd, b"reply", false).expect_err("peer gone");
     assert_eq!((err.kind, err.code), (ErrorKind::ConnectionReset, 32));
     let ev = find(&wait(&mut shim, Some(0)), 2).expect("event");
     assert!(
-        ev.error && ev.hangup,
+        ev.error() && ev.hangup(),
         "the failed write is reported: {ev:?}"
     );
     shim.close(fd);
@@ -624,7 +624,7 @@ fn shutdown_read_reports_eof() {
     let (fd, p) = accepted_pair(&net, &mut shim);
     net.peer_send(p, b"ignored");
     shim.shutdown_read(&fd).expect("shutdown_read");
-    assert!(find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.readable));
+    assert!(find(&wait(&mut shim, Some(0)), 2).is_some_and(|e| e.readable()));
     assert_eq!(shim.recv(&fd, &mut [0u8; 8]), Ok(0));
 }
 
@@ -638,7 +638,7 @@ fn spurious_readiness_then_would_block() {
     let mut shim = net.shim();
     let (fd, _p) = accepted_pair(&net, &mut shim);
     let ev = find(&wait(&mut shim, Some(0)), 2).expect("spurious event");
-    assert!(ev.readable);
+    assert!(ev.readable());
     assert_eq!(shim.recv(&fd, &mut [0u8; 8]), Err(SimError::WOULD_BLOCK));
     assert_eq!(
         net.fault_counts().spurious_readiness,
@@ -660,7 +660,7 @@ fn hangup_with_unread_reports_hangup_alongside_readable() {
     assert_eq!(shim.send(&fd, b"hi", false), Ok(2));
     assert_eq!(net.fault_counts().hangup_with_unread, 1);
     let ev = find(&wait(&mut shim, Some(0)), 2).expect("event");
-    assert!(ev.readable && ev.hangup && !ev.error, "{ev:?}");
+    assert!(ev.readable() && ev.hangup() && !ev.error(), "{ev:?}");
     let mut buf = [0u8; 16];
     assert_eq!(shim.recv(&fd, &mut buf), Ok(7));
     assert_eq!(shim.recv(&fd, &mut buf), Ok(0));
@@ -706,7 +706,7 @@ fn refuse_connect_fault() {
     let c = shim.connect(connect_to(port)).expect("connect");
     shim.register(&c, Token(4), Interest::WRITABLE)
         .expect("register");
-    assert!(find(&wait(&mut shim, Some(0)), 4).is_some_and(|e| e.writable && e.error));
+    assert!(find(&wait(&mut shim, Some(0)), 4).is_some_and(|e| e.writable() && e.error()));
     assert_eq!(shim.connect_result(&c).map_err(|e| e.code), Err(111));
     assert_eq!(shim.accept(&lfd), Ok(None), "nothing reached the listener");
     assert_eq!(net.fault_counts().refuse_connect, 1);
@@ -741,7 +741,7 @@ fn core_connects_to_a_peer_listener() {
     let p = net
         .peer_accept(port)
         .expect("connection reached the peer listener");
-    assert!(find(&wait(&mut shim, Some(0)), 3).is_some_and(|e| e.writable && !e.error));
+    assert!(find(&wait(&mut shim, Some(0)), 3).is_some_and(|e| e.writable() && !e.error()));
     assert_eq!(shim.connect_result(&c), Ok(()));
     assert_eq!(
         shim.remote_addr(&c),
@@ -767,9 +767,9 @@ fn user_pipe_readiness() {
         .expect("register");
     let ev = wait(&mut shim, Some(0));
     assert!(find(&ev, 7).is_none());
-    assert!(find(&ev, 8).is_some_and(|e| e.writable));
+    assert!(find(&ev, 8).is_some_and(|e| e.writable()));
     net.pipe_write(&w, b"abc");
-    assert!(find(&wait(&mut shim, Some(0)), 7).is_some_and(|e| e.readable));
+    assert!(find(&wait(&mut shim, Some(0)), 7).is_some_and(|e| e.readable()));
     let mut buf = [0u8; 2];
     assert_eq!(net.pipe_read(&r, &mut buf), 2);
     assert!(

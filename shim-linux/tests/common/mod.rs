@@ -62,7 +62,7 @@ pub fn accept_one(shim: &mut LinuxShim, listener: &Fd) -> (Fd, PeerAddr) {
     shim.register(listener, LISTENER, Interest::READABLE)
         .expect("register listener");
     let ev = wait_token(shim, LISTENER, Duration::from_secs(5)).expect("listener readable");
-    assert!(ev.readable);
+    assert!(ev.readable());
     let got = shim
         .accept(listener)
         .expect("accept")
