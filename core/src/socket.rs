@@ -338,8 +338,49 @@ impl<C: Config> Cx<C> {
     }
 
     /// [`write`](Self::write) (`past_layer` false) or [`write_raw`](Self::write_raw).
-    #[inline]
+    #[inline(always)]
     fn write_via(&mut self, s: SocketId, data: &[u8], more: bool, past_layer: bool) -> usize {
+        // The hot path inline: a whole write, no hint, to an open plain socket. Everything
+        // else (layer, refusal, short write, error, the hint) is handled out of line, so the
+        // caller's frame stays small.
+        let busy = Flags::CLOSED
+            .with(Flags::SHUT_DOWN)
+            .with(Flags::CONNECTING)
+            .with(Flags::LAYERED);
+        if let Some(e) = self.sockets.get(s.index, s.generation) {
+            if !more && !data.is_empty() && !e.flags.any(busy) && e.pending_error.is_none() {
+                if let Some(fd) = e.fd.as_ref() {
+                    let result = self.shim.send(fd, data, false);
+                    if matches!(result, Ok(n) if n == data.len()) {
+                        return data.len();
+                    }
+                    return self.wrote_out_of_line(s, result, data.len());
+                }
+            }
+        }
+        self.write_out_of_line(s, data, more, past_layer)
+    }
+
+    /// [`wrote`](Self::wrote), out of line: a short write or an error.
+    #[inline(never)]
+    fn wrote_out_of_line(
+        &mut self,
+        s: SocketId,
+        result: Result<usize, <C::Shim as OsShim>::Error>,
+        wanted: usize,
+    ) -> usize {
+        self.wrote(s, result, wanted)
+    }
+
+    /// [`write_via`](Self::write_via) off its hot path.
+    #[inline(never)]
+    fn write_out_of_line(
+        &mut self,
+        s: SocketId,
+        data: &[u8],
+        more: bool,
+        past_layer: bool,
+    ) -> usize {
         if data.is_empty() {
             return 0;
         }

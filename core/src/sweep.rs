@@ -20,8 +20,20 @@ impl<C: Config> Cx<C> {
     /// the tick time `delay_ms` (rounded up to whole ticks) after the one being swept. `now` is
     /// loop time inside an iteration, the clock outside one. No division on this path: a
     /// request re-arms its timeout, and only the rare set inside the sweep rounds.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn deadline_at(&mut self, delay_ms: u64) -> u64 {
+        // The hot path (a request re-arming its timeout inside an iteration) inline, the rest
+        // out of line, so that `timeout` saves no registers for a clock call it never makes.
+        if self.in_iteration && !self.sweeping && delay_ms != 0 {
+            return self.now.max(self.epoch).saturating_add(delay_ms);
+        }
+        self.deadline_at_outside(delay_ms)
+    }
+
+    /// [`deadline_at`](Self::deadline_at) off the hot path: off, during the sweep, or outside
+    /// an iteration.
+    #[inline(never)]
+    fn deadline_at_outside(&mut self, delay_ms: u64) -> u64 {
         if delay_ms == 0 {
             return NEVER;
         }
