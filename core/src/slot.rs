@@ -1,8 +1,14 @@
 //! Arenas of generational slots over a small store trait: where every object of a loop lives.
 //!
-//! A [`SlotStore`] is a run of [`Slot`]s: an array or a slice of them (fixed), or a growing
-//! vector (the `alloc` feature). Growing may move slots: core never keeps a reference into a
-//! store across a call that can grow it (users hold handles, never references).
+//! A [`SlotStore`] is a run of [`Slot`]s: an array or a slice of them (fixed), or chunks of them
+//! allocated and released as the arena needs them (`Growing`, the `alloc` feature). A store may
+//! move or release slots: core never keeps a reference into a store across a call that can grow
+//! or shrink it (users hold handles, never references).
+//!
+//! Free slots are kept one of two ways. By default the arena threads one free list through the
+//! slots, and a store only has to grow (or not: fixed storage). A store that releases memory
+//! must know which of its slots are free, so it keeps them itself and the arena asks it
+//! ([`SlotStore::keeps_free_slots`]).
 
 use crate::handle::GEN_MASK;
 
@@ -36,7 +42,18 @@ impl<T> Default for Slot<T> {
 /// Storage for the slots of one arena.
 ///
 /// Implemented for arrays and slices of slots (fixed) and, with the `alloc` feature, for
-/// `Growing` (a vector that grows). Implement it to give core memory of your own.
+/// `Growing` (chunks allocated as needed and released when empty). Implement it to give core
+/// memory of your own: [`len`](Self::len), [`slot`](Self::slot), [`slot_mut`](Self::slot_mut)
+/// and, if it can, [`grow`](Self::grow).
+///
+/// The last four methods ([`keeps_free_slots`](Self::keeps_free_slots) and the three it
+/// enables) were added, with defaults, when `Growing` learnt to give memory back: a store can
+/// only release a run of slots it knows to be all free, and must first take them off any free
+/// list, which a list threaded through the slots by the arena does not allow. Their defaults
+/// (the arena keeps the free list, the store only grows) leave arrays, slices and stores
+/// written before them exactly as they were. Keep the defaults outside core: a store that
+/// releases slots must re-create them with generations above every handle ever made for them,
+/// and only core can set a slot's generation.
 pub trait SlotStore<T> {
     /// How many slots exist now.
     fn len(&self) -> usize;
@@ -52,6 +69,30 @@ pub trait SlotStore<T> {
     /// Fixed storage adds none, which core treats as "capacity exhausted".
     fn grow(&mut self) -> usize {
         0
+    }
+    /// Whether the store keeps its free slots itself. When true the arena takes free slots
+    /// with [`take_free`](Self::take_free), gives them back with [`put_free`](Self::put_free)
+    /// and checks for room with [`reserve_free`](Self::reserve_free), and never threads a list
+    /// of its own through the slots nor calls [`grow`](Self::grow). Default: false.
+    fn keeps_free_slots(&self) -> bool {
+        false
+    }
+    /// Makes sure [`take_free`](Self::take_free) will find a slot, allocating if it must and
+    /// can; false when the store is full. Only called when the store keeps its free slots.
+    fn reserve_free(&mut self) -> bool {
+        false
+    }
+    /// Takes a free slot (allocating if it must and can) and returns its index; the slot exists
+    /// ([`slot_mut`](Self::slot_mut) finds it) and is empty, for the arena to fill. `None` when
+    /// the store is full. Only called when the store keeps its free slots.
+    fn take_free(&mut self) -> Option<usize> {
+        None
+    }
+    /// Slot `index` was just emptied and its generation moved past every handle made for it:
+    /// it is free again, and the store may release memory. Only called when the store keeps
+    /// its free slots.
+    fn put_free(&mut self, index: usize) {
+        let _ = index;
     }
 }
 
@@ -79,12 +120,14 @@ impl<T, const N: usize> SlotStore<T> for [Slot<T>; N] {
     }
 }
 
-/// An arena over a [`SlotStore`]: allocation through a free list, lookup by generation.
+/// An arena over a [`SlotStore`]: allocation through a free list (its own, or the store's when
+/// the store keeps its free slots), lookup by generation.
 #[derive(Debug)]
 pub(crate) struct Arena<T, S> {
     store: S,
+    /// The arena's free list (unused when the store keeps its free slots).
     free_head: u32,
-    /// Slots `0..linked` have been put on the free list (or are occupied).
+    /// Slots `0..linked` have been put on the arena's free list (or are occupied).
     linked: u32,
     live: usize,
     _t: core::marker::PhantomData<T>,
@@ -99,7 +142,9 @@ impl<T, S: SlotStore<T>> Arena<T, S> {
             live: 0,
             _t: core::marker::PhantomData,
         };
-        a.link_new_slots();
+        if !a.store.keeps_free_slots() {
+            a.link_new_slots();
+        }
         a
     }
 
@@ -123,16 +168,29 @@ impl<T, S: SlotStore<T>> Arena<T, S> {
 
     /// Stores `value`; returns its (index, generation), or gives the value back when full.
     pub(crate) fn insert(&mut self, value: T) -> Result<(u32, u32), T> {
-        self.ensure_free();
-        let index = self.free_head;
+        let Some(index) = self.take_free() else {
+            return Err(value);
+        };
         let Some(slot) = self.store.slot_mut(index as usize) else {
             return Err(value);
         };
-        self.free_head = slot.next_free;
-        slot.next_free = NO_SLOT;
         slot.value = Some(value);
         self.live += 1;
         Ok((index, slot.generation))
+    }
+
+    /// Takes a free slot off the store's lists or the arena's own, growing the store if it
+    /// must and can.
+    fn take_free(&mut self) -> Option<u32> {
+        if self.store.keeps_free_slots() {
+            return self.store.take_free().and_then(|i| u32::try_from(i).ok());
+        }
+        self.ensure_free();
+        let index = self.free_head;
+        let slot = self.store.slot_mut(index as usize)?;
+        self.free_head = slot.next_free;
+        slot.next_free = NO_SLOT;
+        Some(index)
     }
 
     pub(crate) fn get(&self, index: u32, generation: u32) -> Option<&T> {
@@ -161,6 +219,7 @@ impl<T, S: SlotStore<T>> Arena<T, S> {
 
     /// Frees the slot, bumping its generation so every old handle is rejected from now on.
     pub(crate) fn remove(&mut self, index: u32, generation: u32) -> Option<T> {
+        let keeps = self.store.keeps_free_slots();
         let head = self.free_head;
         let s = self.store.slot_mut(index as usize)?;
         if s.generation != generation {
@@ -168,8 +227,12 @@ impl<T, S: SlotStore<T>> Arena<T, S> {
         }
         let v = s.value.take()?;
         s.generation = (s.generation + 1) & GEN_MASK;
-        s.next_free = head;
-        self.free_head = index;
+        if keeps {
+            self.store.put_free(index as usize);
+        } else {
+            s.next_free = head;
+            self.free_head = index;
+        }
         self.live -= 1;
         Some(v)
     }
@@ -179,13 +242,21 @@ impl<T, S: SlotStore<T>> Arena<T, S> {
         self.live
     }
 
-    /// Number of slots (occupied or not); indices run below it.
+    /// Number of slots (occupied, free or released); indices run below it. A walk over
+    /// `0..slots()` finds nothing ([`at`](Self::at) is `None`) where the store released slots.
     pub(crate) fn slots(&self) -> u32 {
-        self.linked
+        if self.store.keeps_free_slots() {
+            u32::try_from(self.store.len()).unwrap_or(NO_SLOT)
+        } else {
+            self.linked
+        }
     }
 
     /// Makes sure an insert will succeed, growing the store if it can; false when full.
     pub(crate) fn ensure_free(&mut self) -> bool {
+        if self.store.keeps_free_slots() {
+            return self.store.reserve_free();
+        }
         if self.free_head == NO_SLOT && self.store.grow() > 0 {
             self.link_new_slots();
         }
