@@ -19,9 +19,9 @@ const NO_SLOT: u32 = u32::MAX;
 /// Build arrays of them with [`Slot::EMPTY`] (`[const { Slot::EMPTY }; N]`) or `Default`.
 #[derive(Debug)]
 pub struct Slot<T> {
-    generation: u32,
-    next_free: u32,
-    value: Option<T>,
+    pub(crate) generation: u32,
+    pub(crate) next_free: u32,
+    pub(crate) value: Option<T>,
 }
 
 impl<T> Slot<T> {
@@ -31,6 +31,15 @@ impl<T> Slot<T> {
         next_free: NO_SLOT,
         value: None,
     };
+
+    /// An empty slot whose first occupant gets `generation`.
+    pub(crate) const fn free_at(generation: u32) -> Slot<T> {
+        Slot {
+            generation,
+            next_free: NO_SLOT,
+            value: None,
+        }
+    }
 }
 
 impl<T> Default for Slot<T> {
@@ -235,6 +244,12 @@ impl<T, S: SlotStore<T>> Arena<T, S> {
         }
         self.live -= 1;
         Some(v)
+    }
+
+    /// The store (tests look at what it allocated).
+    #[cfg(test)]
+    pub(crate) fn store(&self) -> &S {
+        &self.store
     }
 
     /// Number of occupied slots.

@@ -1,6 +1,6 @@
 //! Storage and handles: full storage refuses, stale handles of every kind are rejected after
-//! their slot is reused (generation check), growing storage works across growth steps (its
-//! slots move), and stale events (a late token for a reused slot) are dropped — the latter
+//! their slot is reused (generation check), growing storage works across growth steps (a chunk
+//! at a time), and stale events (a late token for a reused slot) are dropped — the latter
 //! through a scripted fake shim running on fixed storage. Every test here runs on the shipped
 //! stores (`FixedStorage`, `GrowingStorage`), never on a test-local one.
 
@@ -13,9 +13,9 @@ use std::rc::Rc;
 use support::{new_loop, quiet_net, run_until, Caps, SimNet, SimShim};
 use usockets_core::{
     Capacity, CloseCause, Config, ConnectError, ConnectTarget, ContextCallbacks, ContextError,
-    ContextId, Cx, ErrorKind, Event, FixedStorage, GrowingStorage, Interest, ListenError,
+    ContextId, Cx, ErrorKind, Event, FixedStorage, Growing, GrowingStorage, Interest, ListenError,
     ListenOptions, ListenTarget, Loop, LoopCallbacks, OsError, OsShim, PeerAddr, PollId, RecvBuf,
-    Settings, SocketId, Token, Wake,
+    Settings, SocketEntry, SocketId, Token, Wake,
 };
 
 // ---- fixed storage over shim-sim ---------------------------------------------------------------
@@ -290,18 +290,19 @@ fn chunky_data(cx: &mut Cx<Chunky>, s: SocketId, data: &mut RecvBuf<'_>) {
     assert_eq!(cx.write(s, &out, false), out.len());
 }
 
-/// Growing storage starts at 16 socket slots and grows (16 → 32 → 48): sockets opened
-/// before a growth step, whose slots moved with it, keep their ext and their traffic.
+/// Growing storage grows a chunk at a time: sockets opened before a growth step keep their ext
+/// and their traffic, and sockets take the lowest slots first, across two chunk boundaries.
 #[test]
 fn growing_storage_grows_twice_and_every_socket_works() {
     let net = quiet_net();
-    let storage = GrowingStorage::new(Capacity::new().with_recv(4096).with_events(16));
+    let storage = GrowingStorage::new(Capacity::new().with_recv(4096).with_events(1024));
+    let settings = Settings::default().with_max_accepts_per_event(4096);
     let mut l = match Loop::new(
         net.shim(),
         storage,
         Vec::new(),
         LoopCallbacks::default(),
-        Settings::default(),
+        settings,
     ) {
         Ok(l) => l,
         Err(e) => panic!("loop: {e}"),
@@ -317,23 +318,31 @@ fn growing_storage_grows_twice_and_every_socket_works() {
         )
         .expect("ctx");
     let ls = l
-        .listen(c, any_port(), ListenOptions::default(), || 0)
+        .listen(
+            c,
+            any_port(),
+            ListenOptions::default().with_backlog(4096),
+            || 0,
+        )
         .expect("listen");
     let port = l.listen_port(ls).expect("port");
-    let n = 40;
-    let peers: Vec<_> = (0..n)
-        .map(|_| net.peer_connect(port).expect("connect"))
-        .collect();
-    run_until(&mut l, 20, |l| l.ext().len() == n);
+    let chunk = Growing::<SocketEntry<Chunky>>::CHUNK_SLOTS;
+    let n = 2 * chunk + 8;
+    let mut peers = Vec::with_capacity(n);
+    while peers.len() < n {
+        for _ in 0..(n - peers.len()).min(4096) {
+            peers.push(net.peer_connect(port).expect("connect"));
+        }
+        run_until(&mut l, 20, |l| l.ext().len() == peers.len());
+    }
     assert_eq!(l.socket_slots_in_use(), n);
     let socks = l.ext().clone();
     let mut indices: Vec<u32> = socks.iter().map(|s| s.index()).collect();
     indices.sort();
-    indices.dedup();
-    assert_eq!(indices.len(), n);
-    assert!(
-        indices.iter().any(|&i| i >= 32),
-        "the arena grew twice (16, 32, 64 slots)"
+    assert_eq!(
+        indices,
+        (0..n as u32).collect::<Vec<_>>(),
+        "the lowest slots, three chunks of {chunk}"
     );
     for (i, p) in peers.iter().enumerate() {
         net.peer_send(*p, format!("hello {i}").as_bytes());
