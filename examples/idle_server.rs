@@ -5,7 +5,8 @@
 //!
 //! `cargo run --release --example idle_server -- --port 0` prints the size of one socket slot of
 //! its arena (`socket slot: N bytes`, the library's own accounting: the growing storage keeps
-//! one vector of these that doubles when full) and `listening on port N` (127.0.0.1 only). The
+//! these in chunks of 128 KiB or more, written a slot at a time and given back when they empty)
+//! and `listening on port N` (127.0.0.1 only). The
 //! suite opens thousands of connections to it and reads its resident memory from `/proc`.
 //!
 //! Safe against hostile clients: whatever a client sends is dropped, never kept; a client's FIN

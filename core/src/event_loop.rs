@@ -87,8 +87,8 @@ pub type PollEntry<C> = entry::Poll<FdOf<C>, <C as Config>::PollExt, PollCb<C>>;
 ///
 /// Core ships [`FixedStorage`](crate::FixedStorage) (arrays sized by const generics, usable
 /// by value or as a `&'static mut` from a `static`) and, with the `alloc` feature,
-/// `GrowingStorage` (vectors that grow up to a maximum). Implement it to bring memory of your
-/// own.
+/// `GrowingStorage` (chunks of slots allocated up to a maximum and given back when they empty).
+/// Implement it to bring memory of your own.
 ///
 /// The ordered timer index lives in the timer slots themselves, as links: it needs no storage
 /// of its own, and neither this trait nor [`Config`] knows of it.

@@ -18,7 +18,8 @@
 //!   per kind of object, a receive buffer and an event buffer. [`FixedStorage`] is arrays sized
 //!   by const generics, built by a `const fn`, so it can live in a `static` (e.g. through
 //!   `static_cell`) and a loop's memory is known at link time; with the `alloc` feature,
-//!   `GrowingStorage` grows each arena (one vector, a step at a time) up to a maximum.
+//!   `GrowingStorage` grows each arena a chunk at a time up to a maximum and gives back chunks
+//!   that empty.
 //! * Descriptors have one owner ([`OsShim::Fd`] is owned, like std's `OwnedFd`): the loop owns
 //!   those of its sockets, listen sockets and polls, lends them as `&Fd` ([`Cx::socket_fd`]),
 //!   takes them owned ([`Cx::adopt_accepted`], [`Cx::poll_init`]) and gives them back
