@@ -286,7 +286,9 @@ impl<T> Growing<T> {
         self.released.insert(c);
         self.allocated -= n;
         if self.end.saturating_sub(1) >> Self::SHIFT == c {
-            // The top chunk went: the end is that of the next allocated chunk down.
+            // The top chunk went: the end is that of the next allocated chunk down. Amortised
+            // O(1): chunks are allocated lowest position first, so before this scan can pass a
+            // released position again, that position must have been allocated again.
             self.end = (0..c)
                 .rev()
                 .find_map(|k| {
