@@ -13,10 +13,11 @@
 //! * One dispatch per socket callback: core calls the trampoline of the socket's context, which
 //!   reads the C callback from the socket block's header (shared with the context, updated by
 //!   `us_socket_context_on_*` and on adoption): no second lookup of the context.
-//! * Core runs on its `GrowingStorage` (each arena one vector that grows when full): no
-//!   capacity is chosen at build time. C pointers never point into it (they point to blocks),
-//!   so its slots may move. Memory cost: one core slot per socket (kept for reuse) plus its
-//!   block (32 bytes + ext), freed when released.
+//! * Core runs on its `GrowingStorage` (chunks of slots allocated as needed and given back
+//!   when empty): no capacity is chosen at build time. C pointers never point into it (they
+//!   point to blocks). Memory cost: one core slot per socket plus its block (32 bytes + ext),
+//!   freed when released; when half the blocks of the last peak are gone, the malloc heap is
+//!   trimmed (the `memory` module), so a server that shrinks gives memory back.
 //! * A closed socket's block stays valid (`us_socket_is_closed` = 1) until core releases its
 //!   slot at the end of the iteration; then it is freed.
 //! * C callbacks may call any `us_*` function: the call reaches core through the `Cx` lent to
@@ -40,6 +41,7 @@
 pub mod block;
 mod fd;
 pub mod ffi;
+mod memory;
 mod state;
 mod tls;
 mod trampoline;

@@ -305,9 +305,11 @@ pub(crate) fn free_closed_listeners(cx: &mut Cx<Capi>) {
     }
 }
 
-/// A closed socket's slot was released: its block goes with it.
-fn released(_cx: &mut Cx<Capi>, _s: SocketId, ext: Option<Block>) {
+/// A closed socket's slot was released: its block goes with it, and once half the blocks of
+/// the last peak are gone, the memory they held goes back to the OS (`memory`).
+fn released(cx: &mut Cx<Capi>, _s: SocketId, ext: Option<Block>) {
     if let Some(b) = ext {
         b.free();
+        crate::memory::after_free(loop_state(cx));
     }
 }

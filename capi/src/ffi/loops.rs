@@ -53,6 +53,7 @@ pub unsafe extern "C" fn us_create_loop(
         close_ret: Cell::new(std::ptr::null_mut()),
         listeners: RefCell::new(HashMap::new()),
         blocks: RefCell::new(HashSet::new()),
+        blocks_peak: Cell::new(0),
         #[cfg(feature = "tls")]
         tls: RefCell::default(),
     }));

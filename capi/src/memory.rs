@@ -1,0 +1,99 @@
+//! Giving memory back when a server shrinks.
+//!
+//! Every socket of the C ABI owns a malloc'd block (header and ext) besides its core slot.
+//! Core's growing storage releases its chunks when they empty, but freed blocks stay in
+//! malloc's heap: glibc returns heap memory to the OS only from its top, so after 5,000
+//! connections fall to 50 almost nothing would come back. So when the live blocks have fallen
+//! to half of their peak (and the peak was worth it), the block registry is shrunk and glibc is
+//! asked to release its free pages (`malloc_trim`, which also drops whole free pages inside the
+//! heap). That costs a walk of the heap, done at most once per halving: amortised O(1) per
+//! freed block, and never on the request path.
+
+use crate::state::LoopState;
+
+/// Below this many blocks at the peak, trimming is not worth a heap walk.
+const TRIM_FLOOR: usize = 1024;
+
+/// Notes a freed block of the loop `st`; hands memory back when half the peak is gone.
+pub(crate) fn after_free(st: &LoopState) {
+    let mut blocks = st.blocks.borrow_mut();
+    let (trim, peak) = policy(st.blocks_peak.get(), blocks.len());
+    st.blocks_peak.set(peak);
+    if trim {
+        blocks.shrink_to_fit();
+        drop(blocks);
+        trim_heap();
+    }
+}
+
+/// Given the peak so far and the blocks alive right after a free: whether to hand memory back
+/// now, and the peak to remember (after a trim, counting starts again from what is alive).
+fn policy(peak: usize, live: usize) -> (bool, usize) {
+    // The block just freed was alive a moment ago: the peak is at least one more than now.
+    let peak = peak.max(live + 1);
+    if peak >= TRIM_FLOOR && live <= peak / 2 {
+        (true, live)
+    } else {
+        (false, peak)
+    }
+}
+
+/// Asks the C allocator to return free memory to the OS.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_heap() {
+    // SAFETY: malloc_trim only walks and releases the allocator's own free memory; it takes
+    // no pointer and is safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Other C libraries return memory on their own terms; nothing to ask.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap() {}
+
+#[cfg(test)]
+mod tests {
+    use super::{policy, TRIM_FLOOR};
+
+    /// Replays frees from `from` live blocks down to `to`, starting with `peak`; returns the
+    /// live counts at which memory was handed back, and the final peak.
+    fn replay(mut peak: usize, from: usize, to: usize) -> (Vec<usize>, usize) {
+        let mut trims = Vec::new();
+        for live in (to..from).rev() {
+            let (trim, p) = policy(peak, live);
+            peak = p;
+            if trim {
+                trims.push(live);
+            }
+        }
+        (trims, peak)
+    }
+
+    #[test]
+    fn memory_goes_back_once_per_halving_of_a_large_peak() {
+        // 5,000 blocks falling to 50: trims at 2,500, 1,250 and 625; a peak of 625 is under
+        // the floor, so no more.
+        let (trims, peak) = replay(0, 5_000, 50);
+        assert_eq!(trims, vec![2_500, 1_250, 625]);
+        assert_eq!(peak, 625, "counting starts again after each trim");
+    }
+
+    #[test]
+    fn small_loops_never_walk_the_heap() {
+        let (trims, _) = replay(0, TRIM_FLOOR - 1, 0);
+        assert!(
+            trims.is_empty(),
+            "a peak below the floor is not worth a heap walk"
+        );
+    }
+
+    #[test]
+    fn a_new_peak_after_a_trim_counts_from_there() {
+        let (_, peak) = replay(0, 4_000, 2_000);
+        assert_eq!(peak, 2_000, "trimmed at 2,000");
+        // Growing again to 3,000 blocks and falling: the next trim is at half of 3,000.
+        let (trims, _) = replay(peak, 3_000, 1_000);
+        assert_eq!(trims, vec![1_500]);
+    }
+}
