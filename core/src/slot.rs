@@ -33,6 +33,7 @@ impl<T> Slot<T> {
     };
 
     /// An empty slot whose first occupant gets `generation`.
+    #[cfg(feature = "alloc")]
     pub(crate) const fn free_at(generation: u32) -> Slot<T> {
         Slot {
             generation,
