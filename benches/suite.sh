@@ -17,10 +17,11 @@
 #    `load` example). The servers print their loop's iteration count, data events and bytes at
 #    exit: the suite checks that every echo event was 12 bytes, and divides the instructions
 #    the library spends outside the C user callbacks (total Ir minus the inclusive Ir of the
-#    functions of fixed_response.c that the library calls: on_open, on_data, ..., noop, with
-#    the us_* calls they make) by the loop iterations between the two runs. Two more runs
-#    with one connection (about one event per iteration) split that figure into a fixed cost
-#    per iteration and a cost per event (outside = a + b * events per iteration).
+#    functions of fixed_response.c and bench.h that the library calls: on_open, on_data,
+#    bench_close, ..., bench_noop, with the us_* calls they make) by the loop iterations
+#    between the two runs. Two more runs with one connection (about one event per iteration)
+#    split that figure into a fixed cost per iteration and a cost per event (outside = a + b *
+#    events per iteration).
 #    The `gate` section (CI's hot-path stage, not part of the default run) measures the C ABI
 #    fixed response alone and exits 1 if it costs more than MAX instructions per request.
 # 2. idle: bytes per idle connection. A client (python3) opens 5,000 connections to
@@ -236,7 +237,7 @@ cg_run() {
 # user_ir FILE: the inclusive Ir of the C user callbacks of fixed_response.c in FILE.
 user_ir() {
     callgrind_annotate --inclusive=yes --threshold=100 "$1" | awk '
-        $0 ~ /:(on_open|on_data|on_end|on_timeout|on_close|on_writable|noop) \[/ {
+        $0 ~ /:(on_open|on_data|bench_on_open|bench_close|bench_on_close|bench_on_writable|bench_noop) \[/ {
             gsub(",", "", $1); sum += $1; n++ }
         END { if (n == 0) exit 1; print sum }'
 }
