@@ -20,13 +20,8 @@
 #[path = "shared/bench.rs"]
 mod bench;
 
-use std::io::Write;
-
 use bench::Budget;
-use usockets::{
-    App, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, RecvBuf, Settings,
-    SocketId,
-};
+use usockets::{App, ContextCallbacks, Cx, LoopCallbacks, RecvBuf, Settings, SocketId};
 
 /// Loop ext: the `--requests` budget; no context or socket state.
 type Echo = App<Budget, (), ()>;
@@ -44,11 +39,6 @@ fn close(cx: &mut Cx<Echo>, s: SocketId) {
     cx.close(s, 0, None);
 }
 
-fn fail(what: &str, e: impl std::fmt::Display) -> ! {
-    eprintln!("bench_echo: {what}: {e}");
-    std::process::exit(1);
-}
-
 fn main() {
     let [port, requests] = bench::options("bench_echo", ["port", "requests"]);
     let port = bench::port("bench_echo", port);
@@ -57,25 +47,11 @@ fn main() {
         LoopCallbacks::default(),
         Settings::default(),
     )
-    .unwrap_or_else(|e| fail("loop", e));
+    .unwrap_or_else(|e| bench::fail("bench_echo", "loop", e));
     let callbacks = ContextCallbacks {
         on_data: Some(on_data),
         on_end: Some(close),
         ..ContextCallbacks::default()
     };
-    let ctx = l
-        .context_create((), callbacks)
-        .unwrap_or_else(|e| fail("context", e));
-    let target = ListenTarget::Host {
-        host: Some("127.0.0.1"),
-        port,
-    };
-    let ls = l
-        .listen(ctx, target, ListenOptions::default(), || ())
-        .unwrap_or_else(|e| fail(&format!("cannot listen on port {port}"), e));
-    println!("listening on port {}", l.listen_port(ls).unwrap_or(port));
-    let _ = std::io::stdout().flush();
-    if let Err(e) = l.run() {
-        fail("run", e);
-    }
+    bench::serve("bench_echo", &mut l, (), callbacks, port);
 }

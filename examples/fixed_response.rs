@@ -18,13 +18,8 @@
 #[path = "shared/bench.rs"]
 mod bench;
 
-use std::io::Write;
-
 use bench::Budget;
-use usockets::{
-    App, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, RecvBuf, Settings,
-    SocketId,
-};
+use usockets::{App, ContextCallbacks, Cx, LoopCallbacks, RecvBuf, Settings, SocketId};
 
 /// The response to every data event (the same bytes as `benches/c/fixed_response.c`).
 const RESPONSE: &[u8] =
@@ -56,11 +51,6 @@ fn close(cx: &mut Cx<Fixed>, s: SocketId) {
     cx.close(s, 0, None);
 }
 
-fn fail(what: &str, e: impl std::fmt::Display) -> ! {
-    eprintln!("fixed_response: {what}: {e}");
-    std::process::exit(1);
-}
-
 fn main() {
     let [port, requests] = bench::options("fixed_response", ["port", "requests"]);
     let port = bench::port("fixed_response", port);
@@ -69,7 +59,7 @@ fn main() {
         LoopCallbacks::default(),
         Settings::default(),
     )
-    .unwrap_or_else(|e| fail("loop", e));
+    .unwrap_or_else(|e| bench::fail("fixed_response", "loop", e));
     let callbacks = ContextCallbacks {
         on_open: Some(on_open),
         on_data: Some(on_data),
@@ -77,19 +67,5 @@ fn main() {
         on_timeout: Some(close),
         ..ContextCallbacks::default()
     };
-    let ctx = l
-        .context_create((), callbacks)
-        .unwrap_or_else(|e| fail("context", e));
-    let target = ListenTarget::Host {
-        host: Some("127.0.0.1"),
-        port,
-    };
-    let ls = l
-        .listen(ctx, target, ListenOptions::default(), || ())
-        .unwrap_or_else(|e| fail(&format!("cannot listen on port {port}"), e));
-    println!("listening on port {}", l.listen_port(ls).unwrap_or(port));
-    let _ = std::io::stdout().flush();
-    if let Err(e) = l.run() {
-        fail("run", e);
-    }
+    bench::serve("fixed_response", &mut l, (), callbacks, port);
 }

@@ -17,11 +17,8 @@
 #[allow(dead_code)]
 mod bench;
 
-use std::io::Write;
-
 use usockets::{
-    App, ContextCallbacks, Cx, ListenOptions, ListenTarget, LoopCallbacks, RecvBuf, Settings, Slot,
-    SocketEntry, SocketId,
+    App, ContextCallbacks, Cx, LoopCallbacks, RecvBuf, Settings, Slot, SocketEntry, SocketId,
 };
 
 /// Context ext: the idle timeout in seconds (0: none); no loop or socket state.
@@ -53,18 +50,13 @@ fn close(cx: &mut Cx<Idle>, s: SocketId) {
     cx.close(s, 0, None);
 }
 
-fn fail(what: &str, e: impl std::fmt::Display) -> ! {
-    eprintln!("idle_server: {what}: {e}");
-    std::process::exit(1);
-}
-
 fn main() {
     let [port, idle_seconds] = bench::options("idle_server", ["port", "idle-timeout"]);
     let port = bench::port("idle_server", port);
     let idle_seconds = u32::try_from(idle_seconds.unwrap_or(0)).unwrap_or(u32::MAX);
     let mut l: usockets::AppLoop<(), u32, ()> =
         usockets::new_loop((), LoopCallbacks::default(), Settings::default())
-            .unwrap_or_else(|e| fail("loop", e));
+            .unwrap_or_else(|e| bench::fail("idle_server", "loop", e));
     let callbacks = ContextCallbacks {
         on_open: Some(on_open),
         on_data: Some(on_data),
@@ -72,23 +64,9 @@ fn main() {
         on_timeout: Some(close),
         ..ContextCallbacks::default()
     };
-    let ctx = l
-        .context_create(idle_seconds, callbacks)
-        .unwrap_or_else(|e| fail("context", e));
-    let target = ListenTarget::Host {
-        host: Some("127.0.0.1"),
-        port,
-    };
-    let ls = l
-        .listen(ctx, target, ListenOptions::default(), || ())
-        .unwrap_or_else(|e| fail(&format!("cannot listen on port {port}"), e));
     println!(
         "socket slot: {} bytes",
         std::mem::size_of::<Slot<SocketEntry<Idle>>>()
     );
-    println!("listening on port {}", l.listen_port(ls).unwrap_or(port));
-    let _ = std::io::stdout().flush();
-    if let Err(e) = l.run() {
-        fail("run", e);
-    }
+    bench::serve("idle_server", &mut l, idle_seconds, callbacks, port);
 }

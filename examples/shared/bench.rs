@@ -3,7 +3,9 @@
 //! exit right after its N-th data event so that `benches/suite.sh` can difference two callgrind
 //! runs (start-up, connection set-up and exit cancel out), as `benches/c/*.c` do.
 
-use usockets::{Config, Cx};
+use std::io::Write;
+
+use usockets::{Config, ContextCallbacks, Cx, ListenOptions, ListenTarget, Loop};
 
 /// The values of `--name NUMBER` options, in the order of `names` (`None`: absent). Exits 2 with
 /// a usage message on an unknown option, a missing value or one that is not a number.
@@ -75,5 +77,37 @@ impl Budget {
                 std::process::exit(0);
             }
         }
+    }
+}
+
+/// Prints `program: what: e` to stderr and exits 1.
+pub fn fail(program: &str, what: &str, e: impl std::fmt::Display) -> ! {
+    eprintln!("{program}: {what}: {e}");
+    std::process::exit(1);
+}
+
+/// Creates a context with `ext` and `callbacks` on `l`, listens on 127.0.0.1:`port`, prints
+/// `listening on port N` and runs the loop until it ends; exits 1 with a message on failure.
+pub fn serve<C: Config<SocketExt = ()>>(
+    program: &str,
+    l: &mut Loop<C>,
+    ext: C::ContextExt,
+    callbacks: ContextCallbacks<C>,
+    port: u16,
+) {
+    let ctx = l
+        .context_create(ext, callbacks)
+        .unwrap_or_else(|e| fail(program, "context", e));
+    let target = ListenTarget::Host {
+        host: Some("127.0.0.1"),
+        port,
+    };
+    let ls = l
+        .listen(ctx, target, ListenOptions::default(), || ())
+        .unwrap_or_else(|e| fail(program, &format!("cannot listen on port {port}"), e));
+    println!("listening on port {}", l.listen_port(ls).unwrap_or(port));
+    let _ = std::io::stdout().flush();
+    if let Err(e) = l.run() {
+        fail(program, "run", e);
     }
 }
