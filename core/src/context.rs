@@ -162,7 +162,7 @@ impl<C: Config> Cx<C> {
             let mut cur = self.context_entry(c).map_or(NIL, |e| e.sockets);
             let mut older = None;
             while let Some((g, e)) = self.sockets.at(cur) {
-                if made_before(e.serial, limit) {
+                if e.serial < limit {
                     older = Some(SocketId::new(cur, g));
                     break;
                 }
@@ -176,9 +176,9 @@ impl<C: Config> Cx<C> {
     }
 
     /// The next socket creation number.
-    fn take_serial(&mut self) -> u32 {
+    fn take_serial(&mut self) -> u64 {
         let n = self.next_serial;
-        self.next_serial = n.wrapping_add(1);
+        self.next_serial += 1;
         n
     }
 
@@ -450,28 +450,5 @@ impl<C: Config> Cx<C> {
                 e.set_layered(true);
             }
         }
-    }
-}
-
-/// Whether the socket of creation number `serial` was made before the one numbered `limit`.
-/// Serials are u32 and wrap: "before" is in wrapping order, right for any socket made fewer
-/// than 2^31 creations before `limit`.
-fn made_before(serial: u32, limit: u32) -> bool {
-    (limit.wrapping_sub(serial) as i32) > 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::made_before;
-
-    #[test]
-    fn creation_order_survives_the_serial_wrapping() {
-        assert!(made_before(4, 5));
-        assert!(!made_before(5, 5), "the socket numbered limit is new");
-        assert!(!made_before(6, 5));
-        assert!(made_before(u32::MAX, 0), "made just before the wrap");
-        assert!(made_before(u32::MAX - 10, 3));
-        assert!(!made_before(0, u32::MAX), "made just after the wrap");
-        assert!(!made_before(2, u32::MAX - 1));
     }
 }

@@ -30,7 +30,7 @@ pub struct Socket<F, E, L> {
     /// Its yes/no states (see [`Flags`]; read through the accessors below).
     pub(crate) flags: Flags,
     /// Creation number, in the order sockets were made (see `context_close`).
-    pub(crate) serial: u32,
+    pub(crate) serial: u64,
     /// While connecting: a connect that failed at once, reported in the next iteration. Once
     /// established: a hard send error; the socket is failing and closes when the running
     /// callback returns (see the `failing` module).

@@ -309,7 +309,7 @@ pub struct Cx<C: Config> {
     /// The armed timers, ordered by deadline (see the `timer_heap` module).
     pub(crate) timer_index: TimerIndex,
     /// Creation number of the next socket (`context_close` leaves newer sockets open).
-    pub(crate) next_serial: u32,
+    pub(crate) next_serial: u64,
     /// Total `recv` buffer capacity for data (without padding).
     pub(crate) recv_capacity: usize,
 }
