@@ -28,10 +28,11 @@ if [ "$no_tls" -eq 1 ]; then
     features=(--no-default-features)
 fi
 
-echo "==> cargo build --release -p usockets-capi ${features[*]:-}"
-(cd "$root" && "$cargo" build --release -p usockets-capi "${features[@]}")
+# The c-release profile: release (fat LTO) with panic=abort (see the workspace Cargo.toml).
+echo "==> cargo build --profile c-release -p usockets-capi ${features[*]:-}"
+(cd "$root" && "$cargo" build --profile c-release -p usockets-capi "${features[@]}")
 
-rel="$target_dir/release"
+rel="$target_dir/c-release"
 for f in "$rel/libusockets_capi.a" "$rel/libusockets_capi.so"; do
     [ -f "$f" ] || { echo "build.sh: missing $f" >&2; exit 1; }
 done

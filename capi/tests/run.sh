@@ -5,7 +5,7 @@
 #   VALGRIND=1 capi/tests/run.sh      also run every test under valgrind (memcheck)
 #
 # Steps:
-#   1. capi/build.sh (cargo build --release -p usockets-capi, lays out target/capi/).
+#   1. capi/build.sh (cargo build --profile c-release -p usockets-capi, lays out target/capi/).
 #   2. Header checks: capi/tests/c/compile/header_c.c (C11) and header_cxx.cpp (C++17) compile
 #      with -Wall -Wextra -Werror -pedantic and check every signature against the contract;
 #      the header declares exactly the functions of compile/signatures.inc; both libraries
