@@ -6,8 +6,10 @@
 //! connections fall to 50 almost nothing would come back. So when the live blocks have fallen
 //! to half of their peak (and the peak was worth it), the block registry is shrunk and glibc is
 //! asked to release its free pages (`malloc_trim`, which also drops whole free pages inside the
-//! heap). That costs a walk of the heap, done at most once per halving: amortised O(1) per
-//! freed block, and never on the request path.
+//! heap). That costs a walk of the heap (glibc locks its arenas meanwhile, so other threads
+//! of the program wait too), done at most once per halving: amortised O(1) per freed block.
+//! It runs where closed sockets are released, at the end of an iteration, so it delays that
+//! iteration's `post` and the next wait, never a callback in the middle of an iteration.
 
 use crate::state::LoopState;
 

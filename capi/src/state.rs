@@ -106,7 +106,7 @@ pub(crate) struct LoopState {
     /// The address of every live block of this loop but its own: freed by `us_loop_free` if
     /// still there (the registry of the `block` module).
     pub(crate) blocks: RefCell<HashSet<NonNull<Header>>>,
-    /// The most blocks alive since memory was last handed back (see `memory::released`).
+    /// The most blocks alive since memory was last handed back (see `memory::after_free`).
     pub(crate) blocks_peak: Cell<usize>,
     /// The TLS contexts' SNI state, reachable without the `Cx` (see the `tls` module).
     #[cfg(feature = "tls")]

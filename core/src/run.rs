@@ -43,10 +43,11 @@ impl<C: Config> Loop<C> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let n = cx
-            .shim
-            .wait(cx.events.as_mut(), wait)
-            .map_err(OsError::from_shim)?;
+        let n = cx.shim.wait(cx.events.as_mut(), wait).map_err(|e| {
+            // No iteration goes on: timeouts set from outside read the clock again.
+            cx.in_iteration = false;
+            OsError::from_shim(e)
+        })?;
         cx.now = cx.shim.now_ms();
         for i in 0..n {
             let Some(ev) = cx.events.as_mut().get(i).copied() else {

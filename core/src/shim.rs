@@ -147,7 +147,6 @@ impl Interest {
 /// [`error`]: Event::error
 /// [`hangup`]: Event::hangup
 #[derive(Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub struct Event {
     /// The token given at registration, or [`Token::WAKER`].
@@ -229,6 +228,21 @@ impl Event {
     #[inline(always)]
     pub const fn with_hangup(self, on: bool) -> Event {
         self.with_bit(Event::HANGUP, on)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Event {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Event {{ token: {}, readable: {}, writable: {}, error: {}, hangup: {} }}",
+            self.token,
+            self.readable(),
+            self.writable(),
+            self.error(),
+            self.hangup()
+        );
     }
 }
 

@@ -631,7 +631,8 @@ impl<C: Config> Cx<C> {
     }
 
     /// Sets the socket's one short timeout (`us_socket_timeout`): `on_timeout` fires no sooner
-    /// than `seconds` from now and at most one sweep period later. 0 turns it off. Set inside
+    /// than `seconds` after "now" (loop time inside an iteration, see below) and at most one
+    /// sweep period later. 0 turns it off. Set inside
     /// `on_timeout` (or anything the sweep calls), it counts from the sweep tick that fired, so
     /// re-arming there with n fires every n seconds.
     ///
@@ -647,7 +648,8 @@ impl<C: Config> Cx<C> {
     }
 
     /// Sets the socket's long timeout in minutes (`us_socket_long_timeout`); 0 turns it off.
-    /// Like [`timeout`](Self::timeout): never early, at most one sweep period late, and counted
+    /// Like [`timeout`](Self::timeout): never early (from loop time inside an iteration), at
+    /// most one sweep period late, and counted
     /// from the firing tick when set during the sweep.
     pub fn long_timeout(&mut self, s: SocketId, minutes: u32) {
         let at = self.deadline_at(u64::from(minutes) * 60_000);

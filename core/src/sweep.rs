@@ -2,7 +2,8 @@
 //!
 //! Socket timeouts are absolute times, "now + n" when set (loop time inside an iteration, the
 //! clock outside one): a timeout fires at the first sweep whose tick time is at or after it, so
-//! never early and at most one sweep period late, for every n (nothing wraps).
+//! never early (counted from loop time inside an iteration: the time its wait returned) and at
+//! most one sweep period late, for every n (nothing wraps).
 //!
 //! A timeout set while the sweep runs its callbacks (re-armed in `on_timeout`) counts from the
 //! tick that fired it instead, so a periodic re-arm with n fires every n seconds (4, 8, 12 for
