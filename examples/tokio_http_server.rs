@@ -74,7 +74,7 @@ fn main() {
         .build()
         .unwrap_or_else(|e| fail("runtime", e));
     runtime.block_on(async {
-        let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let listener = TcpListener::bind(addr)
             .await
             .unwrap_or_else(|e| fail(&format!("cannot listen on port {port}"), e));
@@ -85,10 +85,14 @@ fn main() {
         let _ = std::io::stdout().flush();
         loop {
             // An accept error concerns one pending connection (or the descriptor limit): the
-            // listener stays.
-            if let Ok((stream, _)) = listener.accept().await {
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(serve(stream));
+            // listener stays, after a pause so that running out of descriptors cannot make it
+            // spin (a blocking pause: this peer has no timer feature, and it is rare).
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(serve(stream));
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
             }
         }
     });

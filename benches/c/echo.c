@@ -8,7 +8,7 @@
 
 static struct us_socket_t *on_data(struct us_socket_t *s, char *data, int len) {
     bench_count(len);
-    us_socket_write(0, s, data, len, 0);
+    s = bench_write_all(s, data, len);
     bench_spend();
     return s;
 }
