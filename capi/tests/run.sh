@@ -114,7 +114,11 @@ fi
 missing_so=()
 missing_a=()
 so_syms="$(nm -D --defined-only "$lib/libusockets.so.0" 2>/dev/null | awk '$2 == "T" {print $3}')"
-a_syms="$(nm --defined-only "$lib/libusockets.a" 2>/dev/null | awk '$2 == "T" {print $3}')"
+# readelf, not nm: the archive's objects carry LLVM bitcode (.llvmbc, from LTO and from std),
+# and an nm that loads an older LLVM's linker plugin (llvm-14 on Debian 12) reports no symbols
+# for them. readelf reads the ELF symbol tables only.
+a_syms="$(readelf -sW "$lib/libusockets.a" 2>/dev/null |
+    awk '$4 == "FUNC" && $5 == "GLOBAL" && $7 != "UND" {print $8}')"
 # Plus the upstream-internal function upstream's tests call (not in upstream's public header).
 for f in "${funcs[@]}" us_internal_timer_sweep; do
     grep -qx "$f" <<< "$so_syms" || missing_so+=("$f")
