@@ -142,6 +142,13 @@ impl Flags {
     /// No state set.
     pub(crate) const NONE: Flags = Flags(0);
 
+    /// The states in which a write does not go straight to the kernel: closed, shut down,
+    /// connecting, or through a layer.
+    pub(crate) const NOT_PLAIN_WRITE: Flags = Flags::CLOSED
+        .with(Flags::SHUT_DOWN)
+        .with(Flags::CONNECTING)
+        .with(Flags::LAYERED);
+
     /// Both sets of states together.
     #[inline(always)]
     pub(crate) const fn with(self, other: Flags) -> Flags {

@@ -282,11 +282,7 @@ impl<C: Config> Cx<C> {
             return Outlet::Refused;
         };
         // The hot path: an open, established, plain socket, not shut down nor failing.
-        let busy = Flags::CLOSED
-            .with(Flags::SHUT_DOWN)
-            .with(Flags::CONNECTING)
-            .with(Flags::LAYERED);
-        if !e.flags.any(busy) && e.pending_error.is_none() {
+        if !e.flags.any(Flags::NOT_PLAIN_WRITE) && e.pending_error.is_none() {
             return match e.fd.as_ref() {
                 Some(fd) => Outlet::Kernel(send(&mut self.shim, fd)),
                 None => Outlet::Refused,
@@ -343,12 +339,12 @@ impl<C: Config> Cx<C> {
         // The hot path inline: a whole write, no hint, to an open plain socket. Everything
         // else (layer, refusal, short write, error, the hint) is handled out of line, so the
         // caller's frame stays small.
-        let busy = Flags::CLOSED
-            .with(Flags::SHUT_DOWN)
-            .with(Flags::CONNECTING)
-            .with(Flags::LAYERED);
         if let Some(e) = self.sockets.get(s.index, s.generation) {
-            if !more && !data.is_empty() && !e.flags.any(busy) && e.pending_error.is_none() {
+            if !more
+                && !data.is_empty()
+                && !e.flags.any(Flags::NOT_PLAIN_WRITE)
+                && e.pending_error.is_none()
+            {
                 if let Some(fd) = e.fd.as_ref() {
                     let result = self.shim.send(fd, data, false);
                     if matches!(result, Ok(n) if n == data.len()) {

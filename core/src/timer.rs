@@ -134,12 +134,7 @@ impl<C: Config> Cx<C> {
     pub(crate) fn fire_timers(&mut self) {
         // Nothing due, the common case: no pass (a skipped pass changes nothing, as no timer
         // is set aside outside one).
-        let first_due = self
-            .timer_index
-            .armed
-            .peek()
-            .and_then(|i| self.timers.at(i));
-        if !matches!(first_due, Some((_, e)) if e.deadline.is_some_and(|d| d <= self.now)) {
+        if self.next_timer_deadline().is_none_or(|d| d > self.now) {
             return;
         }
         self.timer_index.pass += 1;

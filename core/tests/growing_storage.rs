@@ -107,7 +107,14 @@ fn preallocated_storage_is_full_at_exactly_its_size() {
     );
 }
 
-fn on_open(cx: &mut Cx<G>, s: SocketId, _: bool, _: &[u8]) {
+/// Tags each accepted socket with its order of arrival (its ext) and keeps its handle. For
+/// both configs of this file (`G` and `W`).
+fn on_open<C: Config<SocketExt = u64, LoopExt = Vec<SocketId>>>(
+    cx: &mut Cx<C>,
+    s: SocketId,
+    _: bool,
+    _: &[u8],
+) {
     let n = cx.ext().len() as u64;
     if let Some(e) = cx.socket_ext_mut(s) {
         *e = n;
@@ -116,7 +123,11 @@ fn on_open(cx: &mut Cx<G>, s: SocketId, _: bool, _: &[u8]) {
 }
 
 /// Echoes, prefixed with the socket's ext, so a slot mixed up by a move would show.
-fn on_data(cx: &mut Cx<G>, s: SocketId, data: &mut RecvBuf<'_>) {
+fn on_data<C: Config<SocketExt = u64, LoopExt = Vec<SocketId>>>(
+    cx: &mut Cx<C>,
+    s: SocketId,
+    data: &mut RecvBuf<'_>,
+) {
     let tag = cx.socket_ext(s).copied().unwrap_or(u64::MAX);
     let mut out = format!("{tag}:").into_bytes();
     out.extend_from_slice(data);
@@ -265,21 +276,6 @@ impl Storage<W> for WatchedStorage {
     }
 }
 
-fn w_open(cx: &mut Cx<W>, s: SocketId, _: bool, _: &[u8]) {
-    let n = cx.ext().len() as u64;
-    if let Some(e) = cx.socket_ext_mut(s) {
-        *e = n;
-    }
-    cx.ext_mut().push(s);
-}
-
-fn w_data(cx: &mut Cx<W>, s: SocketId, data: &mut RecvBuf<'_>) {
-    let tag = cx.socket_ext(s).copied().unwrap_or(u64::MAX);
-    let mut out = format!("{tag}:").into_bytes();
-    out.extend_from_slice(data);
-    assert_eq!(cx.write(s, &out, false), out.len());
-}
-
 /// The idle benchmark's shape on the simulated OS: 5,000 connections, the first 4,950 opened
 /// closed. The socket store gives back every chunk but the survivors' (and at most one kept
 /// empty), every survivor still echoes with its own ext, and new connections re-create the
@@ -309,8 +305,8 @@ fn closing_most_sockets_gives_their_chunks_back_and_the_rest_keep_working() {
         Err(e) => panic!("loop: {e}"),
     };
     let callbacks = ContextCallbacks {
-        on_open: Some(w_open),
-        on_data: Some(w_data),
+        on_open: Some(on_open),
+        on_data: Some(on_data),
         ..ContextCallbacks::default()
     };
     let c = l.context_create((), callbacks).expect("context");
