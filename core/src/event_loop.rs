@@ -280,10 +280,15 @@ pub struct Cx<C: Config> {
     pub(crate) callbacks: LoopCallbacks<C>,
     pub(crate) settings: Settings,
     pub(crate) iteration: u64,
-    /// Loop time, refreshed at the start of every iteration and after its wait.
+    /// Loop time: the clock as of the last wait's return (or a later read, see
+    /// [`Cx::now_ms`]); never before `epoch`.
     pub(crate) now: u64,
-    /// Between the start and the end of [`Loop::run_once`]: `now` is fresh.
+    /// Between the start and the end of an iteration.
     pub(crate) in_iteration: bool,
+    /// A socket timeout set now counts from `now` with no further check: inside an iteration,
+    /// outside the sweep, with `now` read since the iteration began. The hot path (a request
+    /// re-arming its timeout) tests this one byte.
+    pub(crate) timeouts_from_now: bool,
     /// Origin of the sweep ticks.
     pub(crate) epoch: u64,
     /// Sweep ticks elapsed since `epoch` at the last sweep.
@@ -388,6 +393,7 @@ impl<C: Config> Loop<C> {
                 iteration: 0,
                 now,
                 in_iteration: false,
+                timeouts_from_now: false,
                 epoch: now,
                 tick: 0,
                 sweep_at: None,

@@ -10,23 +10,39 @@ use crate::shim::{Event, OsError, OsShim, Token, Wake};
 impl<C: Config> Loop<C> {
     /// Runs until nothing keeps the loop alive (`us_loop_run`): no socket, listen socket,
     /// non-fallthrough timer or non-fallthrough poll remains. Arms the sweep first.
+    ///
+    /// Reads the clock once per iteration, when its wait returns: the next wait counts from
+    /// then, so a timer may be late by the time the iteration's own callbacks took (as with
+    /// libuv, whose poll timeout counts from the start of the iteration), never early.
     pub fn run(&mut self) -> Result<(), OsError> {
         self.cx.integrate();
+        self.cx.now = self.cx.shim.now_ms().max(self.cx.epoch);
         while self.cx.keepalive > 0 {
-            self.run_once(None)?;
+            self.iterate(None, false)?;
         }
         Ok(())
     }
 
     /// Runs exactly one iteration, waiting at most `timeout_ms` (`None`: until the next timer
     /// or event). For driving the loop from a foreign event loop together with
-    /// [`Cx::next_deadline`].
+    /// [`Cx::next_deadline`]. Reads the clock at its start too, since the caller may have
+    /// spent any time since the last iteration.
     pub fn run_once(&mut self, timeout_ms: Option<u64>) -> Result<(), OsError> {
+        self.iterate(timeout_ms, true)
+    }
+
+    /// One iteration; `read_clock`: read the clock at its start (else loop time stays that of
+    /// the last wait until something needs it fresh: a timeout set before the wait reads it).
+    #[inline(always)]
+    fn iterate(&mut self, timeout_ms: Option<u64>, read_clock: bool) -> Result<(), OsError> {
         let cx = &mut self.cx;
         let recv = self.recv.as_mut();
         cx.iteration += 1;
-        cx.now = cx.shim.now_ms();
         cx.in_iteration = true;
+        if read_clock {
+            cx.now = cx.shim.now_ms().max(cx.epoch);
+        }
+        cx.timeouts_from_now = read_clock;
         // Sockets whose write failed outside any callback close now.
         cx.close_failed();
         cx.serve_low_priority();
@@ -34,7 +50,8 @@ impl<C: Config> Loop<C> {
             pre(cx);
             cx.close_failed();
         }
-        // From loop time, as libuv does: a long `pre` makes timers late, never early.
+        // From loop time, as libuv does (under `run`, the last wait's return): the callbacks
+        // since then make timers late, never early.
         let mut wait = cx.next_deadline().map(|d| d.saturating_sub(cx.now));
         if cx.pending_connect_errors > 0 {
             wait = Some(0);
@@ -46,9 +63,12 @@ impl<C: Config> Loop<C> {
         let n = cx.shim.wait(cx.events.as_mut(), wait).map_err(|e| {
             // No iteration goes on: timeouts set from outside read the clock again.
             cx.in_iteration = false;
+            cx.timeouts_from_now = false;
             OsError::from_shim(e)
         })?;
-        cx.now = cx.shim.now_ms();
+        // Never back: a timeout set before the wait may have read the clock already.
+        cx.now = cx.shim.now_ms().max(cx.now);
+        cx.timeouts_from_now = true;
         for i in 0..n {
             let Some(ev) = cx.events.as_mut().get(i).copied() else {
                 break;
@@ -66,6 +86,7 @@ impl<C: Config> Loop<C> {
             cx.close_failed();
         }
         cx.in_iteration = false;
+        cx.timeouts_from_now = false;
         Ok(())
     }
 
@@ -126,9 +147,10 @@ impl<C: Config> Cx<C> {
     pub fn shim(&self) -> &C::Shim {
         &self.shim
     }
-    /// Loop time in milliseconds: the clock as of the start of this iteration or, once the
-    /// iteration's wait returned, as of then (libuv's `uv_now`). Socket timeouts set inside an
-    /// iteration count from it.
+    /// Loop time in milliseconds (libuv's `uv_now`): the clock as of when this iteration's
+    /// wait returned. Before the wait it is that of the iteration before (under
+    /// [`Loop::run_once`], or once a timeout was set, as of this iteration's start). Socket
+    /// timeouts set inside an iteration count from it.
     pub fn now_ms(&self) -> u64 {
         self.now
     }
@@ -143,23 +165,31 @@ impl<C: Config> Cx<C> {
     }
     /// The earliest absolute time (shim clock, ms) at which the loop has timer work: a user
     /// timer, the sweep or a listener coming back from back-off. `None` when there is none.
+    #[inline]
     pub fn next_deadline(&self) -> Option<u64> {
-        let mut best = self.sweep_at;
-        let mut take = |d: Option<u64>| {
-            if let Some(d) = d {
-                best = Some(best.map_or(d, |b| b.min(d)));
-            }
+        let min = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
-        take(self.next_timer_deadline());
-        take(self.next_listener_resume());
+        let mut best = min(self.sweep_at, self.next_timer_deadline());
+        // The rare parts behind one test each: every iteration asks.
+        if self.paused_listeners > 0 {
+            best = min(best, self.next_listener_resume());
+        }
         if self.pending_connect_errors > 0 {
-            take(Some(self.now));
+            best = min(best, Some(self.now));
         }
         best
     }
     /// How many socket slots are occupied, closed-but-not-yet-released ones included.
     pub fn socket_slots_in_use(&self) -> usize {
         self.sockets.live()
+    }
+    /// How many listen socket slots are occupied, closed-but-not-yet-released ones included
+    /// (the second of [`slots_in_use`](Self::slots_in_use), alone: cheap enough to ask every
+    /// iteration).
+    pub fn listen_slots_in_use(&self) -> usize {
+        self.listeners.live()
     }
     /// How many slots of every arena are occupied: sockets, listen sockets, contexts, timers,
     /// polls. Zero everywhere once everything is closed and released.

@@ -25,14 +25,14 @@ impl<C: Config> Cx<C> {
     pub(crate) fn deadline_at(&mut self, delay_ms: u64) -> u64 {
         // The hot path (a request re-arming its timeout inside an iteration) inline, the rest
         // out of line, so that `timeout` saves no registers for a clock call it never makes.
-        if self.in_iteration && !self.sweeping && delay_ms != 0 {
-            return self.now.max(self.epoch).saturating_add(delay_ms);
+        if self.timeouts_from_now && delay_ms != 0 {
+            return self.now.saturating_add(delay_ms);
         }
         self.deadline_at_outside(delay_ms)
     }
 
-    /// [`deadline_at`](Self::deadline_at) off the hot path: off, during the sweep, or outside
-    /// an iteration.
+    /// [`deadline_at`](Self::deadline_at) off the hot path: off, during the sweep, before
+    /// loop time was read in this iteration, or outside an iteration.
     #[inline(never)]
     fn deadline_at_outside(&mut self, delay_ms: u64) -> u64 {
         if delay_ms == 0 {
@@ -43,14 +43,16 @@ impl<C: Config> Cx<C> {
             let ticks = self.tick.saturating_add(delay_ms.div_ceil(p));
             return self.epoch.saturating_add(ticks.saturating_mul(p));
         }
-        // Inside an iteration, loop time (as libuv's `uv_now` and the C library's cached
-        // timestamp): no clock read on the hot path, where a request re-arms its timeout.
-        let now = if self.in_iteration {
-            self.now
-        } else {
-            self.shim.now_ms()
-        };
-        now.max(self.epoch).saturating_add(delay_ms)
+        let now = self.shim.now_ms().max(self.epoch);
+        // Inside an iteration this is loop time from now on (as libuv's `uv_now` and the C
+        // library's cached timestamp): no clock read on the hot path, where a request re-arms
+        // its timeout. Before the wait only a `pre` or low-priority callback gets here.
+        if self.in_iteration {
+            self.now = self.now.max(now);
+            self.timeouts_from_now = true;
+            return self.now.saturating_add(delay_ms);
+        }
+        now.saturating_add(delay_ms)
     }
 
     /// The timer phase: user timers, the sweep, listeners coming back from back-off.
@@ -61,9 +63,7 @@ impl<C: Config> Cx<C> {
                 let p = self.settings.sweep_period_ms;
                 self.tick = (self.now - self.epoch) / p;
                 self.sweep_at = Some(self.epoch + (self.tick + 1) * p);
-                self.sweeping = true;
-                self.sweep();
-                self.sweeping = false;
+                self.sweep_guarded();
             }
         }
         if self.paused_listeners > 0 {
@@ -83,9 +83,18 @@ impl<C: Config> Cx<C> {
         // Never back: a clock read earlier in the iteration may be ahead of a later one only
         // if the shim's clock is not monotonic, and a tick once swept stays swept.
         self.tick = self.tick.max(tick);
+        self.sweep_guarded();
+    }
+
+    /// [`sweep`](Self::sweep) with `sweeping` set, so that timeouts set by its callbacks count
+    /// from the tick swept (and the hot path's shortcut is off meanwhile).
+    fn sweep_guarded(&mut self) {
+        let from_now = self.timeouts_from_now;
+        self.timeouts_from_now = false;
         self.sweeping = true;
         self.sweep();
         self.sweeping = false;
+        self.timeouts_from_now = from_now;
     }
 
     /// Fires `on_timeout`, then `on_long_timeout`, for every socket whose deadline has come.

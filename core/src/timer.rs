@@ -87,6 +87,7 @@ impl<C: Config> Cx<C> {
     }
 
     /// The earliest deadline of the armed timers. O(1).
+    #[inline]
     pub(crate) fn next_timer_deadline(&self) -> Option<u64> {
         self.timer_index.next_deadline(&self.timers)
     }

@@ -206,12 +206,15 @@ impl TimerIndex {
     }
 
     /// The earliest deadline of all armed timers. O(1).
+    #[inline]
     pub(crate) fn next_deadline<N: Nodes>(&self, n: &N) -> Option<u64> {
-        [self.armed.peek(), self.aside.peek()]
-            .into_iter()
-            .flatten()
-            .map(|i| n.deadline(i))
-            .min()
+        // Spelled out rather than as an iterator chain: every iteration asks twice, and with
+        // no timer armed (the common case for a server) this is two compares.
+        match (self.armed.peek(), self.aside.peek()) {
+            (None, None) => None,
+            (Some(i), None) | (None, Some(i)) => Some(n.deadline(i)),
+            (Some(a), Some(b)) => Some(n.deadline(a).min(n.deadline(b))),
+        }
     }
 }
 
