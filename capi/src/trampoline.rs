@@ -287,12 +287,19 @@ fn post(cx: &mut Cx<Capi>) {
 
 /// Frees the blocks of listen sockets core no longer has (closed directly or by context close).
 pub(crate) fn free_closed_listeners(cx: &mut Cx<Capi>) {
-    let mut map = loop_state(cx).listeners.borrow_mut();
     // Every listen socket core still has is in the map: as many as core has, none was closed
     // (the common case, checked every iteration without walking the map).
-    if map.len() == cx.slots_in_use()[1] {
-        return;
+    if loop_state(cx).listeners.borrow().len() != cx.listen_slots_in_use() {
+        free_listener_blocks(cx);
     }
+}
+
+/// The work of [`free_closed_listeners`] once a listen socket closed: out of line, so that
+/// the every-iteration check saves no registers for it.
+#[cold]
+#[inline(never)]
+fn free_listener_blocks(cx: &mut Cx<Capi>) {
+    let mut map = loop_state(cx).listeners.borrow_mut();
     let closed: Vec<ListenId> = map
         .keys()
         .copied()
