@@ -298,9 +298,9 @@ if wanted callgrind; then
     # Ir of the user's callbacks (with the us_* calls they make), per loop iteration.
     outside
     out10=$OUT_ITER epi10=$EPI
-    target_row "C ABI: Ir per loop iteration outside user callbacks" "$OUT_ITER" 80 40
+    row "C ABI: Ir per loop iteration outside user callbacks" "$OUT_ITER" "-" "-"
     row "  data events per loop iteration" "$EPI" "-" "-"
-    row "  Ir outside user callbacks per request" "$OUT_REQ" "-" "-"
+    row "  Ir outside user callbacks per request" "$OUT_REQ" "-" "-""
     # The same with one connection (about one event per iteration): the two runs split the
     # figure into a fixed cost per iteration and a cost per event, O = a + b * events.
     per_request "C ABI fixed response" wrk 1 "$TMP/fixed_response_g"
@@ -310,7 +310,9 @@ if wanted callgrind; then
     row "  1 connection: Ir per iteration outside callbacks" "$OUT_ITER" "-" "-"
     read -r per_iter per_event < <(awk -v o1="$OUT_ITER" -v e1="$EPI" -v o10="$out10" \
         -v e10="$epi10" 'BEGIN { b = (o10 - o1) / (e10 - e1); printf "%.1f %.1f\n", o1 - b * e1, b }')
-    row "  split: fixed Ir per iteration (outside callbacks)" "$per_iter" "-" "-"
+    # The issue's per-iteration target is this fixed part (upstream: ~31): the 10-connection
+    # figure above also holds the ~9 events of each iteration.
+    target_row "  split: fixed Ir per iteration (outside callbacks)" "$per_iter" 80 40
     row "  split: Ir per data event (outside callbacks)" "$per_event" "-" "-"
 
     per_request "C ABI echo 12 B" echo "$CONNS" "$TMP/echo_g"
