@@ -300,7 +300,7 @@ if wanted callgrind; then
     out10=$OUT_ITER epi10=$EPI
     row "C ABI: Ir per loop iteration outside user callbacks" "$OUT_ITER" "-" "-"
     row "  data events per loop iteration" "$EPI" "-" "-"
-    row "  Ir outside user callbacks per request" "$OUT_REQ" "-" "-""
+    row "  Ir outside user callbacks per request" "$OUT_REQ" "-" "-"
     # The same with one connection (about one event per iteration): the two runs split the
     # figure into a fixed cost per iteration and a cost per event, O = a + b * events.
     per_request "C ABI fixed response" wrk 1 "$TMP/fixed_response_g"
