@@ -289,6 +289,10 @@ pub struct Cx<C: Config> {
     /// outside the sweep, with `now` read since the iteration began. The hot path (a request
     /// re-arming its timeout) tests this one byte.
     pub(crate) timeouts_from_now: bool,
+    /// Inside an iteration, no timer work (user timers, the sweep, listener back-off) is due
+    /// before this time: the next deadline as of the wait, lowered by whatever is armed
+    /// since. The timer phase is skipped while `now` is below it.
+    pub(crate) wake: u64,
     /// Origin of the sweep ticks.
     pub(crate) epoch: u64,
     /// Sweep ticks elapsed since `epoch` at the last sweep.
@@ -394,6 +398,7 @@ impl<C: Config> Loop<C> {
                 now,
                 in_iteration: false,
                 timeouts_from_now: false,
+                wake: 0,
                 epoch: now,
                 tick: 0,
                 sweep_at: None,

@@ -69,6 +69,13 @@ pub(crate) fn token(kind: Kind, index: u32, generation: u32) -> Token {
     Token(((kind as u64) << 62) | (u64::from(generation & GEN_MASK) << 32) | u64::from(index))
 }
 
+/// A socket's token unpacked to (generation, index), or `None` for any other token: the
+/// dispatch's first test, as nearly every event is a socket's.
+#[inline(always)]
+pub(crate) fn socket_token(t: Token) -> Option<(u32, u32)> {
+    (t.0 >> 62 == Kind::Socket as u64).then_some((((t.0 >> 32) as u32) & GEN_MASK, t.0 as u32))
+}
+
 /// Unpacks a token made by [`token`]; `None` for the waker token or garbage.
 pub(crate) fn untoken(t: Token) -> Option<(Kind, u32, u32)> {
     if t == Token::WAKER {
@@ -95,7 +102,10 @@ mod tests {
             (Kind::Poll, u32::MAX, 5),
         ] {
             assert_eq!(untoken(token(k, i, g)), Some((k, g, i)));
+            let socket = (k == Kind::Socket).then_some((g, i));
+            assert_eq!(socket_token(token(k, i, g)), socket);
         }
+        assert_eq!(socket_token(Token::WAKER), None);
         assert_eq!(untoken(Token::WAKER), None);
     }
 }

@@ -215,6 +215,9 @@ impl<C: Config> Cx<C> {
             self.paused_listeners += 1;
         }
         e.paused = why;
+        if let Paused::Until(t) = why {
+            self.wake = self.wake.min(t);
+        }
         if !e.registered {
             return;
         }

@@ -1,9 +1,9 @@
 //! One iteration of a loop: pre → wait → dispatch → timers → release closed → post; the
 //! loop-level API; and taking a loop apart (drop, `into_descriptors`).
 
-use crate::entry::NIL;
+use crate::entry::{NEVER, NIL};
 use crate::event_loop::{Config, Cx, FdOf, Loop, Queue};
-use crate::handle::{untoken, Kind, ListenId, PollId, SocketId};
+use crate::handle::{socket_token, untoken, Kind, ListenId, PollId, SocketId};
 use crate::settings::Settings;
 use crate::shim::{Event, OsError, OsShim, Token, Wake};
 
@@ -52,7 +52,9 @@ impl<C: Config> Loop<C> {
         }
         // From loop time, as libuv does (under `run`, the last wait's return): the callbacks
         // since then make timers late, never early.
-        let mut wait = cx.next_deadline().map(|d| d.saturating_sub(cx.now));
+        let deadline = cx.next_deadline();
+        cx.wake = deadline.unwrap_or(NEVER);
+        let mut wait = deadline.map(|d| d.saturating_sub(cx.now));
         if cx.pending_connect_errors > 0 {
             wait = Some(0);
         }
@@ -79,7 +81,9 @@ impl<C: Config> Loop<C> {
         if cx.pending_connect_errors > 0 {
             cx.report_failed_connects();
         }
-        cx.run_timers();
+        if cx.now >= cx.wake {
+            cx.run_timers();
+        }
         cx.release_closed();
         if let Some(post) = cx.callbacks.post {
             post(cx);
@@ -134,7 +138,9 @@ impl<C: Config> Cx<C> {
             let now = self.shim.now_ms();
             let p = self.settings.sweep_period_ms;
             let tick = now.saturating_sub(self.epoch) / p;
-            self.sweep_at = Some(self.epoch + (tick + 1) * p);
+            let at = self.epoch + (tick + 1) * p;
+            self.sweep_at = Some(at);
+            self.wake = self.wake.min(at);
         }
     }
     /// The loop's settings.
@@ -203,7 +209,17 @@ impl<C: Config> Cx<C> {
         ]
     }
 
+    #[inline(always)]
     fn dispatch(&mut self, recv: &mut [u8], ev: Event) {
+        if let Some((generation, index)) = socket_token(ev.token) {
+            self.socket_event(recv, SocketId::new(index, generation), ev);
+            return;
+        }
+        self.dispatch_other(ev);
+    }
+
+    /// [`dispatch`](Self::dispatch) for the waker, listen sockets and polls.
+    fn dispatch_other(&mut self, ev: Event) {
         if ev.token == Token::WAKER {
             if let Some(cb) = self.callbacks.wakeup {
                 cb(self);
@@ -211,9 +227,8 @@ impl<C: Config> Cx<C> {
             return;
         }
         match untoken(ev.token) {
-            Some((Kind::Socket, generation, index)) => {
-                self.socket_event(recv, SocketId::new(index, generation), ev)
-            }
+            // Taken by `dispatch` already.
+            Some((Kind::Socket, _, _)) => {}
             Some((Kind::Listen, generation, index)) => {
                 self.listen_event(ListenId::new(index, generation))
             }

@@ -127,6 +127,9 @@ impl<C: Config> Cx<C> {
         }
         e.pass = pass;
         self.timer_index.heap_of(pass).push(&mut self.timers, index);
+        if let Some(d) = deadline {
+            self.wake = self.wake.min(d);
+        }
     }
 
     /// Fires the due user timers in deadline order, each at most once per pass: it pops them
