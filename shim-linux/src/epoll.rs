@@ -5,11 +5,11 @@
 
 use usockets_core::{Event, Interest, Token};
 
-use crate::error::LinuxError;
-use crate::stats::{Counters, Sys};
+use crate::LinuxError;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use usockets_shim_unix::stats::{Counters, Sys};
 
-use crate::sys::{cvt, cvt_retry};
+use usockets_shim_unix::sys::{cvt, cvt_retry};
 
 /// The `epoll_event` buffer size allocated up front; it only grows if core passes a larger
 /// event slice to `wait`.
@@ -90,7 +90,7 @@ impl Poller {
         let (epfd, evp): (i32, *mut libc::epoll_event) = (self.epfd.as_raw_fd(), &mut ev);
         // SAFETY: `evp` points to a live epoll_event for the whole call (the kernel only reads
         // it; EPOLL_CTL_DEL ignores it).
-        cvt_retry(c, Sys::EpollCtl, || unsafe {
+        cvt_retry(c, Sys::Ctl, || unsafe {
             libc::epoll_ctl(epfd, op, fd, evp)
         })
         .map(drop)
@@ -119,7 +119,7 @@ impl Poller {
         let (epfd, buf) = (self.epfd.as_raw_fd(), self.buf.as_mut_ptr());
         // SAFETY: `buf` points to at least `max` epoll_events (the buffer is at least
         // `events.len()` long), which the kernel writes and nothing else touches meanwhile.
-        let n = match cvt(c, Sys::EpollWait, || unsafe {
+        let n = match cvt(c, Sys::Wait, || unsafe {
             libc::epoll_wait(epfd, buf, max, timeout)
         }) {
             Ok(n) => n as usize,

@@ -45,20 +45,20 @@
 //! [`LinuxError`] and retries `EINTR` — except `close` (Linux releases the descriptor even on
 //! `EINTR`; retrying could close someone else's), `epoll_wait` (returns no events) and
 //! `connect` (after `EINTR` the connect continues asynchronously, like `EINPROGRESS`).
-//! Would-block is an error of kind [`ErrorKind::WouldBlock`]. Every descriptor the shim creates
+//! Would-block is an error of kind [`ErrorKind::WouldBlock`](usockets_core::ErrorKind::WouldBlock). Every descriptor the shim creates
 //! is close-on-exec (`SOCK_CLOEXEC`, `EPOLL_CLOEXEC`, `EFD_CLOEXEC`, `O_CLOEXEC`).
 //!
 //! `accept` reports the network errors accept(2) says to treat like `EAGAIN` (`ENETDOWN`,
 //! `EPROTO`, `ENOPROTOOPT`, `EHOSTDOWN`, `ENONET`, `EHOSTUNREACH`, `EOPNOTSUPP`,
 //! `ENETUNREACH`, `ECONNABORTED`: the pending connection died, the listener is fine) as
-//! [`ErrorKind::ConnectionAborted`], with the raw code kept, so core accepts the next one.
+//! [`ErrorKind::ConnectionAborted`](usockets_core::ErrorKind::ConnectionAborted), with the raw code kept, so core accepts the next one.
 //!
 //! # Blocking name resolution
 //!
 //! [`listen`](OsShim::listen) with a host name and [`connect`](OsShim::connect) resolve with
 //! `getaddrinfo`, which **blocks** the calling thread (and so the loop) for as long as DNS
 //! takes. Pass numeric addresses to avoid it. A failure is
-//! [`ErrorKind::NameResolution`] with the (negative) `EAI_*` code.
+//! [`ErrorKind::NameResolution`](usockets_core::ErrorKind::NameResolution) with the (negative) `EAI_*` code.
 //!
 //! # Listening and connecting
 //!
@@ -71,7 +71,7 @@
 //!   address of the same family.
 //! * Unix-domain sockets: the path must fit in `sun_path` with its NUL
 //!   ([`UNIX_PATH_MAX`] bytes at most); a longer one is
-//!   [`ErrorKind::InvalidInput`] (`ENAMETOOLONG`), never truncated. A path starting with a NUL
+//!   [`ErrorKind::InvalidInput`](usockets_core::ErrorKind::InvalidInput) (`ENAMETOOLONG`), never truncated. A path starting with a NUL
 //!   byte is a Linux abstract-namespace name. The socket file is created with
 //!   [`ListenOptions::unix_mode`](usockets_core::ListenOptions::unix_mode) (0700 unless set;
 //!   the umask still applies), set before `bind` so it is never looser. A path already taken
@@ -91,7 +91,7 @@
 //! and one `close` per refused connection, plus per call two `accept4` (the failing one and the
 //! one that finds the backlog empty), the reserve's `close` and its `open`. With none left,
 //! `accept` returns `Ok(None)`; with more waiting it reports
-//! [`ErrorKind::ConnectionAborted`] (code `EMFILE`), so core goes on shedding within its
+//! [`ErrorKind::ConnectionAborted`](usockets_core::ErrorKind::ConnectionAborted) (code `EMFILE`), so core goes on shedding within its
 //! per-event cap. A flood beyond the limit is thus refused within an event or two, and nothing
 //! is called again until a new connection arrives. Only if no descriptor came free (in a
 //! multi-threaded process another thread may grab the reserve's number first) does `accept`
@@ -123,46 +123,32 @@
     clippy::multiple_unsafe_ops_per_block
 )]
 
-mod addr;
 mod epoll;
-mod error;
-mod fdset;
-mod net;
-mod stats;
-mod sys;
 mod waker;
 
 use core::fmt;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use usockets_core::{
-    ConnectTarget, ErrorKind, Event, Interest, ListenOptions, ListenTarget, OsShim, PeerAddr, Token,
+    ConnectTarget, Event, Interest, ListenOptions, ListenTarget, OsShim, PeerAddr, Token,
 };
 
-use crate::addr::SockAddr;
+use usockets_shim_unix::accept::Acceptor;
+use usockets_shim_unix::fdset::FdSet;
+use usockets_shim_unix::stats::Counters;
+use usockets_shim_unix::sys::MonotonicClock;
+use usockets_shim_unix::{net, sys, targets};
+
 use crate::epoll::Poller;
-use crate::fdset::FdSet;
-use crate::stats::{Counters, Sys};
 
-pub use crate::addr::UNIX_PATH_MAX;
-pub use crate::error::LinuxError;
-#[cfg(feature = "stats")]
-pub use crate::stats::SyscallStats;
 pub use crate::waker::LinuxWaker;
-
-/// Most connections [`LinuxShim::shed`] refuses per `accept` call, so that a flood cannot hold
-/// the loop; core's per-event accept cap bounds the calls.
-const SHED_BATCH: usize = 64;
-
-/// What [`LinuxShim::shed`] left in the backlog.
-enum Shed {
-    /// Nothing pending (some or none shed).
-    Drained,
-    /// A batch shed; more may wait.
-    More,
-    /// No descriptor could be freed: nothing shed.
-    Failed,
-}
+#[cfg(feature = "stats")]
+pub use usockets_shim_unix::SyscallStats;
+pub use usockets_shim_unix::UNIX_PATH_MAX;
+/// The Linux shim's error: a portable [`ErrorKind`](usockets_core::ErrorKind) and the raw
+/// `errno` (or `EAI_*`) code. The same type as the BSD shim's, from the sockets code they
+/// share (`usockets-shim-unix`).
+pub type LinuxError = usockets_shim_unix::UnixError;
 
 /// The shim's descriptor: std's owned Unix file descriptor.
 pub type Fd = OwnedFd;
@@ -173,11 +159,11 @@ pub type Fd = OwnedFd;
 pub struct LinuxShim {
     poller: Poller,
     waker: LinuxWaker,
-    /// The spare descriptor given up to shed a connection on `EMFILE`.
-    reserve: Option<OwnedFd>,
+    /// `accept`, with the spare descriptor given up to shed connections on `EMFILE`.
+    acceptor: Acceptor,
     /// Sockets that sent with `MSG_MORE` since their last flush.
     corked: FdSet,
-    last_now: u64,
+    clock: MonotonicClock,
     c: Counters,
 }
 
@@ -195,13 +181,13 @@ impl LinuxShim {
             Token::WAKER,
             libc::EPOLLIN as u32,
         )?;
-        let reserve = sys::open_dev_null(&mut c)?;
+        let acceptor = Acceptor::new(&mut c)?;
         Ok(LinuxShim {
             poller,
             waker,
-            reserve: Some(reserve),
+            acceptor,
             corked: FdSet::default(),
-            last_now: 0,
+            clock: MonotonicClock::default(),
             c,
         })
     }
@@ -216,38 +202,6 @@ impl LinuxShim {
     #[cfg(feature = "stats")]
     pub fn reset_stats(&mut self) {
         self.c.stats = SyscallStats::default();
-    }
-
-    /// Sheds pending connections (accepts each and closes it at once) with the reserve
-    /// descriptor released for the moment, up to [`SHED_BATCH`]; then takes the reserve back.
-    /// With the reserve's number free each `accept4` succeeds, so a shed connection costs one
-    /// `accept4` and one `close`.
-    fn shed(&mut self, listener: RawFd) -> Shed {
-        if let Some(reserve) = self.reserve.take() {
-            sys::close_owned(&mut self.c, reserve);
-        }
-        let mut addr = SockAddr::empty();
-        let mut shed = 0;
-        let outcome = loop {
-            if shed == SHED_BATCH {
-                break Shed::More;
-            }
-            match net::accept_raw(&mut self.c, listener, &mut addr) {
-                Ok(fd) => {
-                    sys::close_owned(&mut self.c, fd);
-                    shed += 1;
-                }
-                Err(e) if e.is_would_block() => break Shed::Drained,
-                // Gone before it could be taken: it needs no shedding.
-                Err(e) if net::accept_error(e).kind == ErrorKind::ConnectionAborted => shed += 1,
-                // No descriptor came free (another thread took the reserve's number, or there
-                // was no reserve).
-                Err(_) if shed == 0 => break Shed::Failed,
-                Err(_) => break Shed::More,
-            }
-        };
-        self.reserve = sys::open_dev_null(&mut self.c).ok();
-        outcome
     }
 
     /// Records whether a successful send left data held back by `MSG_MORE`.
@@ -268,7 +222,7 @@ impl fmt::Debug for LinuxShim {
         f.debug_struct("LinuxShim")
             .field("epoll_fd", &self.poller.raw())
             .field("waker", &self.waker)
-            .field("reserve", &self.reserve)
+            .field("acceptor", &self.acceptor)
             .finish_non_exhaustive()
     }
 }
@@ -336,22 +290,7 @@ impl OsShim for LinuxShim {
 
     #[inline]
     fn now_ms(&mut self) -> u64 {
-        // SAFETY: timespec is a plain C struct of integers; all-zero is a valid value.
-        let mut ts = unsafe { std::mem::zeroed::<libc::timespec>() };
-        let p: *mut libc::timespec = &mut ts;
-        // SAFETY: `p` points to a live timespec for the whole call.
-        let r = sys::cvt(&mut self.c, Sys::Clock, || unsafe {
-            libc::clock_gettime(libc::CLOCK_MONOTONIC, p)
-        });
-        if r.is_ok() {
-            // No overflow checks: a monotonic clock's seconds times 1000 fit in a u64 for
-            // half a billion years, and this runs once per iteration.
-            let ms = (ts.tv_sec as u64)
-                .wrapping_mul(1000)
-                .wrapping_add(ts.tv_nsec as u64 / 1_000_000);
-            self.last_now = self.last_now.max(ms);
-        }
-        self.last_now
+        self.clock.now_ms(&mut self.c)
     }
 
     fn listen(
@@ -359,72 +298,15 @@ impl OsShim for LinuxShim {
         target: ListenTarget<'_>,
         options: ListenOptions,
     ) -> Result<Fd, LinuxError> {
-        let (reuse_port, backlog) = (!options.exclusive_port, options.backlog);
-        let c = &mut self.c;
-        match target {
-            ListenTarget::Host { host: None, port }
-            | ListenTarget::Host {
-                host: Some(""),
-                port,
-            } => net::listen_any(c, port, reuse_port, backlog),
-            ListenTarget::Host {
-                host: Some(host),
-                port,
-            } => {
-                let addrs = addr::resolve(c, host, port, libc::AI_PASSIVE, libc::AF_UNSPEC)?;
-                let mut last = LinuxError::from_gai(libc::EAI_NONAME);
-                for a in &addrs {
-                    match net::listen_ip(c, a, reuse_port, backlog) {
-                        Ok(fd) => return Ok(fd),
-                        Err(e) => last = e,
-                    }
-                }
-                Err(last)
-            }
-            ListenTarget::Unix(path) => {
-                let addr = SockAddr::unix(path)?;
-                net::listen_unix(c, path, &addr, options.unix_mode, backlog)
-            }
-        }
+        targets::listen(&mut self.c, target, options)
     }
 
     fn accept(&mut self, listener: &Fd) -> Result<Option<(Fd, PeerAddr)>, LinuxError> {
-        let listener = listener.as_raw_fd();
-        match net::accept(&mut self.c, listener) {
-            Ok(accepted) => Ok(Some(accepted)),
-            Err(e) if e.is_would_block() => Ok(None),
-            Err(e) if e.kind == ErrorKind::TooManyOpenFiles => match self.shed(listener) {
-                // Nothing waits any more: no accept until a new connection arrives.
-                Shed::Drained => Ok(None),
-                // More may wait: core goes on (it caps accepts per event), shedding the next
-                // batch at once, so a flood beyond the limit is refused promptly.
-                Shed::More => Err(LinuxError {
-                    kind: ErrorKind::ConnectionAborted,
-                    code: e.code,
-                }),
-                // Core backs the listener off, so a listener that cannot shed never spins.
-                Shed::Failed => Err(e),
-            },
-            Err(e) => Err(net::accept_error(e)),
-        }
+        self.acceptor.accept(&mut self.c, listener.as_raw_fd())
     }
 
     fn connect(&mut self, target: ConnectTarget<'_>) -> Result<Fd, LinuxError> {
-        let c = &mut self.c;
-        match target {
-            ConnectTarget::Host { host, port, source } => {
-                let to = addr::resolve(c, host, port, 0, libc::AF_UNSPEC)?[0];
-                let from = match source {
-                    Some(s) if !s.is_empty() => {
-                        let flags = libc::AI_NUMERICHOST | libc::AI_PASSIVE;
-                        Some(addr::resolve(c, s, 0, flags, to.family())?[0])
-                    }
-                    _ => None,
-                };
-                net::connect(c, &to, from.as_ref())
-            }
-            ConnectTarget::Unix(path) => net::connect(c, &SockAddr::unix(path)?, None),
-        }
+        targets::connect(&mut self.c, target)
     }
 
     fn connect_result(&mut self, fd: &Fd) -> Result<(), LinuxError> {

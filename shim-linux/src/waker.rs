@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use usockets_core::Wake;
 
-use crate::error::LinuxError;
-use crate::stats::{Counters, Sys};
-use crate::sys::cvt_retry;
+use crate::LinuxError;
+use usockets_shim_unix::stats::{Counters, Sys};
+use usockets_shim_unix::sys::cvt_retry;
 
 /// Wakes a [`LinuxShim`](crate::LinuxShim)'s `wait` from any thread.
 ///

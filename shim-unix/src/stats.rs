@@ -6,23 +6,33 @@
 
 /// Which counter a syscall bumps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Sys {
-    EpollWait,
-    EpollCtl,
+pub enum Sys {
+    /// The poller's wait (`epoll_wait`, `kevent`).
+    Wait,
+    /// A change to the poller's interest list (`epoll_ctl`, `kevent`).
+    Ctl,
+    /// `recv`.
     Recv,
+    /// `send`.
     Send,
+    /// A gathered write (`sendmsg`).
     Writev,
+    /// `accept4` (`accept` on Apple systems).
     Accept,
+    /// `connect`.
     Connect,
+    /// `close`.
     Close,
+    /// `setsockopt`.
     Setsockopt,
+    /// Everything else.
     Other,
     /// `clock_gettime`: a vDSO call, not a syscall; never counted.
     Clock,
 }
 
-/// How many syscalls of each kind a [`LinuxShim`](crate::LinuxShim) made since it was created
-/// or since [`LinuxShim::reset_stats`](crate::LinuxShim::reset_stats).
+/// How many syscalls of each kind a shim made since it was created or since its counters
+/// were last reset (`LinuxShim::stats`, `LinuxShim::reset_stats`).
 ///
 /// Not counted: `clock_gettime` (a vDSO call, no syscall), [`wake`](usockets_core::Wake::wake)
 /// (called from other threads, outside the shim) and the closes of the shim's own private
@@ -30,9 +40,9 @@ pub(crate) enum Sys {
 #[cfg(feature = "stats")]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SyscallStats {
-    /// `epoll_wait`.
+    /// `epoll_wait` (the poller's wait: `kevent` on the BSDs).
     pub epoll_wait: u64,
-    /// `epoll_ctl` (register, modify, deregister).
+    /// `epoll_ctl` (register, modify, deregister: `kevent` with a change list on the BSDs).
     pub epoll_ctl: u64,
     /// `recv`.
     pub recv: u64,
@@ -70,23 +80,24 @@ impl SyscallStats {
     }
 }
 
-/// The shim's counters: a [`SyscallStats`] with the feature, nothing without it.
+/// The shim's counters: a `SyscallStats` with the `stats` feature, nothing without it.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub struct Counters {
     #[cfg(feature = "stats")]
-    pub(crate) stats: SyscallStats,
+    /// The counts so far.
+    pub stats: SyscallStats,
 }
 
 impl Counters {
     /// Counts one syscall of kind `sys`.
     #[inline(always)]
-    pub(crate) fn bump(&mut self, sys: Sys) {
+    pub fn bump(&mut self, sys: Sys) {
         #[cfg(feature = "stats")]
         {
             let s = &mut self.stats;
             let c = match sys {
-                Sys::EpollWait => &mut s.epoll_wait,
-                Sys::EpollCtl => &mut s.epoll_ctl,
+                Sys::Wait => &mut s.epoll_wait,
+                Sys::Ctl => &mut s.epoll_ctl,
                 Sys::Recv => &mut s.recv,
                 Sys::Send => &mut s.send,
                 Sys::Writev => &mut s.writev,

@@ -1,27 +1,27 @@
-//! The shim's error type: a portable [`ErrorKind`] plus the raw Linux code.
+//! The shims' error type: a portable [`ErrorKind`] plus the raw `errno` (or `EAI_*`) code.
 
 use core::fmt;
 use std::ffi::CStr;
 
 use usockets_core::{ErrorKind, ShimError};
 
-/// An error from the Linux shim: a portable kind and the raw code.
+/// An error from a Unix shim: a portable kind and the raw code.
 ///
 /// `code` is an `errno` value (e.g. 111 for `ECONNREFUSED`), except for
 /// [`ErrorKind::NameResolution`], where it is the (negative) `EAI_*` code `getaddrinfo`
 /// returned (e.g. -2 for `EAI_NONAME`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub struct LinuxError {
+pub struct UnixError {
     /// The portable kind.
     pub kind: ErrorKind,
     /// The `errno` value, or the `EAI_*` code for a name-resolution failure.
     pub code: i32,
 }
 
-impl LinuxError {
+impl UnixError {
     /// Classifies an `errno` value.
-    pub fn from_errno(code: i32) -> LinuxError {
+    pub fn from_errno(code: i32) -> UnixError {
         let kind = match code {
             libc::EAGAIN => ErrorKind::WouldBlock,
             // EWOULDBLOCK == EAGAIN on Linux; the guard keeps the mapping right anywhere else.
@@ -39,12 +39,17 @@ impl LinuxError {
             libc::EACCES | libc::EPERM => ErrorKind::PermissionDenied,
             _ => ErrorKind::Other,
         };
-        LinuxError { kind, code }
+        UnixError { kind, code }
+    }
+
+    /// An error of `kind` with the raw `code` (for a shim that reclassifies an `errno`).
+    pub fn with_kind(kind: ErrorKind, code: i32) -> UnixError {
+        UnixError { kind, code }
     }
 
     /// A `getaddrinfo` failure: kind [`ErrorKind::NameResolution`], `code` = the `EAI_*` value.
-    pub fn from_gai(code: i32) -> LinuxError {
-        LinuxError {
+    pub fn from_gai(code: i32) -> UnixError {
+        UnixError {
             kind: ErrorKind::NameResolution,
             code,
         }
@@ -56,7 +61,7 @@ impl LinuxError {
     }
 }
 
-impl ShimError for LinuxError {
+impl ShimError for UnixError {
     fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -65,7 +70,7 @@ impl ShimError for LinuxError {
     }
 }
 
-impl fmt::Display for LinuxError {
+impl fmt::Display for UnixError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.kind == ErrorKind::NameResolution {
             // SAFETY: gai_strerror accepts any int and touches no caller memory.
@@ -89,7 +94,7 @@ impl fmt::Display for LinuxError {
     }
 }
 
-impl std::error::Error for LinuxError {}
+impl std::error::Error for UnixError {}
 
 #[cfg(test)]
 mod tests {
@@ -121,16 +126,16 @@ mod tests {
             (libc::EIO, ErrorKind::Other),
         ];
         for (code, kind) in cases {
-            let e = LinuxError::from_errno(code);
+            let e = UnixError::from_errno(code);
             assert_eq!((e.kind(), e.raw_os_error()), (kind, code), "errno {code}");
         }
     }
 
     #[test]
     fn display() {
-        let refused = LinuxError::from_errno(libc::ECONNREFUSED).to_string();
+        let refused = UnixError::from_errno(libc::ECONNREFUSED).to_string();
         assert!(refused.starts_with("ConnectionRefused"), "{refused}");
-        let gai = LinuxError::from_gai(libc::EAI_NONAME).to_string();
+        let gai = UnixError::from_gai(libc::EAI_NONAME).to_string();
         assert!(gai.contains("EAI -2"), "{gai}");
     }
 }

@@ -1,8 +1,8 @@
 //! A small growable bit set indexed by descriptor number.
 
-/// Descriptors with a flag set (here: "sent with `MSG_MORE` since the last flush").
+/// Descriptors with a flag set (in the shims: "holding data back for a `more` hint").
 #[derive(Debug, Default)]
-pub(crate) struct FdSet {
+pub struct FdSet {
     words: Vec<u64>,
     /// How many flags are set: an empty set answers `remove` without touching `words`, so
     /// the common send (no `MSG_MORE` anywhere) costs one compare.
@@ -16,7 +16,7 @@ impl FdSet {
     }
 
     /// Sets the flag of `fd` (grows the set on first use of a high descriptor number).
-    pub(crate) fn insert(&mut self, fd: i32) {
+    pub fn insert(&mut self, fd: i32) {
         let Some((word, bit)) = FdSet::split(fd) else {
             return;
         };
@@ -29,9 +29,20 @@ impl FdSet {
         }
     }
 
+    /// Whether the flag of `fd` is set (one compare while the set is empty).
+    #[inline]
+    pub fn contains(&self, fd: i32) -> bool {
+        if self.len == 0 {
+            return false;
+        }
+        FdSet::split(fd)
+            .and_then(|(word, bit)| self.words.get(word).map(|w| w & bit != 0))
+            .unwrap_or(false)
+    }
+
     /// Clears the flag of `fd` and says whether it was set.
     #[inline]
-    pub(crate) fn remove(&mut self, fd: i32) -> bool {
+    pub fn remove(&mut self, fd: i32) -> bool {
         if self.len == 0 {
             return false;
         }
@@ -62,6 +73,7 @@ mod tests {
         s.insert(5);
         s.insert(700);
         s.insert(-1);
+        assert!(s.contains(5) && s.contains(700) && !s.contains(6) && !s.contains(-1));
         assert_eq!(
             s.len, 2,
             "a flag set twice counts once; -1 is no descriptor"

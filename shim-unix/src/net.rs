@@ -1,6 +1,8 @@
 //! Non-blocking socket operations, one small function per syscall pattern.
 //!
-//! Every socket is created with `SOCK_NONBLOCK | SOCK_CLOEXEC` and returned as an `OwnedFd`. A
+//! Every socket is created non-blocking and close-on-exec (`SOCK_NONBLOCK | SOCK_CLOEXEC`; on
+//! Apple systems, which have neither flag, `fcntl` right after, with `SO_NOSIGPIPE` since they
+//! have no `MSG_NOSIGNAL` either) and returned as an `OwnedFd`. A
 //! function that creates a descriptor and then fails half-way closes it before returning the
 //! error. Functions that operate on an existing descriptor take its raw number, borrowed from
 //! its owner for the duration of the call.
@@ -11,7 +13,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use usockets_core::{ErrorKind, PeerAddr};
 
 use crate::addr::SockAddr;
-use crate::error::LinuxError;
+use crate::error::UnixError;
 use crate::stats::{Counters, Sys};
 use crate::sys::{self, cvt, cvt_retry};
 
@@ -20,8 +22,8 @@ use crate::sys::{self, cvt, cvt_retry};
 fn or_close(
     c: &mut Counters,
     fd: OwnedFd,
-    setup: impl FnOnce(&mut Counters, i32) -> Result<(), LinuxError>,
-) -> Result<OwnedFd, LinuxError> {
+    setup: impl FnOnce(&mut Counters, i32) -> Result<(), UnixError>,
+) -> Result<OwnedFd, UnixError> {
     match setup(c, fd.as_raw_fd()) {
         Ok(()) => Ok(fd),
         Err(e) => {
@@ -31,46 +33,69 @@ fn or_close(
     }
 }
 
+/// `send`'s flag that keeps a write to a reset connection from raising `SIGPIPE`: none on
+/// Apple systems, whose sockets get `SO_NOSIGPIPE` when they are made instead.
+#[cfg(not(target_vendor = "apple"))]
+const NOSIGNAL: i32 = libc::MSG_NOSIGNAL;
+#[cfg(target_vendor = "apple")]
+const NOSIGNAL: i32 = 0;
+
 /// A non-blocking, close-on-exec stream socket of `family`.
-fn socket(c: &mut Counters, family: i32) -> Result<OwnedFd, LinuxError> {
+fn socket(c: &mut Counters, family: i32) -> Result<OwnedFd, UnixError> {
+    #[cfg(not(target_vendor = "apple"))]
     let ty = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    #[cfg(target_vendor = "apple")]
+    let ty = libc::SOCK_STREAM;
     // SAFETY: socket takes only integers and touches no memory.
     let raw = cvt_retry(c, Sys::Other, || unsafe { libc::socket(family, ty, 0) })?;
     // SAFETY: socket just returned `raw`, a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    #[cfg(target_vendor = "apple")]
+    let fd = or_close(c, fd, apple_setup)?;
+    Ok(fd)
 }
 
-fn bind(c: &mut Counters, fd: i32, addr: &SockAddr) -> Result<(), LinuxError> {
+/// What `SOCK_NONBLOCK | SOCK_CLOEXEC` and `MSG_NOSIGNAL` do elsewhere, for a new socket on
+/// an Apple system: `fcntl` and `SO_NOSIGPIPE`. (A fork in another thread between the socket
+/// call and this one can leak the descriptor into the child: Apple offers no way around it.)
+#[cfg(target_vendor = "apple")]
+fn apple_setup(c: &mut Counters, fd: i32) -> Result<(), UnixError> {
+    sys::fcntl_add(c, fd, libc::F_GETFD, libc::F_SETFD, libc::FD_CLOEXEC)?;
+    sys::fcntl_add(c, fd, libc::F_GETFL, libc::F_SETFL, libc::O_NONBLOCK)?;
+    sys::setsockopt_int(c, fd, libc::SOL_SOCKET, libc::SO_NOSIGPIPE, 1)
+}
+
+fn bind(c: &mut Counters, fd: i32, addr: &SockAddr) -> Result<(), UnixError> {
     let (p, len) = (addr.as_ptr(), addr.len());
     // SAFETY: `p` points to `len` initialised bytes of a sockaddr that outlives the call.
     cvt_retry(c, Sys::Other, || unsafe { libc::bind(fd, p, len) }).map(drop)
 }
 
-fn listen(c: &mut Counters, fd: i32, backlog: u32) -> Result<(), LinuxError> {
+fn listen(c: &mut Counters, fd: i32, backlog: u32) -> Result<(), UnixError> {
     let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
     // SAFETY: listen takes only integers and touches no memory.
     cvt_retry(c, Sys::Other, || unsafe { libc::listen(fd, backlog) }).map(drop)
 }
 
 /// Sets `TCP_NODELAY` (which also pushes out any data held back by `MSG_MORE`).
-pub(crate) fn set_nodelay(c: &mut Counters, fd: i32) -> Result<(), LinuxError> {
+pub fn set_nodelay(c: &mut Counters, fd: i32) -> Result<(), UnixError> {
     sys::setsockopt_int(c, fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
 }
 
 /// Whether `e` says "this option does not apply to this kind of socket" (a unix socket asked
 /// for a TCP option).
-pub(crate) fn not_applicable(e: &LinuxError) -> bool {
+pub fn not_applicable(e: &UnixError) -> bool {
     matches!(e.code, libc::EOPNOTSUPP | libc::ENOPROTOOPT)
 }
 
 /// A listening IP socket bound to `addr`: `SO_REUSEADDR` always, `SO_REUSEPORT` when
 /// `reuse_port`, `IPV6_V6ONLY` off for IPv6 (dual-stack when bound to `::`).
-pub(crate) fn listen_ip(
+pub fn listen_ip(
     c: &mut Counters,
     addr: &SockAddr,
     reuse_port: bool,
     backlog: u32,
-) -> Result<OwnedFd, LinuxError> {
+) -> Result<OwnedFd, UnixError> {
     let fd = socket(c, addr.family())?;
     or_close(c, fd, |c, fd| {
         sys::setsockopt_int(c, fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
@@ -87,12 +112,12 @@ pub(crate) fn listen_ip(
 
 /// A dual-stack listener on every interface: `[::]:port` with `IPV6_V6ONLY` off, or
 /// `0.0.0.0:port` when the kernel has no IPv6 (`EAFNOSUPPORT`).
-pub(crate) fn listen_any(
+pub fn listen_any(
     c: &mut Counters,
     port: u16,
     reuse_port: bool,
     backlog: u32,
-) -> Result<OwnedFd, LinuxError> {
+) -> Result<OwnedFd, UnixError> {
     let v6 = SockAddr::from_std(&SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port));
     match listen_ip(c, &v6, reuse_port, backlog) {
         Err(e) if e.code == libc::EAFNOSUPPORT => {
@@ -112,13 +137,13 @@ pub(crate) fn listen_any(
 /// it is a socket file nobody answers on (a server that died); a live server's path or a file
 /// of any other type is left alone and listen fails with `EADDRINUSE`. Abstract names (leading
 /// NUL) have no file: they are neither chmod-ed nor unlinked.
-pub(crate) fn listen_unix(
+pub fn listen_unix(
     c: &mut Counters,
     path: &str,
     addr: &SockAddr,
     mode: u32,
     backlog: u32,
-) -> Result<OwnedFd, LinuxError> {
+) -> Result<OwnedFd, UnixError> {
     let in_file_system = !path.starts_with('\0');
     let fd = socket(c, libc::AF_UNIX)?;
     or_close(c, fd, |c, fd| {
@@ -166,24 +191,38 @@ fn is_stale_socket_file(c: &mut Counters, path: &str, addr: &SockAddr) -> bool {
 }
 
 /// One raw `accept4` (non-blocking, close-on-exec), filling `addr`.
-pub(crate) fn accept_raw(
+pub fn accept_raw(
     c: &mut Counters,
     listener: i32,
     addr: &mut SockAddr,
-) -> Result<OwnedFd, LinuxError> {
+) -> Result<OwnedFd, UnixError> {
     let (p, lenp) = addr.as_out();
-    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: `p`/`lenp` point into `addr`, which outlives the call; `*lenp` is the full size
-    // of the storage behind `p`, so the kernel never writes past it.
-    let raw = cvt_retry(c, Sys::Accept, || unsafe {
-        libc::accept4(listener, p, lenp, flags)
-    })?;
-    // SAFETY: accept4 just returned `raw`, a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+        // SAFETY: `p`/`lenp` point into `addr`, which outlives the call; `*lenp` is the full
+        // size of the storage behind `p`, so the kernel never writes past it.
+        let raw = cvt_retry(c, Sys::Accept, || unsafe {
+            libc::accept4(listener, p, lenp, flags)
+        })?;
+        // SAFETY: accept4 just returned `raw`, a new descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    }
+    #[cfg(target_vendor = "apple")]
+    {
+        // SAFETY: as for accept4 above: `p`/`lenp` point into the live `addr` and `*lenp`
+        // bounds the write.
+        let raw = cvt_retry(c, Sys::Accept, || unsafe {
+            libc::accept(listener, p, lenp)
+        })?;
+        // SAFETY: accept just returned `raw`, a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        or_close(c, fd, apple_setup)
+    }
 }
 
 /// Accepts one connection; TCP sockets get `TCP_NODELAY` (best effort).
-pub(crate) fn accept(c: &mut Counters, listener: i32) -> Result<(OwnedFd, PeerAddr), LinuxError> {
+pub fn accept(c: &mut Counters, listener: i32) -> Result<(OwnedFd, PeerAddr), UnixError> {
     let mut addr = SockAddr::empty();
     let fd = accept_raw(c, listener, &mut addr)?;
     if matches!(addr.family(), libc::AF_INET | libc::AF_INET6) {
@@ -196,9 +235,9 @@ pub(crate) fn accept(c: &mut Counters, listener: i32) -> Result<(OwnedFd, PeerAd
 /// An `accept4` error as core needs to see it: the network errors of the pending connection
 /// become [`ErrorKind::ConnectionAborted`] (raw code kept), on which core accepts the next
 /// one; every other error is passed on unchanged.
-pub(crate) fn accept_error(e: LinuxError) -> LinuxError {
+pub fn accept_error(e: UnixError) -> UnixError {
     if is_pending_connection_error(e.code) {
-        LinuxError {
+        UnixError {
             kind: ErrorKind::ConnectionAborted,
             ..e
         }
@@ -206,6 +245,12 @@ pub(crate) fn accept_error(e: LinuxError) -> LinuxError {
         e
     }
 }
+
+/// Linux's "machine is not on the network"; no other system has it (-1 matches no errno).
+#[cfg(target_os = "linux")]
+const ENONET: i32 = libc::ENONET;
+#[cfg(not(target_os = "linux"))]
+const ENONET: i32 = -1;
 
 /// Whether `code` is one of the network errors accept(2) passes on from the pending connection
 /// ("For reliable operation the application should detect the network errors defined for the
@@ -218,7 +263,7 @@ fn is_pending_connection_error(code: i32) -> bool {
             | libc::EPROTO
             | libc::ENOPROTOOPT
             | libc::EHOSTDOWN
-            | libc::ENONET
+            | ENONET
             | libc::EHOSTUNREACH
             | libc::EOPNOTSUPP
             | libc::ENETUNREACH
@@ -228,11 +273,11 @@ fn is_pending_connection_error(code: i32) -> bool {
 
 /// Starts a non-blocking connect to `addr`, optionally bound first to `source`.
 /// `EINPROGRESS` (and `EINTR`, after which the connect goes on asynchronously) is success.
-pub(crate) fn connect(
+pub fn connect(
     c: &mut Counters,
     addr: &SockAddr,
     source: Option<&SockAddr>,
-) -> Result<OwnedFd, LinuxError> {
+) -> Result<OwnedFd, UnixError> {
     let fd = socket(c, addr.family())?;
     or_close(c, fd, |c, fd| {
         if addr.family() != libc::AF_UNIX {
@@ -252,15 +297,15 @@ pub(crate) fn connect(
 }
 
 /// The pending error of a socket (`SO_ERROR`), as a result.
-pub(crate) fn take_error(c: &mut Counters, fd: i32) -> Result<(), LinuxError> {
+pub fn take_error(c: &mut Counters, fd: i32) -> Result<(), UnixError> {
     match sys::getsockopt_int(c, fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
         0 => Ok(()),
-        code => Err(LinuxError::from_errno(code)),
+        code => Err(UnixError::from_errno(code)),
     }
 }
 
 /// Makes a foreign descriptor non-blocking and close-on-exec, with `TCP_NODELAY` for TCP.
-pub(crate) fn adopt(c: &mut Counters, fd: i32) -> Result<(), LinuxError> {
+pub fn adopt(c: &mut Counters, fd: i32) -> Result<(), UnixError> {
     sys::fcntl_add(c, fd, libc::F_GETFL, libc::F_SETFL, libc::O_NONBLOCK)?;
     sys::fcntl_add(c, fd, libc::F_GETFD, libc::F_SETFD, libc::FD_CLOEXEC)?;
     match set_nodelay(c, fd) {
@@ -270,21 +315,25 @@ pub(crate) fn adopt(c: &mut Counters, fd: i32) -> Result<(), LinuxError> {
 }
 
 #[inline]
-pub(crate) fn recv(c: &mut Counters, fd: i32, buf: &mut [u8]) -> Result<usize, LinuxError> {
+/// `recv` into `buf`; 0 is end of stream.
+pub fn recv(c: &mut Counters, fd: i32, buf: &mut [u8]) -> Result<usize, UnixError> {
     let (p, len) = (buf.as_mut_ptr(), buf.len());
     // SAFETY: `p` is valid for writes of `len` bytes (it is `buf`, borrowed for the call).
     cvt_retry(c, Sys::Recv, || unsafe { libc::recv(fd, p.cast(), len, 0) }).map(|n| n as usize)
 }
 
-/// `send` with `MSG_NOSIGNAL` (no `SIGPIPE`), plus `MSG_MORE` when `more`.
+/// `send` with `MSG_NOSIGNAL` (no `SIGPIPE`), plus, on Linux, `MSG_MORE` when `more`. The
+/// BSDs have no `MSG_MORE`: there `more` is ignored here and the shim holds the data back
+/// with `TCP_NOPUSH` around the call.
 #[inline]
-pub(crate) fn send(
-    c: &mut Counters,
-    fd: i32,
-    data: &[u8],
-    more: bool,
-) -> Result<usize, LinuxError> {
-    let flags = libc::MSG_NOSIGNAL | if more { libc::MSG_MORE } else { 0 };
+pub fn send(c: &mut Counters, fd: i32, data: &[u8], more: bool) -> Result<usize, UnixError> {
+    #[cfg(target_os = "linux")]
+    let flags = NOSIGNAL | if more { libc::MSG_MORE } else { 0 };
+    #[cfg(not(target_os = "linux"))]
+    let flags = {
+        let _ = more;
+        NOSIGNAL
+    };
     let (p, len) = (data.as_ptr(), data.len());
     // SAFETY: `p` is valid for reads of `len` bytes (it is `data`, borrowed for the call).
     cvt_retry(c, Sys::Send, || unsafe {
@@ -298,12 +347,7 @@ pub(crate) fn send(
 /// Done with `sendmsg` rather than `writev`: the same gathered write, but it takes
 /// `MSG_NOSIGNAL`, so writing to a reset connection returns `EPIPE` instead of raising
 /// `SIGPIPE` (which would kill a process that has not ignored it).
-pub(crate) fn send2(
-    c: &mut Counters,
-    fd: i32,
-    header: &[u8],
-    payload: &[u8],
-) -> Result<usize, LinuxError> {
+pub fn send2(c: &mut Counters, fd: i32, header: &[u8], payload: &[u8]) -> Result<usize, UnixError> {
     let mut iov = [
         libc::iovec {
             iov_base: header.as_ptr().cast_mut().cast(),
@@ -322,20 +366,17 @@ pub(crate) fn send2(
     let m: *const libc::msghdr = &msg;
     // SAFETY: `m` points to a live msghdr whose two iovecs describe `header` and `payload`,
     // both borrowed for the call; sendmsg only reads them.
-    cvt_retry(c, Sys::Writev, || unsafe {
-        libc::sendmsg(fd, m, libc::MSG_NOSIGNAL)
-    })
-    .map(|n| n as usize)
+    cvt_retry(c, Sys::Writev, || unsafe { libc::sendmsg(fd, m, NOSIGNAL) }).map(|n| n as usize)
 }
 
 /// `shutdown(how)`.
-pub(crate) fn shutdown(c: &mut Counters, fd: i32, how: i32) -> Result<(), LinuxError> {
+pub fn shutdown(c: &mut Counters, fd: i32, how: i32) -> Result<(), UnixError> {
     // SAFETY: shutdown takes only integers and touches no memory.
     cvt_retry(c, Sys::Other, || unsafe { libc::shutdown(fd, how) }).map(drop)
 }
 
 /// `getsockname` (`peer == false`) or `getpeername` (`peer == true`).
-pub(crate) fn name(c: &mut Counters, fd: i32, peer: bool) -> Result<PeerAddr, LinuxError> {
+pub fn name(c: &mut Counters, fd: i32, peer: bool) -> Result<PeerAddr, UnixError> {
     let mut addr = SockAddr::empty();
     let (p, lenp) = addr.as_out();
     let r = if peer {
@@ -366,13 +407,13 @@ mod tests {
             libc::EPROTO,
             libc::ENOPROTOOPT,
             libc::EHOSTDOWN,
-            libc::ENONET,
+            ENONET,
             libc::EHOSTUNREACH,
             libc::EOPNOTSUPP,
             libc::ENETUNREACH,
             libc::ECONNABORTED,
         ] {
-            let e = accept_error(LinuxError::from_errno(code));
+            let e = accept_error(UnixError::from_errno(code));
             assert_eq!(e.kind, ErrorKind::ConnectionAborted, "errno {code}");
             assert_eq!(e.code, code, "the raw code is kept");
         }
@@ -391,7 +432,7 @@ mod tests {
             (libc::EINVAL, ErrorKind::InvalidInput),
         ] {
             assert_eq!(
-                accept_error(LinuxError::from_errno(code)).kind,
+                accept_error(UnixError::from_errno(code)).kind,
                 kind,
                 "errno {code}"
             );

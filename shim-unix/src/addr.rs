@@ -8,15 +8,20 @@ use std::ptr;
 
 use usockets_core::PeerAddr;
 
-use crate::error::LinuxError;
+use crate::error::UnixError;
 use crate::stats::{Counters, Sys};
 
-/// Longest unix path, in bytes, that fits in `sun_path` with its terminating NUL (107).
-pub const UNIX_PATH_MAX: usize = 107;
+/// Longest unix path, in bytes, that fits in `sun_path` with its terminating NUL: 107 on
+/// Linux, 103 on the BSDs and macOS (whose `sun_path` is 104 bytes).
+pub const UNIX_PATH_MAX: usize =
+    size_of::<libc::sockaddr_un>() - offset_of!(libc::sockaddr_un, sun_path) - 1;
+
+/// Whether this system has Linux's abstract unix-socket namespace (a leading NUL byte).
+const ABSTRACT_NAMES: bool = cfg!(target_os = "linux");
 
 /// A socket address in a `sockaddr_storage`, with its length.
 #[derive(Clone, Copy)]
-pub(crate) struct SockAddr {
+pub struct SockAddr {
     storage: libc::sockaddr_storage,
     len: libc::socklen_t,
 }
@@ -24,7 +29,7 @@ pub(crate) struct SockAddr {
 impl SockAddr {
     /// An all-zero address whose length is the full storage size, ready to be filled by
     /// `accept4`, `getsockname` or `getpeername`.
-    pub(crate) fn empty() -> SockAddr {
+    pub fn empty() -> SockAddr {
         // SAFETY: sockaddr_storage is a plain C struct of integers; all-zero is a valid value.
         let storage = unsafe { std::mem::zeroed::<libc::sockaddr_storage>() };
         SockAddr {
@@ -58,42 +63,57 @@ impl SockAddr {
     }
 
     /// The address of a `std` socket address.
-    pub(crate) fn from_std(addr: &SocketAddr) -> SockAddr {
+    pub fn from_std(addr: &SocketAddr) -> SockAddr {
+        // Field by field on a zeroed value: the BSDs' structs lead with a length byte
+        // (`sin_len`, `sin6_len`) that Linux's lack, and some have padding fields of their own.
         match addr {
-            SocketAddr::V4(a) => SockAddr::store(libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
+            SocketAddr::V4(a) => {
+                // SAFETY: sockaddr_in is a plain C struct of integers; all-zero is valid.
+                let mut sin = unsafe { std::mem::zeroed::<libc::sockaddr_in>() };
+                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_port = a.port().to_be();
+                sin.sin_addr = libc::in_addr {
                     s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            }),
-            SocketAddr::V6(a) => SockAddr::store(libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
+                };
+                #[cfg(not(target_os = "linux"))]
+                {
+                    sin.sin_len = size_of::<libc::sockaddr_in>() as u8;
+                }
+                SockAddr::store(sin)
+            }
+            SocketAddr::V6(a) => {
+                // SAFETY: sockaddr_in6 is a plain C struct of integers; all-zero is valid.
+                let mut sin6 = unsafe { std::mem::zeroed::<libc::sockaddr_in6>() };
+                sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sin6.sin6_port = a.port().to_be();
+                sin6.sin6_flowinfo = a.flowinfo();
+                sin6.sin6_addr = libc::in6_addr {
                     s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            }),
+                };
+                sin6.sin6_scope_id = a.scope_id();
+                #[cfg(not(target_os = "linux"))]
+                {
+                    sin6.sin6_len = size_of::<libc::sockaddr_in6>() as u8;
+                }
+                SockAddr::store(sin6)
+            }
         }
     }
 
     /// A unix-domain address for `path`.
     ///
-    /// A path starting with a NUL byte is a Linux abstract-namespace name (up to 108 bytes,
-    /// NUL included, used as is). Any other path must be non-empty, hold no NUL and fit in
+    /// On Linux a path starting with a NUL byte is an abstract-namespace name (up to 108
+    /// bytes, NUL included, used as is); elsewhere it is `EINVAL`. Any other path must be non-empty, hold no NUL and fit in
     /// `sun_path` with its terminating NUL (at most [`UNIX_PATH_MAX`] bytes): a longer one is
     /// `ENAMETOOLONG` ([`InvalidInput`](usockets_core::ErrorKind::InvalidInput)); it is never
     /// truncated.
-    pub(crate) fn unix(path: &str) -> Result<SockAddr, LinuxError> {
+    pub fn unix(path: &str) -> Result<SockAddr, UnixError> {
         let bytes = path.as_bytes();
         // SAFETY: sockaddr_un is a plain C struct of integers; all-zero is a valid value.
         let mut un = unsafe { std::mem::zeroed::<libc::sockaddr_un>() };
-        let abstract_name = bytes.first() == Some(&0);
+        let abstract_name = ABSTRACT_NAMES && bytes.first() == Some(&0);
         if bytes.is_empty() || (!abstract_name && bytes.contains(&0)) {
-            return Err(LinuxError::from_errno(libc::EINVAL));
+            return Err(UnixError::from_errno(libc::EINVAL));
         }
         let room = if abstract_name {
             un.sun_path.len()
@@ -101,36 +121,43 @@ impl SockAddr {
             un.sun_path.len() - 1
         };
         if bytes.len() > room {
-            return Err(LinuxError::from_errno(libc::ENAMETOOLONG));
+            return Err(UnixError::from_errno(libc::ENAMETOOLONG));
         }
         un.sun_family = libc::AF_UNIX as libc::sa_family_t;
         for (dst, &src) in un.sun_path.iter_mut().zip(bytes) {
             *dst = src as libc::c_char;
         }
-        let mut a = SockAddr::store(un);
         let nul = usize::from(!abstract_name);
-        a.len = (offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + nul) as libc::socklen_t;
+        let len = offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + nul;
+        #[cfg(not(target_os = "linux"))]
+        {
+            // The BSDs' `sun_len`: the length of the address actually used (at most 106).
+            un.sun_len = len as u8;
+        }
+        let mut a = SockAddr::store(un);
+        a.len = len as libc::socklen_t;
         Ok(a)
     }
 
     /// The address family (`AF_INET`, `AF_INET6`, `AF_UNIX`...).
-    pub(crate) fn family(&self) -> i32 {
+    pub fn family(&self) -> i32 {
         i32::from(self.storage.ss_family)
     }
 
     /// A pointer for calls that read the address (`bind`, `connect`).
-    pub(crate) fn as_ptr(&self) -> *const libc::sockaddr {
+    pub fn as_ptr(&self) -> *const libc::sockaddr {
         ptr::addr_of!(self.storage).cast()
     }
 
     /// The address length.
-    pub(crate) fn len(&self) -> libc::socklen_t {
+    #[allow(clippy::len_without_is_empty)] // an address is never empty: it has a family
+    pub fn len(&self) -> libc::socklen_t {
         self.len
     }
 
     /// Pointers for calls that fill the address (`accept4`, `getsockname`, `getpeername`).
     /// The length must be reset with [`SockAddr::empty`] before each such call.
-    pub(crate) fn as_out(&mut self) -> (*mut libc::sockaddr, *mut libc::socklen_t) {
+    pub fn as_out(&mut self) -> (*mut libc::sockaddr, *mut libc::socklen_t) {
         (
             ptr::addr_of_mut!(self.storage).cast(),
             ptr::addr_of_mut!(self.len),
@@ -139,7 +166,7 @@ impl SockAddr {
 
     /// The IP socket address, if this is an `AF_INET`/`AF_INET6` address.
     /// IPv4-mapped IPv6 addresses stay IPv6 (`::ffff:a.b.c.d`), as Linux reports them.
-    pub(crate) fn ip_addr(&self) -> Option<SocketAddr> {
+    pub fn ip_addr(&self) -> Option<SocketAddr> {
         match self.family() {
             libc::AF_INET => {
                 let a: libc::sockaddr_in = self.load()?;
@@ -165,7 +192,7 @@ impl SockAddr {
 
     /// The address as core reports it: [`PeerAddr::Ip`] for IP families, otherwise
     /// [`PeerAddr::Unix`] ("no IP address").
-    pub(crate) fn peer_addr(&self) -> PeerAddr {
+    pub fn peer_addr(&self) -> PeerAddr {
         self.ip_addr().map_or(PeerAddr::Unix, PeerAddr::Ip)
     }
 }
@@ -197,13 +224,13 @@ impl Drop for AddrInfoList {
 /// `flags` are extra `AI_*` flags (`AI_NUMERICSERV` is always added); `family` is `AF_UNSPEC`
 /// or a concrete family. A failure is [`NameResolution`](usockets_core::ErrorKind::NameResolution)
 /// with the `EAI_*` code; a host with a NUL byte is `EINVAL`.
-pub(crate) fn resolve(
+pub fn resolve(
     c: &mut Counters,
     host: &str,
     port: u16,
     flags: i32,
     family: i32,
-) -> Result<Vec<SockAddr>, LinuxError> {
+) -> Result<Vec<SockAddr>, UnixError> {
     // A literal address needs no resolver: skip getaddrinfo (and its locks and file reads).
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         let wanted = match ip {
@@ -214,7 +241,7 @@ pub(crate) fn resolve(
             return Ok(vec![SockAddr::from_std(&SocketAddr::new(ip, port))]);
         }
     }
-    let invalid = |_| LinuxError::from_errno(libc::EINVAL);
+    let invalid = |_| UnixError::from_errno(libc::EINVAL);
     let host = CString::new(host).map_err(invalid)?;
     let service = CString::new(port.to_string()).map_err(invalid)?;
     // SAFETY: addrinfo is a plain C struct of integers and raw pointers; all-zero (null
@@ -231,7 +258,7 @@ pub(crate) fn resolve(
     // addrinfo, and `list.0` is a valid out pointer that getaddrinfo sets on success.
     let rc = unsafe { libc::getaddrinfo(host.as_ptr(), service.as_ptr(), &hints, &mut list.0) };
     if rc != 0 {
-        return Err(LinuxError::from_gai(rc));
+        return Err(UnixError::from_gai(rc));
     }
     let mut out = Vec::new();
     let mut node = list.0;
@@ -257,7 +284,7 @@ pub(crate) fn resolve(
         node = ai.ai_next;
     }
     if out.is_empty() {
-        return Err(LinuxError::from_gai(libc::EAI_NONAME));
+        return Err(UnixError::from_gai(libc::EAI_NONAME));
     }
     Ok(out)
 }
@@ -293,8 +320,12 @@ mod tests {
         assert_eq!(SockAddr::unix(&long).unwrap_err().code, libc::ENAMETOOLONG);
         assert_eq!(SockAddr::unix("").unwrap_err().code, libc::EINVAL);
         assert_eq!(SockAddr::unix("a\0b").unwrap_err().code, libc::EINVAL);
-        let abs = SockAddr::unix("\0name").unwrap();
-        assert_eq!(abs.len() as usize, 2 + 5);
+        if ABSTRACT_NAMES {
+            let abs = SockAddr::unix("\0name").unwrap();
+            assert_eq!(abs.len() as usize, 2 + 5);
+        } else {
+            assert_eq!(SockAddr::unix("\0name").unwrap_err().code, libc::EINVAL);
+        }
     }
 
     #[test]
