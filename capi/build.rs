@@ -1,6 +1,23 @@
-//! Gives the shared library a SONAME, so C programs link against `libusockets.so.0`.
+//! Gives the shared library a SONAME, so C programs link against `libusockets.so.0`; sets
+//! `cfg(kqueue)` on the systems whose shim is `usockets-shim-bsd`.
 fn main() {
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if os == "linux" {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libusockets.so.0");
+    }
+    println!("cargo::rustc-check-cfg=cfg(kqueue)");
+    if matches!(
+        os.as_str(),
+        "freebsd"
+            | "macos"
+            | "ios"
+            | "tvos"
+            | "watchos"
+            | "visionos"
+            | "netbsd"
+            | "openbsd"
+            | "dragonfly"
+    ) {
+        println!("cargo::rustc-cfg=kqueue");
     }
 }

@@ -70,13 +70,52 @@ pub use usockets_tls as tls;
 /// The shim of this platform.
 #[cfg(target_os = "linux")]
 pub type DefaultShim = usockets_shim_linux::LinuxShim;
+/// The shim of this platform.
+#[cfg(any(
+    target_os = "freebsd",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "tvos",
+    target_os = "watchos",
+    target_os = "visionos",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub type DefaultShim = usockets_shim_bsd::BsdShim;
 
+/// The platform shim crate, for its extras (e.g. syscall statistics).
+#[cfg(any(
+    target_os = "freebsd",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "tvos",
+    target_os = "watchos",
+    target_os = "visionos",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub use usockets_shim_bsd as platform;
 /// The platform shim crate, for its extras (e.g. syscall statistics).
 #[cfg(target_os = "linux")]
 pub use usockets_shim_linux as platform;
 
-#[cfg(not(target_os = "linux"))]
-compile_error!("usockets: no shim for this platform yet (BSD and Windows shims are planned)");
+#[cfg(not(any(
+    target_os = "linux",
+    any(
+        target_os = "freebsd",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "tvos",
+        target_os = "watchos",
+        target_os = "visionos",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )
+)))]
+compile_error!("usockets: no shim for this platform yet (a Windows shim is planned)");
 
 /// The examples of the crate's README, run as doctests so they cannot go stale.
 #[cfg(doctest)]

@@ -68,14 +68,19 @@
 #endif
 
 /* The backend macro names the API variant a program compiles against, not the OS poller that
- * runs underneath: LIBUS_USE_EPOLL on Linux, as upstream's header defines it there (uWebSockets
- * tests it), unless the program defined a backend macro itself (as upstream). This header never
- * defines LIBUS_USE_LIBUV (it would make uWebSockets compile libuv code) nor LIBUS_USE_IO_URING
- * (a different API: us_socket_send_buffer). */
-#if defined(__linux__) && !defined(LIBUS_USE_EPOLL) && !defined(LIBUS_USE_LIBUV) && \
-    !defined(LIBUS_USE_KQUEUE) && !defined(LIBUS_USE_GCD) && !defined(LIBUS_USE_ASIO) && \
-    !defined(LIBUS_USE_IO_URING)
-#  define LIBUS_USE_EPOLL
+ * runs underneath: LIBUS_USE_EPOLL on Linux and LIBUS_USE_KQUEUE on the BSDs and Apple
+ * systems, as upstream's header defines them there (uWebSockets tests them), unless the
+ * program defined a backend macro itself (as upstream). This header never defines
+ * LIBUS_USE_LIBUV (it would make uWebSockets compile libuv code) nor LIBUS_USE_IO_URING (a
+ * different API: us_socket_send_buffer). */
+#if !defined(LIBUS_USE_EPOLL) && !defined(LIBUS_USE_LIBUV) && !defined(LIBUS_USE_KQUEUE) && \
+    !defined(LIBUS_USE_GCD) && !defined(LIBUS_USE_ASIO) && !defined(LIBUS_USE_IO_URING)
+#  if defined(__linux__)
+#    define LIBUS_USE_EPOLL
+#  elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || \
+      defined(__OpenBSD__) || defined(__DragonFly__)
+#    define LIBUS_USE_KQUEUE
+#  endif
 #endif
 
 /* ------------------------------------------------------------------------------------------ */

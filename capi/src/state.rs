@@ -19,8 +19,11 @@ use crate::block::{Block, Header};
 use crate::types::{ContextCbs, LoopCb, PollReadyCb, TimerCb};
 
 /// The shim under the C ABI: the platform's, or the simulated OS for Miri.
-#[cfg(not(feature = "sim"))]
+#[cfg(all(not(feature = "sim"), target_os = "linux"))]
 pub(crate) type Shim = usockets_shim_linux::LinuxShim;
+/// The shim under the C ABI: the platform's, or the simulated OS for Miri.
+#[cfg(all(not(feature = "sim"), kqueue))]
+pub(crate) type Shim = usockets_shim_bsd::BsdShim;
 /// The shim under the C ABI: the platform's, or the simulated OS for Miri.
 #[cfg(feature = "sim")]
 pub(crate) type Shim = usockets_shim_sim::SimShim;

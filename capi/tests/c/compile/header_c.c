@@ -4,9 +4,14 @@
 #include "libusockets.h"
 #include "libusockets.h" /* the include guard works */
 
-/* The backend macro names the API variant: epoll's on Linux; never libuv's or io_uring's. */
+/* The backend macro names the API variant: epoll's on Linux, kqueue's on the BSDs and Apple
+ * systems; never libuv's or io_uring's. */
 #if defined(__linux__) && !defined(LIBUS_USE_EPOLL)
 #error "libusockets.h must define LIBUS_USE_EPOLL on Linux"
+#endif
+#if (defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
+     defined(__DragonFly__)) && !defined(LIBUS_USE_KQUEUE)
+#error "libusockets.h must define LIBUS_USE_KQUEUE on the BSDs and Apple systems"
 #endif
 #if defined(LIBUS_USE_LIBUV) || defined(LIBUS_USE_IO_URING)
 #error "libusockets.h must never define LIBUS_USE_LIBUV or LIBUS_USE_IO_URING"
