@@ -70,50 +70,51 @@ pub use usockets_tls as tls;
 /// The shim of this platform.
 #[cfg(target_os = "linux")]
 pub type DefaultShim = usockets_shim_linux::LinuxShim;
-/// The shim of this platform.
-#[cfg(any(
-    target_os = "freebsd",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-pub type DefaultShim = usockets_shim_bsd::BsdShim;
 
-/// The platform shim crate, for its extras (e.g. syscall statistics).
-#[cfg(any(
-    target_os = "freebsd",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-pub use usockets_shim_bsd as platform;
 /// The platform shim crate, for its extras (e.g. syscall statistics).
 #[cfg(target_os = "linux")]
 pub use usockets_shim_linux as platform;
 
+/// Gives each item the `cfg` of the kqueue systems (those of `usockets-shim-bsd`, as the
+/// root `Cargo.toml` lists them for its dependency), written once.
+macro_rules! on_kqueue_systems {
+    ($($item:item)*) => {
+        $(
+            #[cfg(any(
+                target_os = "freebsd",
+                target_os = "macos",
+                target_os = "ios",
+                target_os = "tvos",
+                target_os = "watchos",
+                target_os = "visionos",
+                target_os = "netbsd",
+                target_os = "openbsd",
+                target_os = "dragonfly"
+            ))]
+            $item
+        )*
+    };
+}
+
+on_kqueue_systems! {
+    /// The shim of this platform.
+    pub type DefaultShim = usockets_shim_bsd::BsdShim;
+
+    /// The platform shim crate, for its extras (e.g. syscall statistics).
+    pub use usockets_shim_bsd as platform;
+}
+
 #[cfg(not(any(
     target_os = "linux",
-    any(
-        target_os = "freebsd",
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "tvos",
-        target_os = "watchos",
-        target_os = "visionos",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    )
+    target_os = "freebsd",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "tvos",
+    target_os = "watchos",
+    target_os = "visionos",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
 )))]
 compile_error!("usockets: no shim for this platform yet (a Windows shim is planned)");
 

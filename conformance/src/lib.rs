@@ -111,6 +111,8 @@
 
 mod checks;
 pub mod harness;
+#[cfg(unix)]
+pub mod unix_pipe;
 
 pub use checks::*;
 
