@@ -66,33 +66,30 @@ impl BsdShim {
     }
 
     /// Holds back (`on`) or releases partial segments of `fd` with `TCP_NOPUSH`, tracking
-    /// which sockets have it set so that the common send makes no extra syscall.
-    fn nopush(&mut self, fd: RawFd, on: bool) -> Result<(), BsdError> {
+    /// which sockets have it set so that the common send makes no extra syscall. A hint, so
+    /// best effort: a socket that refuses the option (a unix socket) just sends at once.
+    fn nopush(&mut self, fd: RawFd, on: bool) {
         if on == self.corked.contains(fd) {
-            return Ok(());
+            return;
         }
         if on {
             self.corked.insert(fd);
         } else {
             self.corked.remove(fd);
         }
-        match set_nopush(&mut self.c, fd, on) {
-            Err(e) if net::not_applicable(&e) => Ok(()),
-            r => r,
-        }
+        set_nopush(&mut self.c, fd, on);
     }
 }
 
-/// Sets or clears `TCP_NOPUSH`; NetBSD has none (the hint is ignored there).
-fn set_nopush(c: &mut Counters, fd: RawFd, on: bool) -> Result<(), BsdError> {
+/// Sets or clears `TCP_NOPUSH`, ignoring a refusal; NetBSD has none (the hint is ignored).
+fn set_nopush(c: &mut Counters, fd: RawFd, on: bool) {
     #[cfg(not(target_os = "netbsd"))]
     {
-        sys::setsockopt_int(c, fd, libc::IPPROTO_TCP, libc::TCP_NOPUSH, i32::from(on))
+        let _ = sys::setsockopt_int(c, fd, libc::IPPROTO_TCP, libc::TCP_NOPUSH, i32::from(on));
     }
     #[cfg(target_os = "netbsd")]
     {
         let _ = (c, fd, on);
-        Ok(())
     }
 }
 
@@ -176,18 +173,19 @@ impl OsShim for BsdShim {
     fn send(&mut self, fd: &Fd, data: &[u8], more: bool) -> Result<usize, BsdError> {
         let fd = fd.as_raw_fd();
         // Before the send: held back with the hint, sent now without it.
-        self.nopush(fd, more)?;
+        self.nopush(fd, more);
         net::send(&mut self.c, fd, data, more)
     }
 
     fn send2(&mut self, fd: &Fd, header: &[u8], payload: &[u8]) -> Result<usize, BsdError> {
         let fd = fd.as_raw_fd();
-        self.nopush(fd, false)?;
+        self.nopush(fd, false);
         net::send2(&mut self.c, fd, header, payload)
     }
 
     fn flush(&mut self, fd: &Fd) -> Result<(), BsdError> {
-        self.nopush(fd.as_raw_fd(), false)
+        self.nopush(fd.as_raw_fd(), false);
+        Ok(())
     }
 
     fn shutdown_write(&mut self, fd: &Fd) -> Result<(), BsdError> {

@@ -12,20 +12,12 @@
     target_os = "dragonfly"
 ))]
 
-use std::fs::File;
-use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 
-use usockets_conformance::{conformance_suite, ShimUnderTest};
+use usockets_conformance::{conformance_suite, unix_pipe, ShimUnderTest};
 use usockets_shim_bsd::BsdShim;
 
 struct Bsd;
-
-/// A `File` on a duplicate of `fd`, to read or write a descriptor the loop owns without
-/// `unsafe` (the duplicate closes when the `File` drops).
-fn dup(fd: &OwnedFd) -> File {
-    File::from(fd.try_clone().expect("dup"))
-}
 
 impl ShimUnderTest for Bsd {
     type Shim = BsdShim;
@@ -35,16 +27,15 @@ impl ShimUnderTest for Bsd {
     }
 
     fn pipe(_shim: &BsdShim) -> Option<(OwnedFd, OwnedFd)> {
-        let (r, w) = std::io::pipe().expect("pipe");
-        Some((r.into(), w.into()))
+        unix_pipe::pipe()
     }
 
     fn write_pipe(_shim: &BsdShim, write_end: &OwnedFd, data: &[u8]) {
-        dup(write_end).write_all(data).expect("pipe write");
+        unix_pipe::write(write_end, data);
     }
 
     fn read_pipe(_shim: &BsdShim, read_end: &OwnedFd, buf: &mut [u8]) -> usize {
-        dup(read_end).read(buf).expect("pipe read")
+        unix_pipe::read(read_end, buf)
     }
 }
 

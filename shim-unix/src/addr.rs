@@ -139,6 +139,11 @@ impl SockAddr {
         Ok(a)
     }
 
+    /// Whether this is the wildcard IP address (`0.0.0.0` or `::`).
+    pub fn is_unspecified(&self) -> bool {
+        self.ip_addr().is_some_and(|a| a.ip().is_unspecified())
+    }
+
     /// The address family (`AF_INET`, `AF_INET6`, `AF_UNIX`...).
     pub fn family(&self) -> i32 {
         i32::from(self.storage.ss_family)

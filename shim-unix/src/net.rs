@@ -103,7 +103,13 @@ pub fn listen_ip(
             sys::setsockopt_int(c, fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
         }
         if addr.family() == libc::AF_INET6 {
-            sys::setsockopt_int(c, fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0)?;
+            // Dual-stack matters for the wildcard only (and IPv4-mapped addresses). OpenBSD
+            // has no dual-stack sockets and refuses the option: for a specific address that
+            // is no loss; for the wildcard, `listen_any` falls back to 0.0.0.0.
+            let dual = sys::setsockopt_int(c, fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0);
+            if dual.is_err() && addr.is_unspecified() {
+                dual?;
+            }
         }
         bind(c, fd, addr)?;
         listen(c, fd, backlog)
@@ -111,7 +117,8 @@ pub fn listen_ip(
 }
 
 /// A dual-stack listener on every interface: `[::]:port` with `IPV6_V6ONLY` off, or
-/// `0.0.0.0:port` when the kernel has no IPv6 (`EAFNOSUPPORT`).
+/// `0.0.0.0:port` when the kernel has no IPv6 (`EAFNOSUPPORT`) or no dual-stack sockets
+/// (OpenBSD refuses `IPV6_V6ONLY` off with `EINVAL`).
 pub fn listen_any(
     c: &mut Counters,
     port: u16,
@@ -120,7 +127,10 @@ pub fn listen_any(
 ) -> Result<OwnedFd, UnixError> {
     let v6 = SockAddr::from_std(&SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port));
     match listen_ip(c, &v6, reuse_port, backlog) {
-        Err(e) if e.code == libc::EAFNOSUPPORT => {
+        Err(e)
+            if e.code == libc::EAFNOSUPPORT
+                || (cfg!(target_os = "openbsd") && e.code == libc::EINVAL) =>
+        {
             let v4 = SockAddr::from_std(&SocketAddr::from(([0, 0, 0, 0], port)));
             listen_ip(c, &v4, reuse_port, backlog)
         }
