@@ -32,9 +32,11 @@
 //!   always, it would stay ready after core drops readable interest on `on_end` and spin the
 //!   loop. This is the natural mode.
 //! * **kqueue** (BSD, macOS): `EVFILT_READ`/`EVFILT_WRITE` without `EV_CLEAR` are level-triggered.
-//!   `EV_EOF` on the read filter is a hang-up that must still be reported readable while
-//!   `data > 0`; `EV_ERROR` maps to `error`. Writable interest is added and removed with
-//!   `EV_ADD`/`EV_DELETE` (or `EV_ENABLE`/`EV_DISABLE`).
+//!   `EV_EOF` on the read filter is the peer's FIN: readable (the pending data first, then 0
+//!   bytes and `on_end`), and an error too when `fflags` carries a socket error; `EV_ERROR`
+//!   maps to `error`. Interest is added and removed with `EV_ADD`/`EV_DELETE`; without
+//!   readable interest an edge-triggered (`EV_CLEAR`) read filter stays to catch errors
+//!   (`usockets-shim-bsd`).
 //! * **IOCP** (Windows, via AFD poll): an AFD poll request is one-shot; the shim re-arms it after
 //!   delivering each event with the current interest, which gives level-triggered behaviour as
 //!   seen by core (the next `wait` reports the socket again while the condition holds).

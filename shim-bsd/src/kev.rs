@@ -90,66 +90,79 @@ impl Kev {
     }
 }
 
-/// The two changes that give `ident` exactly `interest` under `token`: a wanted filter is
-/// added and enabled ("EV_ADD: Adds the event to the kqueue. Re-adding an existing event will
-/// modify the parameters of the original event, and not result in a duplicate entry."), an
-/// unwanted one deleted ("EV_DELETE: Removes the event from the kqueue"; `ENOENT` when it was
-/// not there, which [`check_receipts`] accepts). So a change needs no memory of the previous
-/// interest, and a descriptor never carries a filter it was not asked for (a listening
-/// socket or a pipe's read end may refuse `EVFILT_WRITE`). Never `EV_CLEAR`: the filters stay
-/// level-triggered, as core requires. `EV_RECEIPT` makes each change report its own result
-/// ("useful for making bulk changes to a kqueue without draining any pending events").
-pub(crate) fn interest_changes(ident: usize, token: Token, interest: Interest) -> [Kev; 2] {
-    let state = |on: bool| {
-        if on {
-            Flags::ADD.with(Flags::ENABLE).with(Flags::RECEIPT)
-        } else {
-            Flags::DELETE.with(Flags::RECEIPT)
-        }
+/// The changes that give `ident` exactly `interest` under `token` (always [`CHANGES`]).
+///
+/// * The read filter is deleted and added again ("EV_DELETE: Removes the event from the
+///   kqueue"; `ENOENT` when it was not there, which [`check_receipts`] accepts), since an
+///   existing filter does not pick up a change of `EV_CLEAR`: level-triggered with readable
+///   interest, as core requires; without it, with `EV_CLEAR`, a watch that reports only a
+///   socket error (see [`translate`]), as epoll reports `EPOLLERR` whatever the interest.
+/// * The write filter is added and enabled when wanted ("EV_ADD: ... Re-adding an existing
+///   event will modify the parameters of the original event"), deleted when not, so that a
+///   descriptor never carries a filter it may refuse (a listening socket, a pipe's read end).
+///
+/// A change needs no memory of the previous interest. `EV_RECEIPT` makes each change report
+/// its own result ("useful for making bulk changes to a kqueue without draining any pending
+/// events").
+pub(crate) fn interest_changes(ident: usize, token: Token, interest: Interest) -> [Kev; CHANGES] {
+    let add = Flags::ADD.with(Flags::ENABLE).with(Flags::RECEIPT);
+    let delete = Flags::DELETE.with(Flags::RECEIPT);
+    let read = if interest.is_readable() {
+        add
+    } else {
+        add.with(Flags::CLEAR)
     };
+    let write = if interest.is_writable() { add } else { delete };
     [
-        Kev::change(ident, Filter::Read, state(interest.is_readable()), token),
-        Kev::change(ident, Filter::Write, state(interest.is_writable()), token),
+        Kev::change(ident, Filter::Read, delete, token),
+        Kev::change(ident, Filter::Read, read, token),
+        Kev::change(ident, Filter::Write, write, token),
     ]
 }
 
-/// The two changes that remove `ident`'s filters ("Events which are attached to file
-/// descriptors are automatically deleted on the last close of the descriptor": only needed
-/// for a descriptor that stays open).
+/// How many changes [`interest_changes`] makes.
+pub(crate) const CHANGES: usize = 3;
+
+/// The changes that remove `ident`'s filters ("Events which are attached to file descriptors
+/// are automatically deleted on the last close of the descriptor": only needed for a
+/// descriptor that stays open).
 pub(crate) fn removal_changes(ident: usize) -> [Kev; 2] {
-    interest_changes(ident, Token(0), Interest::NONE)
+    let delete = Flags::DELETE.with(Flags::RECEIPT);
+    [
+        Kev::change(ident, Filter::Read, delete, Token(0)),
+        Kev::change(ident, Filter::Write, delete, Token(0)),
+    ]
 }
 
 /// What a change list's receipts say: the first error number, if any change failed.
 ///
 /// "When EV_RECEIPT is passed in, the kevent will always be returned with EV_ERROR set and
-/// data set to the error number, or 0 on success." A receipt is matched to its change by
-/// filter (the kernel may return it with only `EV_ERROR` in its flags). `ENOENT` for a
-/// deletion ("The event could not be found to be modified or deleted") is no failure: the
-/// filter was not there. A kevent without `EV_ERROR` is not a receipt and is skipped. Fewer
-/// receipts than changes is a failure (`eio`).
+/// data set to the error number, or 0 on success." The kernel processes the change list in
+/// order and returns one receipt per change in that order, so receipts are matched to
+/// changes by position (the kernel may return a receipt with only `EV_ERROR` in its flags,
+/// and one filter may have two changes). `ENOENT` for a deletion ("The event could not be
+/// found to be modified or deleted") is no failure: the filter was not there. A kevent
+/// without `EV_ERROR` is not a receipt and is skipped. Fewer receipts than changes, or a
+/// receipt for another filter than its change's, is a failure (`eio`).
 pub(crate) fn check_receipts(
     receipts: &[Kev],
     changes: &[Kev],
     enoent: i32,
     eio: i32,
 ) -> Result<(), i32> {
-    let mut seen = 0;
-    for r in receipts.iter().filter(|r| r.flags.has(Flags::ERROR)) {
-        seen += 1;
-        let code = i32::try_from(r.data).unwrap_or(eio);
-        if code == 0 {
-            continue;
+    let mut receipts = receipts.iter().filter(|r| r.flags.has(Flags::ERROR));
+    for change in changes {
+        let Some(r) = receipts.next() else {
+            return Err(eio);
+        };
+        if (r.ident, r.filter) != (change.ident, change.filter) {
+            return Err(eio);
         }
-        let deletion = changes
-            .iter()
-            .any(|c| c.filter == r.filter && c.ident == r.ident && c.flags.has(Flags::DELETE));
-        if !(deletion && code == enoent) {
+        let code = i32::try_from(r.data).unwrap_or(eio);
+        let absent = change.flags.has(Flags::DELETE) && code == enoent;
+        if code != 0 && !absent {
             return Err(code);
         }
-    }
-    if seen < changes.len() {
-        return Err(eio);
     }
     Ok(())
 }
@@ -175,6 +188,10 @@ pub(crate) const MERGE_WINDOW: usize = 16;
 ///   `fflags` it is also an error (a refused connect shows up this way); without one the next
 ///   write reports what happened.
 /// * `EV_ERROR` on a returned event → an error on its token.
+/// * The `EV_CLEAR` read filter of a descriptor without readable interest (the kevent comes
+///   back with `EV_CLEAR` in its flags) → an error event if it carries a socket error
+///   (`EV_EOF` with `fflags`), nothing otherwise: data or a plain FIN wait for readable
+///   interest, as with epoll.
 /// * `EVFILT_USER`, or any kevent carrying the waker's token → one readable
 ///   [`Token::WAKER`] event.
 /// * The read and write kevents of one token are merged into one event (within
@@ -195,6 +212,13 @@ pub(crate) fn translate(kevs: &[Kev], out: &mut [Event]) -> (usize, bool) {
         let eof_error = k.flags.has(Flags::EOF) && k.fflags != 0;
         let error = k.flags.has(Flags::ERROR) || eof_error;
         let (readable, writable) = match k.filter {
+            // The watch of a descriptor without readable interest: only its error counts.
+            Filter::Read if k.flags.has(Flags::CLEAR) => {
+                if !error {
+                    continue;
+                }
+                (false, false)
+            }
             Filter::Read => (true, false),
             Filter::Write => (false, true),
             Filter::User | Filter::Other => continue,
@@ -386,66 +410,76 @@ mod tests {
     }
 
     #[test]
-    fn interest_becomes_two_level_triggered_receipted_changes() {
-        let [r, w] = interest_changes(9, T, Interest::READABLE);
-        assert_eq!((r.ident, r.filter, r.udata), (9, Filter::Read, T.0));
-        assert_eq!(w.filter, Filter::Write);
-        assert_eq!(r.flags, Flags::ADD.with(Flags::ENABLE).with(Flags::RECEIPT));
-        // Not wanted: deleted, so that no descriptor carries a filter it may refuse.
-        assert_eq!(w.flags, Flags::DELETE.with(Flags::RECEIPT));
-        for k in interest_changes(9, T, Interest::READABLE.with(Interest::WRITABLE)) {
-            assert!(k.flags.has(Flags::ADD.with(Flags::ENABLE)));
-            // Level-triggered: never EV_CLEAR.
-            assert!(!k.flags.has(Flags::CLEAR));
-        }
+    fn interest_becomes_receipted_changes_level_triggered_where_wanted() {
+        let add = Flags::ADD.with(Flags::ENABLE).with(Flags::RECEIPT);
+        let delete = Flags::DELETE.with(Flags::RECEIPT);
+        let [d, r, w] = interest_changes(9, T, Interest::READABLE);
+        assert_eq!((d.ident, d.filter, d.flags), (9, Filter::Read, delete));
+        // Readable: level-triggered (never EV_CLEAR), re-added so that a watch becomes it.
+        assert_eq!((r.filter, r.flags, r.udata), (Filter::Read, add, T.0));
+        // Not writable: deleted, so that no descriptor carries a filter it may refuse.
+        assert_eq!((w.filter, w.flags), (Filter::Write, delete));
+        let [_, r, w] = interest_changes(9, T, Interest::READABLE.with(Interest::WRITABLE));
+        assert_eq!((r.flags, w.flags), (add, add));
+        // No readable interest: the read filter becomes an edge-triggered watch for errors.
+        let [_, r, _] = interest_changes(9, T, Interest::WRITABLE);
+        assert_eq!(r.flags, add.with(Flags::CLEAR));
         for k in removal_changes(9) {
-            assert_eq!(k.flags, Flags::DELETE.with(Flags::RECEIPT));
+            assert_eq!(k.flags, delete);
         }
+    }
+
+    /// kqueue(2): "EV_CLEAR: After the event is retrieved by the user, its state is reset";
+    /// epoll reports EPOLLERR whatever the interest, and core relies on it (a paused socket
+    /// whose peer resets closes at once).
+    #[test]
+    fn the_watch_of_a_paused_descriptor_reports_its_error_only() {
+        let watch = Flags::CLEAR;
+        assert!(
+            one(kev(Filter::Read, watch, 0, 10, T)).is_empty(),
+            "data waits"
+        );
+        assert!(
+            one(kev(Filter::Read, watch.with(Flags::EOF), 0, 0, T)).is_empty(),
+            "a plain FIN waits for readable interest"
+        );
+        assert_eq!(
+            one(kev(
+                Filter::Read,
+                watch.with(Flags::EOF),
+                ECONNRESET as u32,
+                0,
+                T
+            )),
+            vec![Event::new(T).with_error(true)],
+            "a reset is an error at once"
+        );
     }
 
     #[test]
     fn receipts_propagate_the_first_error() {
+        // [delete read, add read, delete write]
         let changes = interest_changes(7, T, Interest::READABLE);
         let receipt = |filter, data: i32| kev(filter, Flags::ERROR, 0, i64::from(data), T);
         let ok = |f| receipt(f, 0);
-        assert_eq!(
-            check_receipts(
-                &[ok(Filter::Read), ok(Filter::Write)],
-                &changes,
-                ENOENT,
-                EIO
-            ),
-            Ok(())
-        );
+        let (r, w) = (Filter::Read, Filter::Write);
+        let check = |got: &[Kev]| check_receipts(got, &changes, ENOENT, EIO);
+        assert_eq!(check(&[ok(r), ok(r), ok(w)]), Ok(()));
         // The added filter failed: its error comes back.
+        assert_eq!(check(&[ok(r), receipt(r, 9), ok(w)]), Err(9));
+        // Deleting filters that were not there is not a failure...
         assert_eq!(
-            check_receipts(
-                &[receipt(Filter::Read, 9), ok(Filter::Write)],
-                &changes,
-                ENOENT,
-                EIO
-            ),
-            Err(9)
-        );
-        // Deleting the write filter that was never added is not a failure...
-        let gone = receipt(Filter::Write, ENOENT);
-        assert_eq!(
-            check_receipts(&[ok(Filter::Read), gone], &changes, ENOENT, EIO),
+            check(&[receipt(r, ENOENT), ok(r), receipt(w, ENOENT)]),
             Ok(())
         );
-        // ...but ENOENT for the filter being added is.
-        let lost = receipt(Filter::Read, ENOENT);
-        assert_eq!(
-            check_receipts(&[lost, ok(Filter::Write)], &changes, ENOENT, EIO),
-            Err(ENOENT)
-        );
-        // A pending event returned among the receipts is skipped; too few receipts fail.
-        let pending = kev(Filter::Read, Flags::NONE, 0, 3, U);
-        let all = [ok(Filter::Read), pending, ok(Filter::Write)];
-        assert_eq!(check_receipts(&all, &changes, ENOENT, EIO), Ok(()));
-        assert_eq!(
-            check_receipts(&[ok(Filter::Read), pending], &changes, ENOENT, EIO),
-            Err(EIO)
-        );
+        // ...but ENOENT for the filter being added is, though the same filter was deleted
+        // just before: receipts are matched by position.
+        assert_eq!(check(&[ok(r), receipt(r, ENOENT), ok(w)]), Err(ENOENT));
+        // A pending event returned among the receipts is skipped; too few receipts, or one
+        // for another filter, fail.
+        let pending = kev(r, Flags::NONE, 0, 3, U);
+        assert_eq!(check(&[ok(r), pending, ok(r), ok(w)]), Ok(()));
+        assert_eq!(check(&[ok(r), pending, ok(r)]), Err(EIO));
+        assert_eq!(check(&[ok(r), ok(w), ok(w)]), Err(EIO));
     }
 }

@@ -30,8 +30,8 @@ pub(crate) struct Kqueue {
 
 /// An all-zero `struct kevent`.
 fn zeroed() -> libc::kevent {
-    // SAFETY: struct kevent is a plain C struct of integers and a pointer (or, on NetBSD, an
-    // integer) for `udata`; all-zero is a valid value of each.
+    // SAFETY: struct kevent is a plain C struct of integers and a `udata` pointer; all-zero
+    // is a valid value of each.
     unsafe { std::mem::zeroed::<libc::kevent>() }
 }
 
@@ -128,11 +128,11 @@ impl Kqueue {
         self.fd.as_raw_fd()
     }
 
-    /// Applies `changes` (at most two, each with `EV_RECEIPT`) and checks every receipt: the
-    /// first failed change's error (an `ENOENT` deletion excepted).
+    /// Applies `changes` (at most [`kev::CHANGES`], each with `EV_RECEIPT`) and checks every
+    /// receipt: the first failed change's error (an `ENOENT` deletion excepted).
     pub(crate) fn apply(&mut self, c: &mut Counters, changes: &[Kev]) -> Result<(), UnixError> {
-        let mut list = [zeroed(); 2];
-        let mut receipts = [zeroed(); 2];
+        let mut list = [zeroed(); kev::CHANGES];
+        let mut receipts = [zeroed(); kev::CHANGES];
         let n = changes.len().min(list.len());
         for (dst, k) in list.iter_mut().zip(changes) {
             *dst = to_sys(k);
@@ -153,7 +153,7 @@ impl Kqueue {
             libc::kevent(kq, lp, n as _, rp, n as _, tp)
         })?;
         let got = usize::try_from(got).unwrap_or(0).min(n);
-        let mut kevs = [Kev::change(0, Filter::Other, Flags::NONE, Token(0)); 2];
+        let mut kevs = [Kev::change(0, Filter::Other, Flags::NONE, Token(0)); kev::CHANGES];
         for (dst, r) in kevs.iter_mut().zip(&receipts[..got]) {
             *dst = from_sys(r);
         }
@@ -161,7 +161,7 @@ impl Kqueue {
             .map_err(UnixError::from_errno)
     }
 
-    /// Gives `fd` exactly `interest` under `token` (wanted filters added, others deleted).
+    /// Gives `fd` exactly `interest` under `token` (see [`kev::interest_changes`]).
     pub(crate) fn set_interest(
         &mut self,
         c: &mut Counters,

@@ -32,9 +32,20 @@
 //! # `more` and `flush`
 //!
 //! The BSDs have no `MSG_MORE`. `send(.., more: true)` sets `TCP_NOPUSH` on the socket (once,
-//! until the hint is withdrawn), so that the kernel holds back partial segments; a send
-//! without the hint, or [`flush`](usockets_core::OsShim::flush), clears it, which sends what
-//! was held. NetBSD has no `TCP_NOPUSH`: there the hint is ignored.
+//! until the hint is withdrawn), so that the kernel holds back partial segments; after a send
+//! without the hint, and on [`flush`](usockets_core::OsShim::flush), it is cleared, which
+//! sends what was held (FreeBSD, OpenBSD and DragonFly push on the clear). The hint is
+//! ignored where that does not hold: NetBSD has no `TCP_NOPUSH`, and Apple's kernel does not
+//! push when it is cleared (held bytes would wait for the next send or a timer).
+//!
+//! # Limits
+//!
+//! * 64-bit targets only: core's tokens travel in kevent's pointer-sized `udata`.
+//! * `SO_REUSEPORT` (set unless a port is exclusive) lets several sockets bind a port, but the
+//!   BSD kernels do not balance connections across them as Linux does.
+//! * Taking over a stale unix socket path probes it with a connect: a BSD kernel refuses a
+//!   connect to a live listener whose backlog is full with `ECONNREFUSED` (Linux returns
+//!   `EAGAIN`), so a live but overloaded server's path may be taken over.
 //!
 //! # Descriptors, errors, names, listening, the accept storm
 //!
@@ -63,6 +74,12 @@ mod kqueue;
 mod shim;
 #[cfg(kqueue)]
 mod waker;
+
+// Core's tokens are 64 bits and travel in kevent's pointer-sized `udata`.
+#[cfg(all(kqueue, not(target_pointer_width = "64")))]
+compile_error!(
+    "usockets-shim-bsd keeps core's 64-bit tokens in kevent's udata: 32-bit targets are not supported"
+);
 
 #[cfg(kqueue)]
 pub use crate::shim::{BsdError, BsdShim, Fd};

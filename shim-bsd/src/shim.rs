@@ -81,13 +81,14 @@ impl BsdShim {
     }
 }
 
-/// Sets or clears `TCP_NOPUSH`, ignoring a refusal; NetBSD has none (the hint is ignored).
+/// Sets or clears `TCP_NOPUSH`, ignoring a refusal. Nothing where the hint is ignored: NetBSD
+/// has no `TCP_NOPUSH`, and Apple's kernel does not push held bytes when it is cleared.
 fn set_nopush(c: &mut Counters, fd: RawFd, on: bool) {
-    #[cfg(not(target_os = "netbsd"))]
+    #[cfg(not(any(target_os = "netbsd", target_vendor = "apple")))]
     {
         let _ = sys::setsockopt_int(c, fd, libc::IPPROTO_TCP, libc::TCP_NOPUSH, i32::from(on));
     }
-    #[cfg(target_os = "netbsd")]
+    #[cfg(any(target_os = "netbsd", target_vendor = "apple"))]
     {
         let _ = (c, fd, on);
     }
@@ -172,15 +173,23 @@ impl OsShim for BsdShim {
 
     fn send(&mut self, fd: &Fd, data: &[u8], more: bool) -> Result<usize, BsdError> {
         let fd = fd.as_raw_fd();
-        // Before the send: held back with the hint, sent now without it.
-        self.nopush(fd, more);
-        net::send(&mut self.c, fd, data, more)
+        // The hint is set before the send, so its bytes are held; cleared after a send
+        // without it, so that they leave together with this one's.
+        if more {
+            self.nopush(fd, true);
+        }
+        let r = net::send(&mut self.c, fd, data, more);
+        if !more {
+            self.nopush(fd, false);
+        }
+        r
     }
 
     fn send2(&mut self, fd: &Fd, header: &[u8], payload: &[u8]) -> Result<usize, BsdError> {
         let fd = fd.as_raw_fd();
+        let r = net::send2(&mut self.c, fd, header, payload);
         self.nopush(fd, false);
-        net::send2(&mut self.c, fd, header, payload)
+        r
     }
 
     fn flush(&mut self, fd: &Fd) -> Result<(), BsdError> {

@@ -116,9 +116,19 @@ pub fn listen_ip(
     })
 }
 
+/// Whether a wildcard IPv6 listener failed for want of IPv6 (`EAFNOSUPPORT`) or of
+/// dual-stack sockets: `IPV6_V6ONLY` off is refused with `EINVAL` on OpenBSD, `EOPNOTSUPP` on
+/// DragonFly (`ENOPROTOOPT` on a kernel without the option).
+fn dual_stack_refused(code: i32) -> bool {
+    matches!(
+        code,
+        libc::EAFNOSUPPORT | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOPROTOOPT
+    )
+}
+
 /// A dual-stack listener on every interface: `[::]:port` with `IPV6_V6ONLY` off, or
-/// `0.0.0.0:port` when the kernel has no IPv6 (`EAFNOSUPPORT`) or no dual-stack sockets
-/// (OpenBSD refuses `IPV6_V6ONLY` off with `EINVAL`).
+/// `0.0.0.0:port` when the kernel has no IPv6 or no dual-stack sockets (see
+/// `dual_stack_refused`).
 pub fn listen_any(
     c: &mut Counters,
     port: u16,
@@ -127,10 +137,7 @@ pub fn listen_any(
 ) -> Result<OwnedFd, UnixError> {
     let v6 = SockAddr::from_std(&SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port));
     match listen_ip(c, &v6, reuse_port, backlog) {
-        Err(e)
-            if e.code == libc::EAFNOSUPPORT
-                || (cfg!(target_os = "openbsd") && e.code == libc::EINVAL) =>
-        {
+        Err(e) if dual_stack_refused(e.code) => {
             let v4 = SockAddr::from_std(&SocketAddr::from(([0, 0, 0, 0], port)));
             listen_ip(c, &v4, reuse_port, backlog)
         }
@@ -314,10 +321,16 @@ pub fn take_error(c: &mut Counters, fd: i32) -> Result<(), UnixError> {
     }
 }
 
-/// Makes a foreign descriptor non-blocking and close-on-exec, with `TCP_NODELAY` for TCP.
+/// Makes a foreign descriptor non-blocking and close-on-exec, with `TCP_NODELAY` for TCP (and,
+/// on Apple systems, `SO_NOSIGPIPE`, which stands in for `MSG_NOSIGNAL` there).
 pub fn adopt(c: &mut Counters, fd: i32) -> Result<(), UnixError> {
     sys::fcntl_add(c, fd, libc::F_GETFL, libc::F_SETFL, libc::O_NONBLOCK)?;
     sys::fcntl_add(c, fd, libc::F_GETFD, libc::F_SETFD, libc::FD_CLOEXEC)?;
+    #[cfg(target_vendor = "apple")]
+    {
+        // Best effort: a descriptor that is no socket cannot raise SIGPIPE on send anyway.
+        let _ = sys::setsockopt_int(c, fd, libc::SOL_SOCKET, libc::SO_NOSIGPIPE, 1);
+    }
     match set_nodelay(c, fd) {
         Err(e) if !not_applicable(&e) => Err(e),
         _ => Ok(()),
