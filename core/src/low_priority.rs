@@ -69,9 +69,6 @@ impl<C: Config> Cx<C> {
     #[inline]
     pub(crate) fn serve_low_priority(&mut self) {
         self.low_priority.budget = self.settings.low_priority_budget;
-        if self.low_priority.head == NIL {
-            return;
-        }
         while self.low_priority.budget > 0 && self.low_priority.head != NIL {
             let index = self.low_priority.head;
             let Some((g, _)) = self.sockets.at(index) else {

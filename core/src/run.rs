@@ -7,6 +7,15 @@ use crate::handle::{socket_token, untoken, Kind, ListenId, PollId, SocketId};
 use crate::settings::Settings;
 use crate::shim::{Event, OsError, OsShim, Token, Wake};
 
+/// The earlier of two optional times (`None`: no time, so the other wins).
+#[inline(always)]
+fn earlier(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 impl<C: Config> Loop<C> {
     /// Runs until nothing keeps the loop alive (`us_loop_run`): no socket, listen socket,
     /// non-fallthrough timer or non-fallthrough poll remains. Arms the sweep first.
@@ -58,10 +67,7 @@ impl<C: Config> Loop<C> {
         if cx.pending_connect_errors > 0 {
             wait = Some(0);
         }
-        let wait = match (wait, timeout_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let wait = earlier(wait, timeout_ms);
         let n = cx.shim.wait(cx.events.as_mut(), wait).map_err(|e| {
             // No iteration goes on: timeouts set from outside read the clock again.
             cx.in_iteration = false;
@@ -173,17 +179,13 @@ impl<C: Config> Cx<C> {
     /// timer, the sweep or a listener coming back from back-off. `None` when there is none.
     #[inline]
     pub fn next_deadline(&self) -> Option<u64> {
-        let min = |a: Option<u64>, b: Option<u64>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let mut best = min(self.sweep_at, self.next_timer_deadline());
+        let mut best = earlier(self.sweep_at, self.next_timer_deadline());
         // The rare parts behind one test each: every iteration asks.
         if self.paused_listeners > 0 {
-            best = min(best, self.next_listener_resume());
+            best = earlier(best, self.next_listener_resume());
         }
         if self.pending_connect_errors > 0 {
-            best = min(best, Some(self.now));
+            best = earlier(best, Some(self.now));
         }
         best
     }

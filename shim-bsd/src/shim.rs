@@ -68,8 +68,9 @@ impl BsdShim {
     /// Holds back (`on`) or releases partial segments of `fd` with `TCP_NOPUSH`, tracking
     /// which sockets have it set so that the common send makes no extra syscall. A hint, so
     /// best effort: a socket that refuses the option (a unix socket) just sends at once.
+    /// Nothing at all where the hint is ignored ([`NOPUSH_HINT`]).
     fn nopush(&mut self, fd: RawFd, on: bool) {
-        if on == self.corked.contains(fd) {
+        if !NOPUSH_HINT || on == self.corked.contains(fd) {
             return;
         }
         if on {
@@ -77,22 +78,18 @@ impl BsdShim {
         } else {
             self.corked.remove(fd);
         }
-        set_nopush(&mut self.c, fd, on);
+        #[cfg(not(any(target_os = "netbsd", target_vendor = "apple")))]
+        {
+            let (level, name) = (libc::IPPROTO_TCP, libc::TCP_NOPUSH);
+            let _ = sys::setsockopt_int(&mut self.c, fd, level, name, i32::from(on));
+        }
     }
 }
 
-/// Sets or clears `TCP_NOPUSH`, ignoring a refusal. Nothing where the hint is ignored: NetBSD
-/// has no `TCP_NOPUSH`, and Apple's kernel does not push held bytes when it is cleared.
-fn set_nopush(c: &mut Counters, fd: RawFd, on: bool) {
-    #[cfg(not(any(target_os = "netbsd", target_vendor = "apple")))]
-    {
-        let _ = sys::setsockopt_int(c, fd, libc::IPPROTO_TCP, libc::TCP_NOPUSH, i32::from(on));
-    }
-    #[cfg(any(target_os = "netbsd", target_vendor = "apple"))]
-    {
-        let _ = (c, fd, on);
-    }
-}
+/// Whether the "more" hint holds bytes back with `TCP_NOPUSH`. Not on NetBSD, which has no
+/// such option, nor on Apple systems, whose kernel does not push held bytes when it is
+/// cleared.
+const NOPUSH_HINT: bool = !cfg!(any(target_os = "netbsd", target_vendor = "apple"));
 
 impl fmt::Debug for BsdShim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
