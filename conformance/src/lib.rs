@@ -78,7 +78,8 @@
 //! Everything core's API does without TLS, each behaviour a separate check:
 //!
 //! * **Addresses**: listening on port 0 gives an ephemeral port; IPv4 (`127.0.0.1`) and IPv6
-//!   (`::1`, required: a shim without IPv6 fails) and unix-domain listen/connect; `on_open`
+//!   (`::1`, required: a shim without IPv6 fails) and unix-domain listen/connect (or, where
+//!   the shim declares no unix sockets, a clean `Unsupported` error for both); `on_open`
 //!   arguments (`is_client`, 0/4/16 IP bytes); `remote_address`, `remote_port` and
 //!   `local_port` agree between the two ends.
 //! * **Data**: 1 MiB echoed both ways, in order; short writes (forced with a paused
@@ -113,6 +114,8 @@ mod checks;
 pub mod harness;
 #[cfg(unix)]
 pub mod unix_pipe;
+#[cfg(windows)]
+pub mod windows_pipe;
 
 pub use checks::*;
 
@@ -139,6 +142,19 @@ pub trait ShimUnderTest: 'static {
     /// Wall-clock limit of each bounded wait in a check, in milliseconds. The check with the
     /// default 4 s sweep waits up to twice `max(BOUND_MS, 5000 + SLACK_MS)`.
     const BOUND_MS: u64 = 5_000;
+
+    /// Whether the shim has unix-domain sockets: a capability the shim declares, asked with a
+    /// shim at hand because it may depend on the OS at run time (Windows has them from 10
+    /// 1803 on, some stacks never). `true` by default.
+    ///
+    /// A shim that declares none must refuse a unix listen and a unix connect with
+    /// [`ErrorKind::Unsupported`](usockets_core::ErrorKind::Unsupported) (a clean error, no
+    /// slot or descriptor left behind): the unix checks then assert exactly that, instead of
+    /// the round trip. Nothing is skipped either way.
+    fn unix_sockets(shim: &Self::Shim) -> bool {
+        let _ = shim;
+        true
+    }
 
     /// A `(read end, write end)` pair of plain descriptors the shim can `register` for the
     /// user-poll check, e.g. a pipe; both owned (dropping one must close it). `None` (the

@@ -192,6 +192,9 @@ pub fn check_ipv6_connect_and_accept<S: ShimUnderTest>() {
 /// bytes flow both ways; a connect to a path nobody listens on fails through
 /// `on_connect_error` only.
 pub fn check_unix_connect_and_accept<S: ShimUnderTest>() {
+    if !declares_unix::<S>() {
+        return unix_is_refused_cleanly::<S>();
+    }
     let path = UnixPath::new();
     let mut f = Fixture::<S>::unix(&path.0);
     assert_eq!(
@@ -251,10 +254,59 @@ pub fn check_unix_connect_and_accept<S: ShimUnderTest>() {
     );
 }
 
+/// Whether the shim under test declares unix-domain sockets ([`ShimUnderTest::unix_sockets`]).
+fn declares_unix<S: ShimUnderTest>() -> bool {
+    let l = new_loop::<S>(Settings::default(), Caps::default());
+    S::unix_sockets(l.shim())
+}
+
+/// For a shim that declares no unix sockets: a unix listen fails with `Unsupported`, a unix
+/// connect reaches `on_connect_error` with `Unsupported` (never `on_open`), and neither leaves
+/// a slot behind.
+fn unix_is_refused_cleanly<S: ShimUnderTest>() {
+    eprintln!("the shim declares no unix sockets: checking that they are refused cleanly");
+    let mut f = Fixture::<S>::tcp(LOCAL4);
+    let path = UnixPath::new();
+    match f.l.listen(
+        f.server,
+        ListenTarget::Unix(&path.0),
+        ListenOptions::default(),
+        accepted_ext,
+    ) {
+        Err(ListenError::Os(e)) => {
+            assert_eq!(e.kind, ErrorKind::Unsupported, "unix listen: {e}")
+        }
+        other => panic!("a unix listen on a shim without unix sockets must fail: {other:?}"),
+    }
+    let m = match f
+        .l
+        .connect(f.client, ConnectTarget::Unix(&path.0), CLIENT_EXT)
+    {
+        Ok(m) => m,
+        Err(e) => panic!("connect fails synchronously only for a bad context or no capacity: {e}"),
+    };
+    drive(&mut f.l, "on_connect_error for a unix connect", |l| {
+        count(l, |e| matches!(e, Ev::ConnectError { s, .. } if *s == m)) > 0 || opened(l, m)
+    });
+    let seen: Vec<_> = events_of(&f.l, m)
+        .into_iter()
+        .filter(|e| !matches!(e, Ev::Released { .. }))
+        .collect();
+    assert!(
+        matches!(&seen[..], [Ev::ConnectError { err, .. }] if err.kind == ErrorKind::Unsupported),
+        "a unix connect on a shim without unix sockets: only on_connect_error(Unsupported): \
+         {seen:?}"
+    );
+    assert_eq!(f.l.socket_slots_in_use(), 0, "no slot left behind");
+}
+
 /// A unix path is not stolen from a live listener: a second listen on it fails with
 /// `AddrInUse` and the first keeps serving. Once that listener is closed, listening on the path
 /// again succeeds (a shim with a file system unlinks the stale socket file it left) and serves.
 pub fn check_unix_relisten_after_close<S: ShimUnderTest>() {
+    if !declares_unix::<S>() {
+        return unix_is_refused_cleanly::<S>();
+    }
     let path = UnixPath::new();
     let mut f = Fixture::<S>::unix(&path.0);
     let target = ListenTarget::Unix(&path.0);

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Cargo's runner for x86_64-pc-windows-gnu (.cargo/config.toml): runs a Windows program under
+# Wine, so `cargo test --target x86_64-pc-windows-gnu` and `cargo run --target ...` work here.
+#
+#   wine/runner.sh PROGRAM.exe [ARGS...]
+#
+# * A Wine prefix of our own, made once and reused: $USOCKETS_WINEPREFIX, or
+#   ${TMPDIR:-/tmp}/usockets-wine-$UID. It never touches ~/.wine.
+# * WINEDEBUG=-all (Wine's own chatter off), WINEDLLOVERRIDES="mscoree,mshtml=" (no prompt to
+#   install Mono or Gecko when the prefix is made).
+# * bcryptprimitives.dll, built from wine/processprng.c with mingw, is put beside the program:
+#   Wine 8.0 lacks ProcessPrng, which Rust's std calls at start (see that file). Test tooling
+#   only; Windows has the real DLL.
+# Needs `wine` (Debian: wine, wine64) and x86_64-w64-mingw32-gcc (gcc-mingw-w64-x86-64); fails
+# loudly without them.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+[ $# -ge 1 ] || { echo "usage: $0 PROGRAM.exe [ARGS...]" >&2; exit 2; }
+program=$1
+shift
+
+for tool in wine x86_64-w64-mingw32-gcc; do
+    command -v "$tool" >/dev/null || {
+        echo "wine/runner.sh: $tool not found (apt-get install wine wine64 gcc-mingw-w64-x86-64)" >&2
+        exit 127
+    }
+done
+
+export WINEPREFIX=${USOCKETS_WINEPREFIX:-${TMPDIR:-/tmp}/usockets-wine-$(id -u)}
+export WINEDEBUG=-all
+export WINEDLLOVERRIDES="mscoree,mshtml=${WINEDLLOVERRIDES:+;$WINEDLLOVERRIDES}"
+
+# The stub DLL beside the program, rebuilt when its source is newer. Built to a temporary name
+# and renamed, so that parallel runs never see half a file.
+dll=$(dirname "$program")/bcryptprimitives.dll
+if [ ! -f "$dll" ] || [ "$here/processprng.c" -nt "$dll" ]; then
+    tmp=$(mktemp "$dll.XXXXXX")
+    x86_64-w64-mingw32-gcc -shared -O2 -s -o "$tmp" "$here/processprng.c" -ladvapi32
+    mv -f "$tmp" "$dll"
+fi
+
+# The prefix is made once (wineboot), under a lock so that parallel first runs wait for it.
+mkdir -p "$(dirname "$WINEPREFIX")"
+(
+    flock 9
+    if [ ! -f "$WINEPREFIX/system.reg" ]; then
+        wineboot --init >/dev/null 2>&1
+        wineserver --wait
+    fi
+) 9>"$WINEPREFIX.lock"
+
+exec wine "$program" "$@"
