@@ -44,9 +44,10 @@
 //!
 //! # Descriptors
 //!
-//! Descriptors are std's types: the loop owns each socket's [`OwnedFd`](std::os::fd::OwnedFd)
-//! and lends it as `&OwnedFd` ([`Cx::socket_fd`], [`Cx::listen_fd`], [`Cx::poll_fd`]), which
-//! gives a `BorrowedFd` through `AsFd` and the number through `AsRawFd`.
+//! Descriptors are std's types: the loop owns each socket's `OwnedFd` (on Windows its
+//! `OwnedSocket`) and lends it as `&OwnedFd` ([`Cx::socket_fd`], [`Cx::listen_fd`],
+//! [`Cx::poll_fd`]), which gives a `BorrowedFd` through `AsFd` and the number through
+//! `AsRawFd` (`BorrowedSocket`, `AsSocket` and `AsRawSocket` on Windows).
 //! [`Cx::adopt_accepted`] and [`Cx::poll_init`] take an `OwnedFd` (convert a `TcpStream` or
 //! a pipe with `OwnedFd::from`); a failed adoption hands it back, [`Cx::poll_free`] gives it
 //! back, and `on_pre_open` may [`take`](Accepted::take) an accepted one. Safe code never
@@ -104,7 +105,16 @@ on_kqueue_systems! {
     pub use usockets_shim_bsd as platform;
 }
 
+/// The shim of this platform.
+#[cfg(windows)]
+pub type DefaultShim = usockets_shim_windows::WindowsShim;
+
+/// The platform shim crate, for its extras (e.g. whether unix sockets are available).
+#[cfg(windows)]
+pub use usockets_shim_windows as platform;
+
 #[cfg(not(any(
+    windows,
     target_os = "linux",
     target_os = "freebsd",
     target_os = "macos",
@@ -116,7 +126,9 @@ on_kqueue_systems! {
     target_os = "openbsd",
     target_os = "dragonfly"
 )))]
-compile_error!("usockets: no shim for this platform yet (a Windows shim is planned)");
+compile_error!(
+    "usockets: no shim for this platform (Linux, the BSDs, Apple systems and Windows have one)"
+);
 
 /// The examples of the crate's README, run as doctests so they cannot go stale.
 #[cfg(doctest)]

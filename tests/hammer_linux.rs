@@ -6,7 +6,6 @@ mod support;
 
 use std::collections::HashMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 /// Raises the soft descriptor limit to the hard one, then runs the program (`$0`) with its
 /// arguments: the example cannot call `setrlimit` without `unsafe`.
@@ -15,51 +14,8 @@ const RAISE_NOFILE: &str = r#"ulimit -n $(ulimit -Hn) && exec "$0" "$@""#;
 /// Runs the hammer through `sh -c script`, asserts it succeeded and returns its summary.
 fn hammer(script: &str, connections: u64) -> HashMap<String, u64> {
     let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(script)
-        .arg(support::example("hammer"))
-        .args(["--connections", &connections.to_string()]);
-    let started = Instant::now();
-    let run = support::run_with_timeout(cmd, Duration::from_secs(50));
-    eprintln!("hammer took {:?}: {}", started.elapsed(), run.stdout.trim());
-    assert!(
-        run.status.success(),
-        "hammer failed ({}):\n{}",
-        run.status,
-        run.stdout
-    );
-    let f: HashMap<String, u64> = support::summary_fields(&run.stdout, "hammer:")
-        .into_iter()
-        .map(|(k, v)| {
-            let n = v
-                .parse()
-                .unwrap_or_else(|_| panic!("{k}={v} is not a number"));
-            (k, n)
-        })
-        .collect();
-    let n = |k: &str| *f.get(k).unwrap_or_else(|| panic!("no {k} in {f:?}"));
-    assert_eq!(n("connections"), connections);
-    assert_eq!(
-        n("opens_client"),
-        n("closes_client"),
-        "client opens == closes: {f:?}"
-    );
-    assert_eq!(
-        n("opens_server"),
-        n("closes_server"),
-        "server opens == closes: {f:?}"
-    );
-    assert_eq!(
-        n("opens_client") + n("connect_errors") + n("aborted"),
-        connections,
-        "every connect resolved once: {f:?}"
-    );
-    assert_eq!(
-        n("fds_before"),
-        n("fds_after"),
-        "no descriptor leaked: {f:?}"
-    );
-    f
+    cmd.arg("-c").arg(script).arg(support::example("hammer"));
+    support::hammer(cmd, connections, std::time::Duration::from_secs(50))
 }
 
 #[test]

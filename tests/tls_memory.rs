@@ -10,7 +10,7 @@
 //!
 //! It lives in the facade's tests, not in `tls/`, because the counting allocator is `unsafe`
 //! and the TLS crate has none, tests included. It shares `tls/tests/common` (certificates).
-#![cfg(feature = "tls")]
+#![cfg(all(feature = "tls", target_os = "linux"))]
 
 #[path = "../tls/tests/common/mod.rs"]
 mod common;

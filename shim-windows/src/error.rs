@@ -9,8 +9,10 @@ use usockets_core::{ErrorKind, ShimError};
 /// (`WSAGetLastError`, e.g. 10061 for `WSAECONNREFUSED`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WindowsError {
-    kind: ErrorKind,
-    code: i32,
+    /// The portable kind.
+    pub kind: ErrorKind,
+    /// The Winsock (`WSAE*`) or Win32 code.
+    pub code: i32,
 }
 
 /// The Winsock and Win32 codes the shim names.

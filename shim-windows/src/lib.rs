@@ -96,3 +96,5 @@ pub use crate::error::WindowsError;
 pub use crate::port::WindowsWaker;
 #[cfg(windows)]
 pub use crate::shim::{Fd, WindowsShim};
+#[cfg(windows)]
+pub use crate::sys::open_handles;

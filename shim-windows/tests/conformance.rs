@@ -41,3 +41,43 @@ impl ShimUnderTest for Windows {
 }
 
 conformance_suite!(Windows);
+
+/// Windows' own promise on top of the suite's refused-connect check: a connect to a closed
+/// port reaches `on_connect_error` (never `on_open`) with Winsock's `WSAECONNREFUSED` (10061),
+/// where the C library on libuv reports the connection as opened.
+#[test]
+fn connect_to_a_closed_port_reports_wsaeconnrefused() {
+    use usockets_conformance::harness::*;
+    use usockets_core::ConnectTarget;
+
+    let mut f = Fixture::<Windows>::tcp(LOCAL4);
+    // A port nobody listens on: bound by std, then closed.
+    let port = std::net::TcpListener::bind((LOCAL4, 0))
+        .and_then(|l| l.local_addr())
+        .expect("bind port 0")
+        .port();
+    let target = ConnectTarget::Host {
+        host: LOCAL4,
+        port,
+        source: None,
+    };
+    let c = f.l.connect(f.client, target, CLIENT_EXT).expect("connect");
+    drive(&mut f.l, "on_connect_error", |l| {
+        count(l, |e| matches!(e, Ev::ConnectError { s, .. } if *s == c)) > 0 || opened(l, c)
+    });
+    let seen = events(
+        &f.l,
+        |e| matches!(e, Ev::ConnectError { s, .. } | Ev::Open { s, .. } if *s == c),
+    );
+    match &seen[..] {
+        [Ev::ConnectError { err, .. }] => {
+            assert_eq!(
+                err.kind,
+                usockets_core::ErrorKind::ConnectionRefused,
+                "{err:?}"
+            );
+            assert_eq!(err.code, 10061, "WSAECONNREFUSED: {err:?}");
+        }
+        other => panic!("a refused connect must reach on_connect_error only: {other:?}"),
+    }
+}

@@ -34,7 +34,9 @@ pub fn example(name: &str) -> PathBuf {
         .parent()
         .and_then(|d| d.parent())
         .expect("target/<profile>");
-    let path = dir.join("examples").join(name);
+    let path = dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
         "example {name} not built at {}",
@@ -126,4 +128,58 @@ pub fn summary_fields(stdout: &str, prefix: &str) -> std::collections::HashMap<S
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// Runs the hammer example (`cmd`, which runs it with its own arguments) for `connections`
+/// connections within `timeout`, asserts that it succeeded and that its summary balances
+/// (opens == closes on both sides, every connect resolved once, no descriptor leaked), and
+/// returns the summary's fields.
+pub fn hammer(
+    mut cmd: Command,
+    connections: u64,
+    timeout: std::time::Duration,
+) -> std::collections::HashMap<String, u64> {
+    cmd.args(["--connections", &connections.to_string()]);
+    let started = std::time::Instant::now();
+    let run = run_with_timeout(cmd, timeout);
+    eprintln!("hammer took {:?}: {}", started.elapsed(), run.stdout.trim());
+    assert!(
+        run.status.success(),
+        "hammer failed ({}):\n{}",
+        run.status,
+        run.stdout
+    );
+    let f: std::collections::HashMap<String, u64> = summary_fields(&run.stdout, "hammer:")
+        .into_iter()
+        .map(|(k, v)| {
+            let n = v
+                .parse()
+                .unwrap_or_else(|_| panic!("{k}={v} is not a number"));
+            (k, n)
+        })
+        .collect();
+    let n = |k: &str| *f.get(k).unwrap_or_else(|| panic!("no {k} in {f:?}"));
+    assert_eq!(n("connections"), connections);
+    assert_eq!(
+        n("opens_client"),
+        n("closes_client"),
+        "client opens == closes: {f:?}"
+    );
+    assert_eq!(
+        n("opens_server"),
+        n("closes_server"),
+        "server opens == closes: {f:?}"
+    );
+    assert_eq!(
+        n("opens_client") + n("connect_errors") + n("aborted"),
+        connections,
+        "every connect resolved once: {f:?}"
+    );
+    assert!(n("fds_before") > 0, "the descriptor count works: {f:?}");
+    assert_eq!(
+        n("fds_before"),
+        n("fds_after"),
+        "no descriptor leaked: {f:?}"
+    );
+    f
 }

@@ -1,4 +1,6 @@
-//! Ours against ours, over the simulated OS and over real loopback sockets: handshakes in TLS 1.3
+//! Ours against ours, over the simulated OS and over real loopback sockets (the platform's shim:
+//! epoll on Linux, IOCP on Windows, where `.ci/run` runs the loopback tests under Wine):
+//! handshakes in TLS 1.3
 //! and 1.2 (asserting what was negotiated), plaintext written before the handshake ends, echo
 //! both ways byte for byte, a client refusing a certificate that does not name the host, and
 //! hostile input closing cleanly.
@@ -7,16 +9,31 @@ mod common;
 
 use common::*;
 use usockets_core::{Capacity, GrowingStorage, Loop, LoopCallbacks, OsShim, Settings};
-use usockets_shim_linux::LinuxShim;
 use usockets_tls::{Verify, Versions};
+
+/// The platform's shim for the loopback tests.
+#[cfg(target_os = "linux")]
+type Platform = usockets_shim_linux::LinuxShim;
+/// The platform's shim for the loopback tests.
+#[cfg(any(
+    target_os = "freebsd",
+    target_os = "macos",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+type Platform = usockets_shim_bsd::BsdShim;
+/// The platform's shim for the loopback tests.
+#[cfg(windows)]
+type Platform = usockets_shim_windows::WindowsShim;
 
 fn storage<S: OsShim>() -> GrowingStorage<T<S>> {
     GrowingStorage::new(Capacity::new().with_recv(512 * 1024))
 }
 
-fn linux_loop() -> Loop<T<LinuxShim>> {
+fn platform_loop() -> Loop<T<Platform>> {
     Loop::new(
-        LinuxShim::new().expect("shim"),
+        Platform::new().expect("shim"),
         storage(),
         Log::default(),
         LoopCallbacks::default(),
@@ -100,7 +117,7 @@ fn tls13_and_tls12_round_trip_over_the_simulated_os() {
 #[test]
 fn tls13_and_tls12_round_trip_over_loopback() {
     for versions in [Versions::Tls13, Versions::Tls12] {
-        check_versions(linux_loop(), versions);
+        check_versions(platform_loop(), versions);
     }
 }
 
@@ -130,7 +147,7 @@ fn four_mib_echo_over_the_simulated_os() {
 
 #[test]
 fn four_mib_echo_over_loopback() {
-    big_echo(linux_loop());
+    big_echo(platform_loop());
 }
 
 #[test]
