@@ -7,7 +7,7 @@
 #      (gcc-mingw-w64-x86-64, g++-mingw-w64-x86-64), Wine (wine, wine64), netcat-openbsd;
 #   2. `cargo check --target x86_64-pc-windows-msvc` of the Rust crates that build no C (most
 #      Windows users build for msvc; nothing links here), and fails if ring (C) shows up there;
-#   3. clippy -D warnings on the Windows crates for x86_64-pc-windows-gnu;
+#   3. clippy -D warnings on the Windows crates for x86_64-pc-windows-gnu, and the shim's docs;
 #   4. builds every example for x86_64-pc-windows-gnu;
 #   5. under Wine (wine/runner.sh is cargo's runner for that target): shim-windows' unit tests
 #      and the whole conformance suite, the TLS echo over loopback (tests/echo.rs, `loopback`),
@@ -89,6 +89,8 @@ cargo clippy --target "$GNU" -p usockets-shim-windows -p usockets-conformance --
 cargo clippy --target "$GNU" -p usockets --lib --examples --test hammer_windows -- -D warnings
 cargo clippy --target "$GNU" -p usockets-tls --test echo -- -D warnings
 cargo clippy --target "$GNU" -p usockets-capi --all-targets -- -D warnings
+step "rustdoc for $GNU"
+RUSTDOCFLAGS="-D warnings" cargo doc --target "$GNU" -p usockets-shim-windows --no-deps
 step "build the examples for $GNU"; cargo build --target "$GNU" --examples
 step "shim-windows: unit tests and the conformance suite, under Wine"
 cargo test --target "$GNU" -p usockets-shim-windows

@@ -48,7 +48,7 @@
 //!   A wildcard listener is one dual-stack IPv6 socket (`IPV6_V6ONLY` off), IPv4 only
 //!   where there is no IPv6.
 //! * **Unix sockets**: `AF_UNIX` where Windows has it (10 1803 and later;
-//!   [`WindowsShim::has_unix_sockets`]); elsewhere `listen` and `connect` on a unix path
+//!   `WindowsShim::has_unix_sockets`); elsewhere `listen` and `connect` on a unix path
 //!   fail with `Unsupported`. No permission bits (`unix_mode` is ignored; the file gets its
 //!   directory's ACL).
 //! * **`shutdown_read`** is emulated: reads see EOF from then on and the socket is readable
