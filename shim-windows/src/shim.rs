@@ -35,6 +35,14 @@ pub struct WindowsShim {
     unix: bool,
 }
 
+// SAFETY: a shim may move to another thread between calls (it is used by one thread at a time:
+// every method takes `&mut self`). The completion port and the AFD handle may be used from any
+// thread, and a request is cancelled by `NtCancelIoFileEx` whichever thread issued it. Should
+// the thread that issued a request exit, Windows cancels the request, which the slots take for
+// an ordinary cancellation and re-issue. The raw pointers inside (the AFD buffers, the dequeued
+// entries' completion values) are owned memory or plain numbers that are never dereferenced.
+unsafe impl Send for WindowsShim {}
+
 impl WindowsShim {
     /// Initialises Winsock (`WSAStartup`), creates the completion port and opens the AFD
     /// device. Fails where AFD polling is unavailable (Wine before 7, some sandboxes).

@@ -81,3 +81,16 @@ fn connect_to_a_closed_port_reports_wsaeconnrefused() {
         other => panic!("a refused connect must reach on_connect_error only: {other:?}"),
     }
 }
+
+/// A loop on this shim may be built on one thread and run on another, as on Linux; its waker
+/// crosses threads.
+#[test]
+fn the_shim_may_move_between_threads_and_its_waker_is_shared() {
+    fn send<T: Send>() {}
+    fn send_sync_static<T: Clone + Send + Sync + 'static>() {}
+    send::<WindowsShim>();
+    send_sync_static::<usockets_shim_windows::WindowsWaker>();
+    let shim = WindowsShim::new().expect("shim");
+    let moved = std::thread::spawn(move || format!("{shim:?}")).join();
+    assert!(moved.expect("thread").starts_with("WindowsShim"));
+}
