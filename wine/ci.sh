@@ -24,6 +24,16 @@ MSVC=x86_64-pc-windows-msvc
 
 step() { echo "--- $*"; }
 
+# A Wine prefix of this run's own (wine/runner.sh makes it on first use), removed at the end
+# with whatever Wine left running in it.
+prefix_dir=$(mktemp -d)
+export USOCKETS_WINEPREFIX=$prefix_dir/prefix
+cleanup() {
+    WINEPREFIX=$USOCKETS_WINEPREFIX wineserver -k 2>/dev/null || true
+    rm -rf "$prefix_dir"
+}
+trap cleanup EXIT
+
 install() {
     rustup target add "$GNU" "$MSVC"
     local missing=()
@@ -98,5 +108,3 @@ step "TLS over shim-windows, under Wine"; cargo test --target "$GNU" -p usockets
 step "hammer, 1000 connections, under Wine"; cargo test --target "$GNU" --test hammer_windows
 step "echo_server under Wine, nc from Linux"; echo_over_nc
 step "C ABI under Wine"; bash capi/tests/run-windows.sh
-# Wine's server and helpers of our prefix outlive the programs by a few seconds; end them.
-WINEPREFIX=${USOCKETS_WINEPREFIX:-${TMPDIR:-/tmp}/usockets-wine-$(id -u)} wineserver -k 2>/dev/null || true
