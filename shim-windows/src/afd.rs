@@ -219,8 +219,9 @@ impl PollIo for Afd {
                 size_of::<PollInfo>() as u32,
             )
         };
-        // Success or pending: a completion will be queued. A failure queues none.
-        if status < 0 {
+        // Only an error status (severity 3, 0xC...) returned at once queues no completion;
+        // success, pending, an informational or a warning status all get one.
+        if (status as u32) >> 30 == 3 {
             return Err(nt_error(status));
         }
         Ok(())

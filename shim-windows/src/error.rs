@@ -19,6 +19,7 @@ pub struct WindowsError {
 pub(crate) mod code {
     pub const ERROR_NOT_ENOUGH_MEMORY: i32 = 8;
     pub const ERROR_INVALID_PARAMETER: i32 = 87;
+    pub const ERROR_NO_SYSTEM_RESOURCES: i32 = 1450;
     pub const WSAEBADF: i32 = 10009;
     pub const WSAEACCES: i32 = 10013;
     pub const WSAEFAULT: i32 = 10014;
@@ -65,7 +66,7 @@ pub(crate) fn kind_of(raw: i32) -> ErrorKind {
         WSAEADDRNOTAVAIL => ErrorKind::AddrNotAvailable,
         WSAENETUNREACH | WSAEHOSTUNREACH | WSAENETDOWN | WSAEHOSTDOWN => ErrorKind::Unreachable,
         WSAEMFILE => ErrorKind::TooManyOpenFiles,
-        WSAENOBUFS | ERROR_NOT_ENOUGH_MEMORY => ErrorKind::OutOfMemory,
+        WSAENOBUFS | ERROR_NOT_ENOUGH_MEMORY | ERROR_NO_SYSTEM_RESOURCES => ErrorKind::OutOfMemory,
         WSAHOST_NOT_FOUND | WSATRY_AGAIN | WSANO_RECOVERY | WSANO_DATA => ErrorKind::NameResolution,
         WSAEINVAL | WSAEFAULT | WSAEBADF | WSAENOTSOCK | ERROR_INVALID_PARAMETER => {
             ErrorKind::InvalidInput
@@ -77,21 +78,23 @@ pub(crate) fn kind_of(raw: i32) -> ErrorKind {
     }
 }
 
-/// The Winsock code of an `NTSTATUS` that an AFD poll reports for a failed connect
-/// (`AFD_POLL_CONNECT_FAIL`), as Winsock itself translates them; `WSAECONNREFUSED` for any
-/// other failure status, the common case.
-pub(crate) fn wsa_of_connect_status(status: i32) -> i32 {
+/// The Winsock code of an `NTSTATUS` that an AFD poll reports for its socket (why a connect
+/// failed, with `AFD_POLL_CONNECT_FAIL`; why the connection ended, with `AFD_POLL_ABORT`), as
+/// Winsock itself translates them; `default` for 0 or any other status.
+pub(crate) fn wsa_of_status(status: i32, default: i32) -> i32 {
     // NTSTATUS values are defined as u32 bit patterns; compared as such.
     match status as u32 {
         0xC000_00B5 => code::WSAETIMEDOUT,    // STATUS_IO_TIMEOUT
         0xC000_023C => code::WSAENETUNREACH,  // STATUS_NETWORK_UNREACHABLE
         0xC000_023D => code::WSAEHOSTUNREACH, // STATUS_HOST_UNREACHABLE
-        0xC000_020D => code::WSAECONNRESET,   // STATUS_CONNECTION_RESET
-        0xC000_0241 => code::WSAECONNABORTED, // STATUS_CONNECTION_ABORTED
-        0xC000_023A => code::WSAECONNABORTED, // STATUS_CONNECTION_DISCONNECTED
+        0xC000_023E => code::WSAENETUNREACH,  // STATUS_PROTOCOL_UNREACHABLE
+        0xC000_023F => code::WSAECONNREFUSED, // STATUS_PORT_UNREACHABLE
         0xC000_0236 => code::WSAECONNREFUSED, // STATUS_CONNECTION_REFUSED
+        0xC000_020D => code::WSAECONNRESET,   // STATUS_CONNECTION_RESET
+        0xC000_020C => code::WSAECONNRESET,   // STATUS_CONNECTION_DISCONNECTED
+        0xC000_0241 => code::WSAECONNABORTED, // STATUS_CONNECTION_ABORTED
         0xC000_009A => code::WSAENOBUFS,      // STATUS_INSUFFICIENT_RESOURCES
-        _ => code::WSAECONNREFUSED,
+        _ => default,
     }
 }
 
@@ -195,26 +198,23 @@ mod tests {
     }
 
     #[test]
-    fn connect_fail_statuses_become_winsock_codes() {
-        assert_eq!(
-            wsa_of_connect_status(0xC000_0236_u32 as i32),
-            code::WSAECONNREFUSED
-        );
-        assert_eq!(
-            wsa_of_connect_status(0xC000_00B5_u32 as i32),
-            code::WSAETIMEDOUT
-        );
-        assert_eq!(
-            wsa_of_connect_status(0xC000_023D_u32 as i32),
-            code::WSAEHOSTUNREACH
-        );
-        assert_eq!(
-            wsa_of_connect_status(0xC000_023C_u32 as i32),
-            code::WSAENETUNREACH
-        );
-        assert_eq!(
-            wsa_of_connect_status(0xC000_0001_u32 as i32),
-            code::WSAECONNREFUSED
-        );
+    fn poll_statuses_become_winsock_codes() {
+        // ntstatus.h values.
+        let refused = code::WSAECONNREFUSED;
+        let table = [
+            (0xC000_0236_u32, code::WSAECONNREFUSED), // STATUS_CONNECTION_REFUSED
+            (0xC000_00B5, code::WSAETIMEDOUT),        // STATUS_IO_TIMEOUT
+            (0xC000_023D, code::WSAEHOSTUNREACH),     // STATUS_HOST_UNREACHABLE
+            (0xC000_023C, code::WSAENETUNREACH),      // STATUS_NETWORK_UNREACHABLE
+            (0xC000_020C, code::WSAECONNRESET),       // STATUS_CONNECTION_DISCONNECTED
+            (0xC000_020D, code::WSAECONNRESET),       // STATUS_CONNECTION_RESET
+            (0xC000_0241, code::WSAECONNABORTED),     // STATUS_CONNECTION_ABORTED
+            (0xC000_0001, refused),                   // anything else: the default
+            (0, refused),
+        ];
+        for (status, wsa) in table {
+            assert_eq!(wsa_of_status(status as i32, refused), wsa, "{status:#x}");
+        }
+        assert_eq!(wsa_of_status(0, code::WSAECONNRESET), code::WSAECONNRESET);
     }
 }

@@ -215,11 +215,15 @@ pub(crate) fn accept(listener: usize) -> Result<Option<(OwnedSocket, PeerAddr)>,
     }
     // SAFETY: `s` was just returned by accept and is owned by nothing else.
     let socket = unsafe { OwnedSocket::from_raw_socket(s as u64) };
-    sys::set_nonblocking(s)?;
-    sys::no_inherit(s)?;
+    // The connection is taken: a failure from here on is this connection's alone (it is
+    // closed), never the listener's, so core goes on to the next one.
+    sys::set_nonblocking(s).map_err(|e| WindowsError::new(ErrorKind::ConnectionAborted, e.code))?;
+    // Best effort: a layered provider's socket may refuse either, and neither is worth the
+    // connection.
+    let _ = sys::no_inherit(s);
     let peer = addr.to_peer().unwrap_or(PeerAddr::Unix);
     if matches!(peer, PeerAddr::Ip(_)) {
-        sys::setsockopt_int(s, ws::IPPROTO_TCP, ws::TCP_NODELAY, 1)?;
+        let _ = sys::setsockopt_int(s, ws::IPPROTO_TCP, ws::TCP_NODELAY, 1);
     }
     Ok(Some((socket, peer)))
 }

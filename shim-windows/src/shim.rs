@@ -37,9 +37,10 @@ pub struct WindowsShim {
 
 // SAFETY: a shim may move to another thread between calls (it is used by one thread at a time:
 // every method takes `&mut self`). The completion port and the AFD handle may be used from any
-// thread, and a request is cancelled by `NtCancelIoFileEx` whichever thread issued it. Should
-// the thread that issued a request exit, Windows cancels the request, which the slots take for
-// an ordinary cancellation and re-issue. The raw pointers inside (the AFD buffers, the dequeued
+// thread, and a request is cancelled by `NtCancelIoFileEx` whichever thread issued it; I/O on
+// a handle tied to a completion port does not end with the thread that issued it (and were a
+// request cancelled anyway, the slots take it for an ordinary cancellation and re-issue it).
+// The raw pointers inside (the AFD buffers, the dequeued
 // entries' completion values) are owned memory or plain numbers that are never dereferenced.
 unsafe impl Send for WindowsShim {}
 
@@ -205,10 +206,10 @@ impl OsShim for WindowsShim {
 
     fn connect_result(&mut self, fd: &Fd) -> Result<(), WindowsError> {
         let s = raw(fd);
-        // SO_ERROR is read (and so cleared) either way; the poll's own report of a failed
-        // connect comes first, as Winsock may leave SO_ERROR at 0 for it.
+        // SO_ERROR is read (and so cleared) either way; the poll's own report (a failed
+        // connect, a reset) comes first, as Winsock may leave SO_ERROR at 0 for both.
         let so_error = net::take_error(s);
-        match self.slots.take_connect_error(s) {
+        match self.slots.take_error(s) {
             Some(code) => Err(WindowsError::from_raw(code)),
             None => so_error,
         }
@@ -241,7 +242,7 @@ impl OsShim for WindowsShim {
     fn shutdown_read(&mut self, fd: &Fd) -> Result<(), WindowsError> {
         // Emulated, without `shutdown(SD_RECEIVE)`: on Windows that resets the connection
         // when more data arrives, and reports nothing to a poll. Reads see EOF from now on.
-        self.slots.shut_read(raw(fd));
+        self.slots.shut_read(&mut self.afd, raw(fd));
         Ok(())
     }
 

@@ -17,10 +17,10 @@
 
 use std::collections::HashMap;
 
-use usockets_core::{Event, Interest, Token};
+use usockets_core::{ErrorKind, Event, Interest, Token};
 
-use crate::error::{wsa_of_connect_status, WindowsError};
-use crate::readiness::{event_for, mask_for, AFD_POLL_CONNECT_FAIL};
+use crate::error::{code, wsa_of_status, WindowsError};
+use crate::readiness::{event_for, mask_for, AFD_POLL_ABORT, AFD_POLL_CONNECT_FAIL};
 
 /// The OS side of a poll request, one per slot index.
 pub(crate) trait PollIo {
@@ -70,8 +70,9 @@ struct Slot {
     queued: bool,
     /// `shutdown_read` was called: reads see EOF from now on.
     read_shut: bool,
-    /// A failed connect's code, from the poll, until `connect_result` takes it.
-    connect_error: Option<i32>,
+    /// The socket's error as the poll reported it (a failed connect, a reset), until
+    /// `connect_result` takes it: Winsock may leave `SO_ERROR` at 0 for both.
+    pending_error: Option<i32>,
 }
 
 /// Every registration of one shim: slots by index (the poll's completion context) and by
@@ -111,7 +112,7 @@ impl Slots {
             state: State::Idle,
             queued: false,
             read_shut: false,
-            connect_error: None,
+            pending_error: None,
         };
         let index = match self.free.pop() {
             Some(i) => {
@@ -176,14 +177,24 @@ impl Slots {
 
     /// Marks `socket` read-shut (`shutdown_read`): it reads as EOF from now on, reported
     /// readable on every wait while readable interest is set (Windows itself signals nothing
-    /// after `shutdown(SD_RECEIVE)`).
-    pub(crate) fn shut_read(&mut self, socket: usize) {
-        if let Some(&index) = self.by_socket.get(&socket) {
-            if !self.slots[index].read_shut {
-                self.slots[index].read_shut = true;
-                self.read_shut += 1;
+    /// after `shutdown(SD_RECEIVE)`). A poll in flight is cancelled, so that the report does
+    /// not wait for it to complete (it might never, on a quiet connection).
+    pub(crate) fn shut_read(&mut self, io: &mut impl PollIo, socket: usize) {
+        let Some(&index) = self.by_socket.get(&socket) else {
+            return;
+        };
+        let slot = &mut self.slots[index];
+        if !slot.read_shut {
+            slot.read_shut = true;
+            self.read_shut += 1;
+        }
+        match slot.state {
+            State::Pending(_) if slot.interest.is_readable() => {
+                slot.state = State::Cancelling;
+                io.cancel(index);
             }
-            self.queue(index);
+            State::Idle => self.queue(index),
+            _ => {}
         }
     }
 
@@ -197,10 +208,10 @@ impl Slots {
                 .is_some_and(|&i| self.slots[i].read_shut)
     }
 
-    /// Takes the code of a failed connect the poll reported for `socket`.
-    pub(crate) fn take_connect_error(&mut self, socket: usize) -> Option<i32> {
+    /// Takes the error the poll reported for `socket` (a failed connect, a reset).
+    pub(crate) fn take_error(&mut self, socket: usize) -> Option<i32> {
         let &index = self.by_socket.get(&socket)?;
-        self.slots[index].connect_error.take()
+        self.slots[index].pending_error.take()
     }
 
     /// Issues a poll for every queued slot, with its interest of now. Fills `events` from
@@ -223,7 +234,11 @@ impl Slots {
                     kept += 1;
                     continue;
                 }
-                events[*n] = Event::new(slot.token).with_readable(true);
+                // Writable too where asked for, since no poll says so meanwhile (spurious
+                // readiness is allowed; a write that would block just reports so).
+                events[*n] = Event::new(slot.token)
+                    .with_readable(true)
+                    .with_writable(slot.interest.is_writable());
                 *n += 1;
                 self.rearm[kept] = index;
                 kept += 1;
@@ -234,6 +249,12 @@ impl Slots {
                     slot.state = State::Pending(mask_for(slot.interest));
                     slot.queued = false;
                     self.in_flight += 1;
+                }
+                // Out of kernel memory for now: the poll is tried again next wait, and the
+                // connection is not closed for it.
+                Err(e) if e.kind == ErrorKind::OutOfMemory => {
+                    self.rearm[kept] = index;
+                    kept += 1;
                 }
                 Err(_) if *n < events.len() => {
                     // The socket cannot be polled (it is no longer valid): core closes it.
@@ -274,7 +295,9 @@ impl Slots {
                 connect_status,
             } => {
                 if events & AFD_POLL_CONNECT_FAIL != 0 {
-                    slot.connect_error = Some(wsa_of_connect_status(connect_status));
+                    slot.pending_error = Some(wsa_of_status(connect_status, code::WSAECONNREFUSED));
+                } else if events & AFD_POLL_ABORT != 0 {
+                    slot.pending_error = Some(wsa_of_status(connect_status, code::WSAECONNRESET));
                 }
                 event_for(slot.token, events, slot.interest)
             }
@@ -472,15 +495,15 @@ mod tests {
         };
         let ev = s.complete(0, refused).unwrap();
         assert!(ev.error() && ev.writable());
-        assert_eq!(s.take_connect_error(100), Some(10061), "WSAECONNREFUSED");
-        assert_eq!(s.take_connect_error(100), None, "taken once");
+        assert_eq!(s.take_error(100), Some(10061), "WSAECONNREFUSED");
+        assert_eq!(s.take_error(100), None, "taken once");
     }
 
     #[test]
     fn a_read_shut_socket_is_readable_on_every_wait_without_a_poll() {
         let (mut s, mut io) = (Slots::default(), FakeIo::default());
         s.register(&mut io, 100, 100, Token(1), Interest::READABLE);
-        s.shut_read(100);
+        s.shut_read(&mut io, 100);
         assert!(s.is_read_shut(100));
         for _ in 0..3 {
             let evs = rearm(&mut s, &mut io);
@@ -492,6 +515,66 @@ mod tests {
         s.modify(&mut io, 100, Token(1), Interest::NONE).unwrap();
         assert!(rearm(&mut s, &mut io).is_empty());
         assert_eq!(io.submitted.len(), 1);
+    }
+
+    #[test]
+    fn shutting_reads_with_a_poll_in_flight_reports_eof_without_waiting_for_it() {
+        let (mut s, mut io) = (Slots::default(), FakeIo::default());
+        s.register(&mut io, 100, 100, Token(1), Interest::BOTH);
+        rearm(&mut s, &mut io);
+        s.shut_read(&mut io, 100);
+        assert_eq!(
+            io.cancelled,
+            vec![0],
+            "the quiet poll in flight is cancelled"
+        );
+        assert_eq!(s.complete(0, Outcome::Cancelled), None);
+        let evs = rearm(&mut s, &mut io);
+        assert_eq!(evs.len(), 1);
+        assert!(
+            evs[0].readable() && evs[0].writable(),
+            "EOF, and writable as asked"
+        );
+        assert_eq!(io.submitted.len(), 1, "no poll while EOF is reported");
+    }
+
+    #[test]
+    fn a_reset_is_kept_for_connect_result() {
+        let (mut s, mut io) = (Slots::default(), FakeIo::default());
+        s.register(&mut io, 100, 100, Token(1), Interest::NONE);
+        rearm(&mut s, &mut io);
+        let reset = Outcome::Events {
+            events: AFD_POLL_ABORT,
+            connect_status: 0,
+        };
+        assert!(s.complete(0, reset).unwrap().hangup());
+        assert_eq!(s.take_error(100), Some(10054), "WSAECONNRESET");
+    }
+
+    #[test]
+    fn a_poll_refused_for_want_of_memory_is_retried_not_failed() {
+        struct NoMemory;
+        impl PollIo for NoMemory {
+            fn submit(&mut self, _: usize, _: usize, _: u32) -> Result<(), WindowsError> {
+                Err(WindowsError::new(ErrorKind::OutOfMemory, 1450))
+            }
+            fn cancel(&mut self, _: usize) {}
+        }
+        let mut s = Slots::default();
+        s.register(&mut NoMemory, 100, 100, Token(1), Interest::READABLE);
+        for _ in 0..2 {
+            let mut events = [Event::EMPTY; 4];
+            let mut n = 0;
+            s.rearm(&mut NoMemory, &mut events, &mut n);
+            assert_eq!(n, 0, "no error event: the connection is not closed for it");
+        }
+        let mut io = FakeIo::default();
+        rearm(&mut s, &mut io);
+        assert_eq!(
+            io.submitted.len(),
+            1,
+            "still queued, issued once memory is back"
+        );
     }
 
     #[test]

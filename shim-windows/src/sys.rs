@@ -104,40 +104,53 @@ pub(crate) fn getsockopt_int(s: usize, level: i32, name: i32) -> Result<i32, Win
     Ok(i32::from_ne_bytes(value))
 }
 
-/// The base service provider's socket under `s` (`SIO_BASE_HANDLE`): AFD polls only what the
-/// base provider owns, and a layered provider (LSP) may wrap it. `s` itself where the query
-/// is refused (then there is no layer).
+/// The base service provider's socket under `s`, which AFD polls: a layered provider (LSP)
+/// may wrap it. `SIO_BASE_HANDLE` first; where a layer refuses that query (some VPN and
+/// filtering LSPs do, on purpose), the socket its provider hands out for polling
+/// (`SIO_BSP_HANDLE_POLL`, then `SIO_BSP_HANDLE_SELECT`), as wepoll and mio do; `s` itself
+/// where every query is refused (then there is no layer).
 pub(crate) fn base_socket(s: usize) -> usize {
-    let mut base: usize = ws::INVALID_SOCKET;
+    /// `SIO_BSP_HANDLE_SELECT` and `SIO_BSP_HANDLE_POLL` (mswsock.h).
+    const SIO_BSP_HANDLE_SELECT: u32 = 0x4800_001C;
+    const SIO_BSP_HANDLE_POLL: u32 = 0x4800_001D;
+    [
+        ws::SIO_BASE_HANDLE,
+        SIO_BSP_HANDLE_POLL,
+        SIO_BSP_HANDLE_SELECT,
+    ]
+    .into_iter()
+    .find_map(|code| socket_query(s, code))
+    .unwrap_or(s)
+}
+
+/// A `WSAIoctl` that answers with a socket.
+fn socket_query(s: usize, code: u32) -> Option<usize> {
+    let mut out: usize = ws::INVALID_SOCKET;
     let mut bytes: u32 = 0;
-    // SAFETY: the output buffer is `base`, writable for its size; no overlapped I/O.
+    // SAFETY: the output buffer is `out`, writable for its size; no overlapped I/O.
     let r = unsafe {
         ws::WSAIoctl(
             s,
-            ws::SIO_BASE_HANDLE,
+            code,
             std::ptr::null(),
             0,
-            (&mut base as *mut usize).cast(),
+            (&mut out as *mut usize).cast(),
             size_of::<usize>() as u32,
             &mut bytes,
             std::ptr::null_mut(),
             None,
         )
     };
-    if r == ws::SOCKET_ERROR || base == ws::INVALID_SOCKET {
-        s
-    } else {
-        base
-    }
+    (r != ws::SOCKET_ERROR && out != ws::INVALID_SOCKET).then_some(out)
 }
 
 /// How many handles this process has open: sockets are handles, so a count that grows across
 /// a run that should have closed everything is a leak. For tests and diagnostics (the hammer
 /// compares it before and after, as it counts `/proc/self/fd` on Linux).
 ///
-/// `GetProcessHandleCount`, or, where that reports none at all (Wine 8 answers 0), the handle
-/// values below 2^18 that `GetHandleInformation` accepts: a scan of the handle table, slower
-/// (tens of milliseconds) but exact.
+/// `GetProcessHandleCount`, or, where that reports none at all (Wine 8 answers 0), a scan of
+/// the handle table with `GetHandleInformation`, up to 4096 values past the highest handle in
+/// use (tables hand out the lowest free entry, so open handles are dense and a leak shows).
 pub fn open_handles() -> Result<u32, WindowsError> {
     use windows_sys::Win32::Foundation::GetHandleInformation;
     use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetProcessHandleCount};
@@ -152,11 +165,21 @@ pub fn open_handles() -> Result<u32, WindowsError> {
     if count > 0 {
         return Ok(count);
     }
-    // Handle values are multiples of 4.
+    // Handle values are multiples of 4, handed out from the lowest free entry of the table:
+    // the scan ends 4096 values past the last open one (each query is a round trip to Wine's
+    // server, so the whole range would take seconds).
+    const GAP: usize = 4096;
+    let (mut open, mut misses, mut i) = (0u32, 0usize, 1usize);
     let mut flags: u32 = 0;
-    let valid = (1..1usize << 16)
+    while misses < GAP && i < 1 << 24 {
         // SAFETY: querying a handle value that may not be open only fails the call.
-        .filter(|i| unsafe { GetHandleInformation((i * 4) as HANDLE, &mut flags) } != 0)
-        .count();
-    Ok(valid as u32)
+        if unsafe { GetHandleInformation((i * 4) as HANDLE, &mut flags) } != 0 {
+            open += 1;
+            misses = 0;
+        } else {
+            misses += 1;
+        }
+        i += 1;
+    }
+    Ok(open)
 }
