@@ -4,7 +4,8 @@
 # under Wine (it is ~50x slower per socket call).
 #
 #   1. installs what it needs when missing: the x86_64-pc-windows-gnu and -msvc targets, mingw
-#      (gcc-mingw-w64-x86-64, g++-mingw-w64-x86-64), Wine (wine, wine64), netcat-openbsd;
+#      (gcc-mingw-w64-x86-64, g++-mingw-w64-x86-64), Wine (wine, wine64), netcat-openbsd and
+#      openssl (the C TLS test's certificates and s_client);
 #   2. `cargo check --target x86_64-pc-windows-msvc` of the Rust crates that build no C (most
 #      Windows users build for msvc; nothing links here), and fails if ring (C) shows up there;
 #   3. clippy -D warnings on the Windows crates for x86_64-pc-windows-gnu, and the shim's docs;
@@ -41,6 +42,7 @@ install() {
     command -v x86_64-w64-mingw32-g++ >/dev/null || missing+=(g++-mingw-w64-x86-64)
     command -v wine >/dev/null || missing+=(wine wine64)
     dpkg -s netcat-openbsd >/dev/null 2>&1 || missing+=(netcat-openbsd)
+    command -v openssl >/dev/null || missing+=(openssl)
     if [ ${#missing[@]} -gt 0 ]; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
@@ -61,7 +63,7 @@ msvc_check() {
 }
 
 echo_over_nc() {
-    local exe=target/$GNU/debug/examples/echo_server.exe
+    local exe=${CARGO_TARGET_DIR:-target}/$GNU/debug/examples/echo_server.exe
     local work out port pid
     work=$(mktemp -d)
     out=$work/server.out

@@ -60,7 +60,8 @@
 #    define WIN32_EXPORT __declspec(dllexport)
 #  endif
 #else
-/* A native socket descriptor and the value that means "no descriptor". */
+/* A native socket descriptor and the value that means "no descriptor" (on Windows: Winsock's
+ * SOCKET and INVALID_SOCKET, above). */
 #  define LIBUS_SOCKET_DESCRIPTOR int
 #  define LIBUS_SOCKET_ERROR -1
 /* Export annotation; nothing is needed on POSIX systems. */
@@ -70,12 +71,17 @@
 /* The backend macro names the API variant a program compiles against, not the OS poller that
  * runs underneath: LIBUS_USE_EPOLL on Linux and LIBUS_USE_KQUEUE on the BSDs and Apple
  * systems, as upstream's header defines them there (uWebSockets tests them), unless the
- * program defined a backend macro itself (as upstream). This header never defines
- * LIBUS_USE_LIBUV (it would make uWebSockets compile libuv code) nor LIBUS_USE_IO_URING (a
- * different API: us_socket_send_buffer). */
+ * program defined a backend macro itself (as upstream). On Windows none is defined: this
+ * library's Windows backend is IOCP (with AFD poll requests) inside the library, and its API
+ * is the plain one, which needs no macro (upstream's Windows build defines LIBUS_USE_LIBUV,
+ * which this library is not). This header never defines LIBUS_USE_LIBUV (it would make
+ * uWebSockets compile libuv code) nor LIBUS_USE_IO_URING (a different API:
+ * us_socket_send_buffer). */
 #if !defined(LIBUS_USE_EPOLL) && !defined(LIBUS_USE_LIBUV) && !defined(LIBUS_USE_KQUEUE) && \
     !defined(LIBUS_USE_GCD) && !defined(LIBUS_USE_ASIO) && !defined(LIBUS_USE_IO_URING)
-#  if defined(__linux__)
+#  if defined(_WIN32)
+/* IOCP: no backend macro (see above). */
+#  elif defined(__linux__)
 #    define LIBUS_USE_EPOLL
 #  elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || \
       defined(__OpenBSD__) || defined(__DragonFly__)
@@ -110,9 +116,12 @@
 
 /* `options` of us_socket_context_listen / listen_unix. */
 enum {
-    /* SO_REUSEADDR and SO_REUSEPORT: several listeners may share a port. */
+    /* SO_REUSEADDR and SO_REUSEPORT: several listeners may share a port. On Windows no port
+     * is shared (SO_REUSEADDR there would let any socket take the port over): a second
+     * listener on a port fails. */
     LIBUS_LISTEN_DEFAULT = 0,
-    /* No SO_REUSEPORT: fails if anything else listens on the port. */
+    /* No SO_REUSEPORT: fails if anything else listens on the port (on Windows also
+     * SO_EXCLUSIVEADDRUSE). */
     LIBUS_LISTEN_EXCLUSIVE_PORT = 1
 };
 
@@ -291,9 +300,10 @@ WIN32_EXPORT void us_socket_context_on_timeout(int ssl, struct us_socket_context
 WIN32_EXPORT void us_socket_context_on_long_timeout(int ssl, struct us_socket_context_t *context,
                                                     struct us_socket_t *(*on_long_timeout)(struct us_socket_t *s));
 
-/* A connect failed. `code` is the raw OS error (errno: ECONNREFUSED, ETIMEDOUT, ...), always
- * positive; a name that does not resolve gives ENXIO (6 on Linux and the BSDs). The socket is
- * released afterwards without on_close. */
+/* A connect failed. `code` is the raw OS error (errno: ECONNREFUSED, ETIMEDOUT, ...; on
+ * Windows the Winsock code: WSAECONNREFUSED, WSAETIMEDOUT, ...), always positive; a name that
+ * does not resolve gives ENXIO (6 on Linux and the BSDs; on Windows WSAHOST_NOT_FOUND, 11001).
+ * The socket is released afterwards without on_close. */
 WIN32_EXPORT void us_socket_context_on_connect_error(int ssl, struct us_socket_context_t *context,
                                                      struct us_socket_t *(*on_connect_error)(struct us_socket_t *s,
                                                                                              int code));
@@ -311,13 +321,14 @@ WIN32_EXPORT struct us_listen_socket_t *us_socket_context_listen(int ssl, struct
                                                                  int socket_ext_size);
 
 /* The same on a Unix domain socket path. The socket file is created with mode 0700 less the
- * umask (0700 under any usual umask: only the owner may connect), as upstream makes it. A path
- * already taken is reused
- * only if it is a stale socket file nobody answers on (a listener that closed or died: the file
- * stays after close), which is unlinked first; unlike upstream, a live server's path is not
- * stolen (NULL; the live server sees a connection that closes at once) and a file
- * that is not a socket is never unlinked. A name starting with a NUL byte (Linux's abstract
- * namespace) has no file: nothing is unlinked or chmod-ed. */
+ * umask (0700 under any usual umask: only the owner may connect), as upstream makes it (on
+ * Windows, which has AF_UNIX since 10 1803 and gives NULL before, the file gets its
+ * directory's ACL). A path already taken is reused only if it is a stale socket file nobody
+ * answers on (a listener that closed or died: the file stays after close), which is unlinked
+ * first; unlike upstream, a live server's path is not stolen (NULL; the live server sees a
+ * connection that closes at once) and a file that is not a socket is never unlinked. A name
+ * starting with a NUL byte (Linux's abstract namespace) has no file: nothing is unlinked or
+ * chmod-ed. */
 WIN32_EXPORT struct us_listen_socket_t *us_socket_context_listen_unix(int ssl, struct us_socket_context_t *context,
                                                                       const char *path, int options,
                                                                       int socket_ext_size);
@@ -491,7 +502,8 @@ WIN32_EXPORT struct us_loop_t *us_timer_loop(struct us_timer_t *t);
 /* ------------------------------------------------------------------------------------------ */
 /* With ssl = 0, on a plain context, or in a LIBUS_NO_SSL build these do nothing and return NULL. */
 
-/* ssl = 0: the socket's descriptor cast to a pointer. ssl = 1: NULL (there is no SSL *). */
+/* ssl = 0: the socket's descriptor cast to a pointer (on Windows its SOCKET). ssl = 1: NULL
+ * (there is no SSL *). */
 WIN32_EXPORT void *us_socket_get_native_handle(int ssl, struct us_socket_t *s);
 
 /* NULL (there is no SSL_CTX *). */

@@ -50,7 +50,8 @@ fn trim_heap() {
     }
 }
 
-/// Other C libraries return memory on their own terms; nothing to ask.
+/// Other C libraries return memory on their own terms; nothing to ask. On Windows, Rust's
+/// allocator is the process heap (`HeapAlloc`), which decommits large free ranges by itself.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn trim_heap() {}
 

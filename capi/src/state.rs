@@ -25,6 +25,9 @@ pub(crate) type Shim = usockets_shim_linux::LinuxShim;
 #[cfg(all(not(feature = "sim"), kqueue))]
 pub(crate) type Shim = usockets_shim_bsd::BsdShim;
 /// The shim under the C ABI: the platform's, or the simulated OS for Miri.
+#[cfg(all(not(feature = "sim"), windows))]
+pub(crate) type Shim = usockets_shim_windows::WindowsShim;
+/// The shim under the C ABI: the platform's, or the simulated OS for Miri.
 #[cfg(feature = "sim")]
 pub(crate) type Shim = usockets_shim_sim::SimShim;
 

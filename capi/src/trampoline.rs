@@ -74,7 +74,8 @@ fn ip_buf(ip: &[u8]) -> ([u8; 16], c_int) {
 }
 
 /// `on_pre_open`: C returns the descriptor to let the library adopt it; anything else (uWS
-/// returns -1) means C took it, and C owns it from then on.
+/// returns `LIBUS_SOCKET_ERROR`: -1, on Windows `INVALID_SOCKET`) means C took it, and C owns it
+/// from then on.
 fn pre_open(cx: &mut Cx<Capi>, ctx: ContextId, accepted: &mut Accepted<Fd>, ip: &[u8]) {
     let Some((cb, block)) = cx
         .context_ext(ctx)

@@ -22,8 +22,22 @@ pub type us_poll_t = Header;
 pub type us_udp_socket_t = c_void;
 /// `struct us_udp_packet_buffer_t` (UDP is not implemented: never handed out).
 pub type us_udp_packet_buffer_t = c_void;
-/// `LIBUS_SOCKET_DESCRIPTOR` on POSIX.
+/// `LIBUS_SOCKET_DESCRIPTOR` on POSIX: a file descriptor.
+#[cfg(not(windows))]
 pub type LIBUS_SOCKET_DESCRIPTOR = c_int;
+/// `LIBUS_SOCKET_DESCRIPTOR` on Windows: Winsock's `SOCKET`, a `UINT_PTR` (pointer-sized and
+/// unsigned; `windows_sys::Win32::Networking::WinSock::SOCKET`), as the header's `_WIN32`
+/// branch defines it.
+#[cfg(windows)]
+pub type LIBUS_SOCKET_DESCRIPTOR = usize;
+
+/// `LIBUS_SOCKET_ERROR`, the descriptor that means "no descriptor": -1 on POSIX.
+#[cfg(not(windows))]
+pub const LIBUS_SOCKET_ERROR: LIBUS_SOCKET_DESCRIPTOR = -1;
+/// `LIBUS_SOCKET_ERROR`, the descriptor that means "no descriptor": `INVALID_SOCKET` (`~0`) on
+/// Windows.
+#[cfg(windows)]
+pub const LIBUS_SOCKET_ERROR: LIBUS_SOCKET_DESCRIPTOR = !0;
 
 /// `struct us_socket_context_options_t`, passed by value (56 bytes on LP64). Used only for TLS,
 /// which the C ABI does not provide yet.

@@ -184,35 +184,12 @@ fi
 # ---------------------------------------------------------------------------------------------
 echo "==> 4. run the tests (timeout ${TEST_TIMEOUT}s each)"
 # Certificates for test_tls and the TLS echo_server, made now (no private key is committed):
-# a CA; server (localhost, 127.0.0.1, ::1), other (other.test) and client certificates it
-# signs; a self-signed "rogue" one; the server key encrypted (PKCS#8, AES-256-CBC); DH
-# parameters.
+# capi/tests/make-certs.sh (a CA, server, other, client and rogue certificates, an encrypted
+# key, DH parameters).
 tls_dir="$bin/tls"
-make_certs() {
-    local d="$tls_dir" ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-    rm -rf "$d" && mkdir -p "$d" || return 1
-    openssl req -x509 "${ec[@]}" -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 \
-        -subj "/CN=usockets test CA" -addext "basicConstraints=critical,CA:TRUE" \
-        -addext "keyUsage=critical,keyCertSign,cRLSign" || return 1
-    leaf() { # name, subjectAltName, extendedKeyUsage
-        openssl req -new "${ec[@]}" -keyout "$d/$1.key" -out "$d/$1.csr" -subj "/CN=$1" &&
-            printf 'subjectAltName=%s\nextendedKeyUsage=%s\nbasicConstraints=CA:FALSE\n' "$2" "$3" > "$d/$1.ext" &&
-            openssl x509 -req -in "$d/$1.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
-                -days 2 -extfile "$d/$1.ext" -out "$d/$1.pem"
-    }
-    leaf server "DNS:localhost,IP:127.0.0.1,IP:::1" serverAuth &&
-        leaf other "DNS:other.test" serverAuth &&
-        leaf client "DNS:client.test" clientAuth || return 1
-    openssl req -x509 "${ec[@]}" -keyout "$d/rogue.key" -out "$d/rogue.pem" -days 2 -subj "/CN=rogue" \
-        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-        -addext "extendedKeyUsage=serverAuth,clientAuth" || return 1
-    openssl pkcs8 -topk8 -v2 aes-256-cbc -in "$d/server.key" -out "$d/server-encrypted.key" \
-        -passout "pass:test passphrase" || return 1
-    openssl dhparam -dsaparam -out "$d/dh.pem" 1024 2> /dev/null
-}
 if ! command -v openssl > /dev/null; then
     fail "openssl is needed to make the TLS test certificates (apt-get install openssl)"
-elif make_certs > "$bin/make_certs.log" 2>&1; then
+elif "$here/make-certs.sh" "$tls_dir" > "$bin/make_certs.log" 2>&1; then
     pass "TLS test certificates made (openssl)"
 else
     cat "$bin/make_certs.log" >&2

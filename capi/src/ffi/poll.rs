@@ -9,7 +9,9 @@ use super::on_obj;
 use crate::block::{Block, Obj};
 use crate::state::PollState;
 use crate::trampoline;
-use crate::types::{us_loop_t, us_poll_t, PollReadyCb, LIBUS_SOCKET_DESCRIPTOR};
+use crate::types::{
+    us_loop_t, us_poll_t, PollReadyCb, LIBUS_SOCKET_DESCRIPTOR, LIBUS_SOCKET_ERROR,
+};
 
 /// `us_create_poll`: a poll with `ext_size` bytes of ext. A non-fallthrough poll keeps
 /// `us_loop_run` going until freed.
@@ -206,7 +208,8 @@ pub unsafe extern "C" fn us_poll_ext(p: *mut us_poll_t) -> *mut c_void {
     super::ext_of(p)
 }
 
-/// `us_poll_fd`: the descriptor of a poll or a socket; -1 when there is none.
+/// `us_poll_fd`: the descriptor of a poll or a socket; `LIBUS_SOCKET_ERROR` (-1, on Windows
+/// `INVALID_SOCKET`) when there is none.
 ///
 /// # Safety
 /// `p` is NULL or a live poll or socket.
@@ -214,14 +217,14 @@ pub unsafe extern "C" fn us_poll_ext(p: *mut us_poll_t) -> *mut c_void {
 pub unsafe extern "C" fn us_poll_fd(p: *mut us_poll_t) -> LIBUS_SOCKET_DESCRIPTOR {
     // SAFETY: `p` is NULL or a live poll, socket or listen socket: this function's contract.
     unsafe {
-        on_obj(p, -1, |cx, obj| {
+        on_obj(p, LIBUS_SOCKET_ERROR, |cx, obj| {
             let fd = match obj {
                 Obj::Poll(id) => cx.poll_fd(id),
                 Obj::Socket(id) => cx.socket_fd(id),
                 Obj::Listen(l) => cx.listen_fd(l),
                 _ => None,
             };
-            fd.map_or(-1, crate::fd::number)
+            fd.map_or(LIBUS_SOCKET_ERROR, crate::fd::number)
         })
     }
 }

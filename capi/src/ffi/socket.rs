@@ -270,8 +270,8 @@ pub unsafe extern "C" fn us_socket_remote_address(
     unsafe { *length = n as c_int };
 }
 
-/// `us_socket_get_native_handle`: the descriptor cast to a pointer for ssl = 0; NULL for
-/// ssl = 1 (there is no OpenSSL `SSL *`).
+/// `us_socket_get_native_handle`: the descriptor cast to a pointer for ssl = 0 (on Windows the
+/// `SOCKET`, as `(void *)(uintptr_t)s`); NULL for ssl = 1 (there is no OpenSSL `SSL *`).
 ///
 /// # Safety
 /// `s` is NULL or a live socket.
@@ -287,8 +287,22 @@ pub unsafe extern "C" fn us_socket_get_native_handle(
     unsafe {
         sock(s, std::ptr::null_mut(), |cx, id| {
             cx.socket_fd(id).map_or(std::ptr::null_mut(), |fd| {
-                crate::fd::number(fd) as isize as *mut c_void
+                native_handle(crate::fd::number(fd))
             })
         })
     }
+}
+
+/// A descriptor as the pointer C compares with `(void *)(intptr_t)fd`: sign-extended on POSIX
+/// (as upstream's cast of an `int`).
+#[cfg(not(windows))]
+fn native_handle(fd: crate::types::LIBUS_SOCKET_DESCRIPTOR) -> *mut c_void {
+    fd as isize as *mut c_void
+}
+
+/// A `SOCKET` as the pointer C compares with `(void *)(uintptr_t)s` (upstream's Windows build
+/// hands out the `SOCKET` the same way).
+#[cfg(windows)]
+fn native_handle(fd: crate::types::LIBUS_SOCKET_DESCRIPTOR) -> *mut c_void {
+    fd as *mut c_void
 }

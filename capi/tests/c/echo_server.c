@@ -47,7 +47,9 @@ int main(int argc, char **argv) {
         else port = atoi(argv[i]);
     }
     ssl = options.cert_file_name != NULL;
-    signal(SIGPIPE, SIG_IGN);
+#ifdef SIGPIPE
+    signal(SIGPIPE, SIG_IGN); /* POSIX: a peer that resets must not kill us */
+#endif
     struct us_loop_t *loop = us_create_loop(NULL, NULL, NULL, NULL, 0);
     CHECK(loop != NULL);
     struct us_socket_context_t *ctx = us_create_socket_context(ssl, loop, 0, options);

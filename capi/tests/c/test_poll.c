@@ -2,17 +2,63 @@
  * us_poll_start): readable and writable readiness, ext and us_poll_resize (prefix kept, the
  * callback gets the new pointer), us_poll_change, hang-up reported as error = 1, us_poll_stop
  * dropping readiness pending in the same iteration, fallthrough polls not keeping the loop
- * alive, and a non-fallthrough poll keeping it alive until freed. */
+ * alive, and a non-fallthrough poll keeping it alive until freed.
+ *
+ * On Windows a poll watches sockets only (the IOCP backend polls through AFD), so a connected
+ * loopback TCP pair stands in for each pipe, and the hang-up is an abortive close (a reset,
+ * which the library reports as error = 1; a graceful close is a FIN, which is only readable
+ * there, as on a POSIX socket). */
 #include "test_common.h"
 
+#ifdef _WIN32
+/* A pipe: a connected, non-blocking loopback TCP pair ([0] reads, [1] writes). */
+static int make_pipe(LIBUS_SOCKET_DESCRIPTOR fds[2]) {
+    SOCKET l = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(l != INVALID_SOCKET);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int len = sizeof(a);
+    CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0);
+    CHECK(listen(l, 1) == 0);
+    CHECK(getsockname(l, (struct sockaddr *)&a, &len) == 0);
+    fds[1] = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fds[1] != INVALID_SOCKET);
+    CHECK(connect(fds[1], (struct sockaddr *)&a, sizeof(a)) == 0);
+    fds[0] = accept(l, NULL, NULL);
+    CHECK(fds[0] != INVALID_SOCKET);
+    closesocket(l);
+    u_long on = 1;
+    CHECK(ioctlsocket(fds[0], FIONBIO, &on) == 0 && ioctlsocket(fds[1], FIONBIO, &on) == 0);
+    return 0;
+}
+static long pipe_write(LIBUS_SOCKET_DESCRIPTOR fd, const char *b, int n) { return send(fd, b, n, 0); }
+static long pipe_read(LIBUS_SOCKET_DESCRIPTOR fd, char *b, int n) { return recv(fd, b, n, 0); }
+static void pipe_close(LIBUS_SOCKET_DESCRIPTOR fd) { closesocket(fd); }
+/* Closes the write end so that the read end hangs up: an abortive close (RST). */
+static void pipe_hang_up(LIBUS_SOCKET_DESCRIPTOR fd) {
+    struct linger lg = {1, 0};
+    CHECK(setsockopt(fd, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof(lg)) == 0);
+    closesocket(fd);
+}
+#else
 #include <fcntl.h>
+
+static int make_pipe(int fds[2]) { return pipe2(fds, O_NONBLOCK | O_CLOEXEC); }
+static long pipe_write(int fd, const char *b, int n) { return (long)write(fd, b, (size_t)n); }
+static long pipe_read(int fd, char *b, int n) { return (long)read(fd, b, (size_t)n); }
+static void pipe_close(int fd) { close(fd); }
+/* Closes the write end: the read end hangs up. */
+static void pipe_hang_up(int fd) { close(fd); }
+#endif
 
 static struct us_loop_t *loop;
 
 /* ------------------------------------------------------------------------------------------ */
 /* 1. read end: readable, resize, hang-up                                                     */
 /* ------------------------------------------------------------------------------------------ */
-static int fds[2];
+static LIBUS_SOCKET_DESCRIPTOR fds[2];
 static struct us_poll_t *rp;     /* current pointer of the read-end poll */
 static struct us_poll_t *wp;     /* write-end poll (fallthrough) */
 static struct us_timer_t *writer;
@@ -23,13 +69,13 @@ static void writer_cb(struct us_timer_t *t) {
     (void)t;
     writer_calls++;
     if (writer_calls <= 2) {
-        CHECK_EQ(write(fds[1], "ping", 4), 4);
+        CHECK_EQ(pipe_write(fds[1], "ping", 4), 4);
     } else {
         /* Hang-up of the read end: stop and free the write-end poll, close the write end. */
         us_poll_stop(wp, loop);
         us_poll_free(wp, loop);
         wp = NULL;
-        close(fds[1]);
+        pipe_hang_up(fds[1]);
         us_timer_close(t);
         writer = NULL;
     }
@@ -38,7 +84,7 @@ static void writer_cb(struct us_timer_t *t) {
 static void read_cb(struct us_poll_t *p, int events, int error) {
     CHECK(p == rp); /* the current address, also after a resize */
     CHECK(pattern_ok(us_poll_ext(p), rp_ext, 11));
-    CHECK_EQ(us_poll_fd(p), fds[0]);
+    CHECK(us_poll_fd(p) == fds[0]);
     if (error) {
         /* The write end is closed. */
         CHECK(writer == NULL);
@@ -46,13 +92,13 @@ static void read_cb(struct us_poll_t *p, int events, int error) {
         us_poll_stop(p, loop);
         us_poll_free(p, loop); /* the last non-fallthrough thing: us_loop_run returns */
         rp = NULL;
-        close(fds[0]);
+        pipe_close(fds[0]);
         return;
     }
     CHECK(events & LIBUS_SOCKET_READABLE);
     CHECK(!(events & LIBUS_SOCKET_WRITABLE)); /* not asked for */
     char buf[16];
-    ssize_t n = read(fds[0], buf, sizeof(buf));
+    long n = pipe_read(fds[0], buf, sizeof(buf));
     if (n == 0) { /* EOF seen as readable before the hang-up flag: the next call has error */
         return;
     }
@@ -69,7 +115,7 @@ static void read_cb(struct us_poll_t *p, int events, int error) {
         pattern_fill(us_poll_ext(np), 4096, 11);
         rp_ext = 4096;
         CHECK_EQ(us_poll_events(np), LIBUS_SOCKET_READABLE);
-        CHECK_EQ(us_poll_fd(np), fds[0]);
+        CHECK(us_poll_fd(np) == fds[0]);
         us_poll_change(np, loop, LIBUS_SOCKET_READABLE); /* unchanged: a no-op */
         CHECK_EQ(us_poll_events(np), LIBUS_SOCKET_READABLE);
     }
@@ -88,14 +134,14 @@ static void write_cb(struct us_poll_t *p, int events, int error) {
 static void test_pipe(void) {
     loop = us_create_loop(NULL, NULL, NULL, NULL, 0);
     CHECK(loop != NULL);
-    CHECK(pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0);
+    CHECK(make_pipe(fds) == 0);
 
     rp = us_create_poll(loop, 0, (unsigned)rp_ext);
     CHECK(rp != NULL);
     CHECK(IS_ALIGNED(us_poll_ext(rp)));
     pattern_fill(us_poll_ext(rp), rp_ext, 11);
     us_poll_init(rp, fds[0], 0);
-    CHECK_EQ(us_poll_fd(rp), fds[0]);
+    CHECK(us_poll_fd(rp) == fds[0]);
     us_poll_set_ready_callback(rp, read_cb);
     us_poll_start(rp, loop, LIBUS_SOCKET_READABLE);
     CHECK_EQ(us_poll_events(rp), LIBUS_SOCKET_READABLE);
@@ -123,7 +169,7 @@ static void test_pipe(void) {
 /* ------------------------------------------------------------------------------------------ */
 /* 2. us_poll_stop drops readiness pending in the same iteration                               */
 /* ------------------------------------------------------------------------------------------ */
-static int pa[2], pb[2];
+static LIBUS_SOCKET_DESCRIPTOR pa[2], pb[2];
 static struct us_poll_t *polla, *pollb;
 static int stop_calls;
 
@@ -144,7 +190,7 @@ static void stop_cb(struct us_poll_t *p, int events, int error) {
 static void test_stop_pending(void) {
     loop = us_create_loop(NULL, NULL, NULL, NULL, 0);
     CHECK(loop != NULL);
-    CHECK(pipe2(pa, O_NONBLOCK | O_CLOEXEC) == 0 && pipe2(pb, O_NONBLOCK | O_CLOEXEC) == 0);
+    CHECK(make_pipe(pa) == 0 && make_pipe(pb) == 0);
     polla = us_create_poll(loop, 0, 0);
     pollb = us_create_poll(loop, 0, 0);
     CHECK(polla && pollb);
@@ -154,11 +200,11 @@ static void test_stop_pending(void) {
     us_poll_set_ready_callback(pollb, stop_cb);
     us_poll_start(polla, loop, LIBUS_SOCKET_READABLE);
     us_poll_start(pollb, loop, LIBUS_SOCKET_READABLE);
-    CHECK_EQ(write(pa[1], "a", 1), 1);
-    CHECK_EQ(write(pb[1], "b", 1), 1);
+    CHECK_EQ(pipe_write(pa[1], "a", 1), 1);
+    CHECK_EQ(pipe_write(pb[1], "b", 1), 1);
     us_loop_run(loop);
     CHECK_EQ(stop_calls, 1);
-    close(pa[0]); close(pa[1]); close(pb[0]); close(pb[1]);
+    pipe_close(pa[0]); pipe_close(pa[1]); pipe_close(pb[0]); pipe_close(pb[1]);
     us_loop_free(loop);
 }
 
@@ -166,7 +212,7 @@ static void test_stop_pending(void) {
 /* 3. a fallthrough poll alone does not keep the loop alive; a non-fallthrough one does       */
 /* ------------------------------------------------------------------------------------------ */
 static struct us_poll_t *keep;
-static int pc[2];
+static LIBUS_SOCKET_DESCRIPTOR pc[2];
 static int keep_calls;
 
 static void keep_cb(struct us_poll_t *p, int events, int error) {
@@ -179,14 +225,14 @@ static void keep_cb(struct us_poll_t *p, int events, int error) {
 }
 
 static void freer_cb(struct us_timer_t *t) {
-    CHECK_EQ(write(pc[1], "x", 1), 1); /* wakes the kept poll, which frees itself */
+    CHECK_EQ(pipe_write(pc[1], "x", 1), 1); /* wakes the kept poll, which frees itself */
     us_timer_close(t);
 }
 
 static void test_liveness(void) {
     loop = us_create_loop(NULL, NULL, NULL, NULL, 0);
     CHECK(loop != NULL);
-    CHECK(pipe2(pc, O_NONBLOCK | O_CLOEXEC) == 0);
+    CHECK(make_pipe(pc) == 0);
 
     struct us_poll_t *ft = us_create_poll(loop, 1, 0);
     CHECK(ft != NULL);
@@ -218,8 +264,8 @@ static void test_liveness(void) {
     CHECK(now_ms() - t0 >= 199);
     CHECK_EQ(keep_calls, 1);
     CHECK(keep == NULL);
-    close(pc[0]);
-    close(pc[1]);
+    pipe_close(pc[0]);
+    pipe_close(pc[1]);
     us_loop_free(loop);
 }
 

@@ -92,7 +92,7 @@ static void test_oneshot(void) {
     us_timer_set(disarmed, disarmed_cb, 0, 0); /* disarm */
     us_timer_set(a, ab_cb, 15, 0);
     us_timer_set(b, ab_cb, 15, 0);
-    usleep(20 * 1000); /* both a and b are due at the first wait */
+    test_sleep_ms(20); /* both a and b are due at the first wait */
     us_loop_run(loop);
     CHECK_EQ(once_calls, 1);
     CHECK_EQ(second_calls, 1);

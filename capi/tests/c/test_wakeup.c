@@ -1,4 +1,4 @@
-/* us_wakeup_loop from another thread (pthread): wakes a loop blocked in its wait, wakeup_cb runs
+/* us_wakeup_loop from another thread (pthread; on Windows mingw-w64's winpthreads): wakes a loop blocked in its wait, wakeup_cb runs
  * on the loop's thread, wakeups may coalesce but none is lost (the last one is always seen);
  * also a wakeup from the loop thread itself (in pre_cb), and the loop ext. */
 #include "test_common.h"
@@ -47,12 +47,12 @@ static void never_cb(struct us_timer_t *t) {
 
 static void *waker_main(void *arg) {
     (void)arg;
-    usleep(200 * 1000); /* the loop is blocked in its wait by now */
+    test_sleep_ms(200); /* the loop is blocked in its wait by now */
     thread_started_at = now_ms();
     for (int i = 1; i <= WAKES; i++) {
         atomic_store(&posted, i);
         us_wakeup_loop(loop);
-        if (i % 50 == 0) usleep(1000);
+        if (i % 50 == 0) test_sleep_ms(1);
     }
     return NULL;
 }

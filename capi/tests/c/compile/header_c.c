@@ -5,13 +5,18 @@
 #include "libusockets.h" /* the include guard works */
 
 /* The backend macro names the API variant: epoll's on Linux, kqueue's on the BSDs and Apple
- * systems; never libuv's or io_uring's. */
+ * systems, none on Windows (the IOCP backend is inside the library); never libuv's or
+ * io_uring's. */
 #if defined(__linux__) && !defined(LIBUS_USE_EPOLL)
 #error "libusockets.h must define LIBUS_USE_EPOLL on Linux"
 #endif
 #if (defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
      defined(__DragonFly__)) && !defined(LIBUS_USE_KQUEUE)
 #error "libusockets.h must define LIBUS_USE_KQUEUE on the BSDs and Apple systems"
+#endif
+#if defined(_WIN32) && (defined(LIBUS_USE_EPOLL) || defined(LIBUS_USE_KQUEUE) || defined(LIBUS_USE_GCD) || \
+                        defined(LIBUS_USE_ASIO))
+#error "libusockets.h must define no backend macro on Windows"
 #endif
 #if defined(LIBUS_USE_LIBUV) || defined(LIBUS_USE_IO_URING)
 #error "libusockets.h must never define LIBUS_USE_LIBUV or LIBUS_USE_IO_URING"
@@ -25,17 +30,25 @@ _Static_assert(LIBUS_LISTEN_DEFAULT == 0, "LIBUS_LISTEN_DEFAULT");
 _Static_assert(LIBUS_LISTEN_EXCLUSIVE_PORT == 1, "LIBUS_LISTEN_EXCLUSIVE_PORT");
 _Static_assert(LIBUS_SOCKET_READABLE == 1, "LIBUS_SOCKET_READABLE");
 _Static_assert(LIBUS_SOCKET_WRITABLE == 2, "LIBUS_SOCKET_WRITABLE");
+#ifdef _WIN32
+/* Winsock's SOCKET (UINT_PTR) and INVALID_SOCKET (~0). */
+_Static_assert(LIBUS_SOCKET_ERROR == INVALID_SOCKET, "LIBUS_SOCKET_ERROR");
+_Static_assert(sizeof(LIBUS_SOCKET_DESCRIPTOR) == sizeof(void *), "LIBUS_SOCKET_DESCRIPTOR is SOCKET");
+_Static_assert(_Generic((LIBUS_SOCKET_DESCRIPTOR)0, SOCKET: 1, default: 0), "LIBUS_SOCKET_DESCRIPTOR is SOCKET");
+_Static_assert((LIBUS_SOCKET_DESCRIPTOR)-1 > 0, "LIBUS_SOCKET_DESCRIPTOR is unsigned");
+#else
 _Static_assert(LIBUS_SOCKET_ERROR == -1, "LIBUS_SOCKET_ERROR");
 _Static_assert(sizeof(LIBUS_SOCKET_DESCRIPTOR) == sizeof(int), "LIBUS_SOCKET_DESCRIPTOR is int");
 _Static_assert(_Generic((LIBUS_SOCKET_DESCRIPTOR)0, int: 1, default: 0), "LIBUS_SOCKET_DESCRIPTOR is int");
-#if defined(__LP64__)
+#endif
+#if defined(__LP64__) || defined(_WIN64)
 _Static_assert(sizeof(struct us_socket_context_options_t) == 56, "options struct is 56 bytes");
 _Static_assert(offsetof(struct us_socket_context_options_t, ssl_ciphers) == 40, "ssl_ciphers offset");
 _Static_assert(offsetof(struct us_socket_context_options_t, ssl_prefer_low_memory_usage) == 48,
                "ssl_prefer_low_memory_usage offset");
 #endif
 
-/* WIN32_EXPORT is defined and empty on POSIX. */
+/* WIN32_EXPORT is defined (empty on POSIX, __declspec(dllexport) on Windows). */
 WIN32_EXPORT int header_c_export_check;
 int header_c_export_check;
 

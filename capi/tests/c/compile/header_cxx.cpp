@@ -15,9 +15,19 @@ static_assert(LIBUS_LISTEN_DEFAULT == 0);
 static_assert(LIBUS_LISTEN_EXCLUSIVE_PORT == 1);
 static_assert(LIBUS_SOCKET_READABLE == 1);
 static_assert(LIBUS_SOCKET_WRITABLE == 2);
+#ifdef _WIN32
+// Winsock's SOCKET (UINT_PTR) and INVALID_SOCKET (~0); no backend macro (IOCP is inside).
+static_assert(LIBUS_SOCKET_ERROR == INVALID_SOCKET);
+static_assert(std::is_same<LIBUS_SOCKET_DESCRIPTOR, SOCKET>::value);
+static_assert(std::is_unsigned<LIBUS_SOCKET_DESCRIPTOR>::value && sizeof(LIBUS_SOCKET_DESCRIPTOR) == sizeof(void *));
+#if defined(LIBUS_USE_EPOLL) || defined(LIBUS_USE_KQUEUE) || defined(LIBUS_USE_LIBUV)
+#error "libusockets.h must define no backend macro on Windows"
+#endif
+#else
 static_assert(LIBUS_SOCKET_ERROR == -1);
 static_assert(std::is_same<LIBUS_SOCKET_DESCRIPTOR, int>::value);
-#if defined(__LP64__)
+#endif
+#if defined(__LP64__) || defined(_WIN64)
 static_assert(sizeof(us_socket_context_options_t) == 56);
 static_assert(offsetof(us_socket_context_options_t, ssl_prefer_low_memory_usage) == 48);
 static_assert(std::is_standard_layout<us_socket_context_options_t>::value);
