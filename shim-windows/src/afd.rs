@@ -61,6 +61,9 @@ pub(crate) struct Afd {
     /// completion first).
     #[allow(clippy::vec_box)]
     bufs: Vec<Box<UnsafeCell<PollBuf>>>,
+    /// No request is in flight: the buffers may be freed. Set by the shim's drop once it has
+    /// drained the port; without it (a panic while draining) the buffers are leaked.
+    drained: bool,
 }
 
 impl Afd {
@@ -106,6 +109,7 @@ impl Afd {
         let afd = Afd {
             handle,
             bufs: Vec::new(),
+            drained: false,
         };
         // SAFETY: both handles are open; the association lasts as long as the AFD handle.
         if unsafe { CreateIoCompletionPort(afd.handle, port, AFD_KEY, 0) }.is_null() {
@@ -156,6 +160,11 @@ impl Afd {
         for buf in self.bufs.drain(..) {
             std::mem::forget(buf);
         }
+    }
+
+    /// Every request's completion was dequeued: the buffers may be freed with the handle.
+    pub(crate) fn drained(&mut self) {
+        self.drained = true;
     }
 }
 
@@ -247,6 +256,11 @@ impl PollIo for Afd {
 
 impl Drop for Afd {
     fn drop(&mut self) {
+        if !self.drained {
+            // Not known to be drained (the shim's drop did not finish): never free under the
+            // kernel.
+            self.leak();
+        }
         // SAFETY: the handle is open and ours; the shim drained every request before this.
         unsafe { CloseHandle(self.handle) };
     }

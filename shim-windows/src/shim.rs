@@ -122,6 +122,7 @@ impl Drop for WindowsShim {
                 }
             }
         }
+        self.afd.drained();
     }
 }
 
