@@ -30,6 +30,15 @@ fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, WindowsError> {
     Ok(addrs)
 }
 
+/// The address family of an IP address.
+fn family_of(addr: SocketAddr) -> u16 {
+    if addr.is_ipv4() {
+        ws::AF_INET
+    } else {
+        ws::AF_INET6
+    }
+}
+
 fn bind(s: usize, addr: &RawAddr) -> Result<(), WindowsError> {
     // SAFETY: `addr` holds a valid address of `addr.len` bytes.
     let r = unsafe { ws::bind(s, addr.as_ptr(), addr.len) };
@@ -54,12 +63,7 @@ fn listen_on(s: usize, backlog: u32) -> Result<(), WindowsError> {
 /// over the port. `SO_EXCLUSIVEADDRUSE` with [`ListenOptions::exclusive_port`]. An IPv6
 /// wildcard accepts IPv4 too (dual-stack).
 fn tcp_listener(addr: SocketAddr, options: ListenOptions) -> Result<OwnedSocket, WindowsError> {
-    let family = if addr.is_ipv4() {
-        ws::AF_INET
-    } else {
-        ws::AF_INET6
-    };
-    let socket = sys::stream_socket(family)?;
+    let socket = sys::stream_socket(family_of(addr))?;
     let s = raw(&socket);
     if options.exclusive_port {
         sys::setsockopt_int(s, ws::SOL_SOCKET, ws::SO_EXCLUSIVEADDRUSE, 1)?;
@@ -169,12 +173,7 @@ pub(crate) fn connect(target: ConnectTarget<'_>, unix: bool) -> Result<OwnedSock
     match target {
         ConnectTarget::Host { host, port, source } => {
             let addr = resolve(host, port)?[0];
-            let family = if addr.is_ipv4() {
-                ws::AF_INET
-            } else {
-                ws::AF_INET6
-            };
-            let socket = sys::stream_socket(family)?;
+            let socket = sys::stream_socket(family_of(addr))?;
             let s = raw(&socket);
             if let Some(source) = source {
                 let local = resolve(source, 0)?

@@ -4,19 +4,11 @@
 //! that no other test opens handles while it counts.
 #![cfg(windows)]
 
+mod common;
+
+use common::Windows;
 use usockets_conformance::harness::{Fixture, LOCAL4};
-use usockets_conformance::ShimUnderTest;
-use usockets_shim_windows::{open_handles, WindowsShim};
-
-struct Windows;
-
-impl ShimUnderTest for Windows {
-    type Shim = WindowsShim;
-
-    fn new_shim() -> WindowsShim {
-        WindowsShim::new().expect("WindowsShim::new")
-    }
-}
+use usockets_shim_windows::open_handles;
 
 #[test]
 fn dropping_a_loop_with_polls_in_flight_frees_every_handle() {
