@@ -8,9 +8,10 @@
 #   ${TMPDIR:-/tmp}/usockets-wine-$UID. It never touches ~/.wine.
 # * WINEDEBUG=-all (Wine's own chatter off), WINEDLLOVERRIDES="mscoree,mshtml=" (no prompt to
 #   install Mono or Gecko when the prefix is made).
-# * bcryptprimitives.dll, built from wine/processprng.c with mingw, is put beside the program:
-#   Wine 8.0 lacks ProcessPrng, which Rust's std calls at start (see that file). Test tooling
-#   only; Windows has the real DLL.
+# * bcryptprimitives.dll, built from wine/processprng.c with mingw, is put beside the program
+#   and in the prefix's system32 (for the programs a test starts from elsewhere): Wine 8.0
+#   lacks ProcessPrng, which Rust's std calls at start (see that file). Test tooling only;
+#   Windows has the real DLL.
 # Needs `wine` (Debian: wine, wine64) and x86_64-w64-mingw32-gcc (gcc-mingw-w64-x86-64); fails
 # loudly without them.
 set -euo pipefail
@@ -31,14 +32,19 @@ export WINEPREFIX=${USOCKETS_WINEPREFIX:-${TMPDIR:-/tmp}/usockets-wine-$(id -u)}
 export WINEDEBUG=-all
 export WINEDLLOVERRIDES="mscoree,mshtml=${WINEDLLOVERRIDES:+;$WINEDLLOVERRIDES}"
 
-# The stub DLL beside the program, rebuilt when its source is newer. Built to a temporary name
-# and renamed, so that parallel runs never see half a file.
-dll=$(dirname "$program")/bcryptprimitives.dll
-if [ ! -f "$dll" ] || [ "$here/processprng.c" -nt "$dll" ]; then
-    tmp=$(mktemp "$dll.XXXXXX")
-    x86_64-w64-mingw32-gcc -shared -O2 -s -o "$tmp" "$here/processprng.c" -ladvapi32
-    mv -f "$tmp" "$dll"
-fi
+# The stub DLL, rebuilt when its source is newer, is put beside the program and in the
+# prefix's system32, where the programs a test starts (an example, from another directory)
+# find it too. Built and copied under temporary names and renamed, so that parallel runs never
+# see half a file.
+place_dll() { # destination
+    if [ ! -f "$1" ] || [ "$here/processprng.c" -nt "$1" ]; then
+        local tmp
+        tmp=$(mktemp "$1.XXXXXX")
+        x86_64-w64-mingw32-gcc -shared -O2 -s -o "$tmp" "$here/processprng.c" -ladvapi32
+        mv -f "$tmp" "$1"
+    fi
+}
+place_dll "$(dirname "$program")/bcryptprimitives.dll"
 
 # The prefix is made once (wineboot), under a lock so that parallel first runs wait for it.
 mkdir -p "$(dirname "$WINEPREFIX")"
@@ -48,6 +54,7 @@ mkdir -p "$(dirname "$WINEPREFIX")"
         wineboot --init >/dev/null 2>&1
         wineserver --wait
     fi
+    place_dll "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
 ) 9>"$WINEPREFIX.lock"
 
 exec wine "$program" "$@"
