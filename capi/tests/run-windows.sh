@@ -39,6 +39,9 @@
 # have it). The shim declares that, and test_api asserts the declared behaviour instead: a
 # unix listen is refused cleanly (NULL). The summary lists it as a NOTE. Everything else runs.
 #
+# What this script shares with run.sh (the step record and summary, the header, export and
+# compile checks, running a test, the echo server's checks) is in common.sh.
+#
 # Environment: CARGO, CARGO_TARGET_DIR (default target/), TEST_TIMEOUT (120 s per program),
 # USOCKETS_STRESS_CONNECTIONS (5000), USOCKETS_STRESS_SEED (1), WIN_CC, WIN_CXX, WIN_CXX_THREADS
 # (the three mingw compilers above), and wine/runner.sh's USOCKETS_WINEPREFIX.
@@ -47,26 +50,22 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-capi="$(cd "$here/.." && pwd)"
-root="$(cd "$capi/.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=common.sh
+source "$here/common.sh" # capi, root, target_dir, src, WARN; pass, fail, summary, the checks
 runner="$root/wine/runner.sh"
 cargo="${CARGO:-cargo}"
-target_dir="${CARGO_TARGET_DIR:-$root/target}"
-case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
 triple=x86_64-pc-windows-gnu
 rel="$target_dir/$triple/c-release"
 out="$target_dir/capi-windows"
 inc="$out/include"
 lib="$out/lib"
 bin="$out/tests"
-src="$here/c"
 WIN_CC="${WIN_CC:-x86_64-w64-mingw32-gcc}"
 WIN_CXX="${WIN_CXX:-x86_64-w64-mingw32-g++}"
 WIN_CXX_THREADS="${WIN_CXX_THREADS:-x86_64-w64-mingw32-g++-posix}"
 DLLTOOL=x86_64-w64-mingw32-dlltool
 OBJDUMP=x86_64-w64-mingw32-objdump
 TEST_TIMEOUT="${TEST_TIMEOUT:-120}"
-WARN=(-Wall -Wextra -Werror -pedantic)
 # What Rust's std inside libusockets.a needs from Windows, as printed by
 #   cargo rustc --profile c-release -p usockets-capi --target x86_64-pc-windows-gnu \
 #       --crate-type staticlib -- --print native-static-libs
@@ -75,25 +74,15 @@ WARN=(-Wall -Wextra -Werror -pedantic)
 WIN_LIBS=(-lbcrypt -ladvapi32 -lkernel32 -lntdll -luserenv -lws2_32 -ldbghelp -lpthread)
 # Tests that cannot be built for Windows, with the reason (none at present).
 declare -A SKIP_TESTS=()
-
-declare -a results=()
-failures=0
-pass() { results+=("PASS  $1"); echo "  PASS  $1"; }
-fail() { results+=("FAIL  $1"); echo "  FAIL  $1" >&2; failures=$((failures + 1)); }
-note() { results+=("NOTE  $1"); echo "  NOTE  $1"; }
-
-summary() {
-    echo
-    echo "================ capi Windows tests (Wine): summary ================"
-    for r in "${results[@]}"; do echo "  $r"; done
-    echo "--------------------------------------------------------------------"
-    if [ "$failures" -eq 0 ]; then
-        echo "  all steps passed"
-    else
-        echo "  $failures step(s) FAILED"
-    fi
-    echo "capi-windows: $(printf '%s\n' "${results[@]}" | grep -c '^PASS') passed, $failures failed"
-}
+# For common.sh's compile and echo_server_start. Statically linked: no mingw runtime DLL.
+exe=.exe
+link_static=("$lib/libusockets.a" "${WIN_LIBS[@]}" -static)
+# The tests' own sockets (test_common.h) need Winsock; the library comes from the DLL.
+link_shared=("$lib/libusockets.dll.a" -lws2_32 -static-libgcc)
+show_compiler=1
+echo_server=("$runner" ./echo_server.exe)
+echo_server_wait=300 # the first Wine start may take a while
+summary() { print_summary "capi Windows tests (Wine)" capi-windows; }
 
 for tool in "$cargo" "$WIN_CC" "$WIN_CXX" "$WIN_CXX_THREADS" "$DLLTOOL" "$OBJDUMP" wine openssl timeout; do
     command -v "$tool" > /dev/null || {
@@ -147,43 +136,14 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 echo "==> 2. header and library"
-if "$WIN_CC" -std=c11 "${WARN[@]}" -I"$inc" -I"$src/compile" -c "$src/compile/header_c.c" -o "$bin/header_c.o"; then
-    pass "header compiles as C11 with mingw (-pedantic), signatures match the contract"
-else
-    fail "header compiles as C11 with mingw, signatures match the contract"
-fi
-if "$WIN_CXX" -std=c++17 "${WARN[@]}" -I"$inc" -I"$src/compile" -c "$src/compile/header_cxx.cpp" -o "$bin/header_cxx.o"; then
-    pass "header compiles as C++17 with mingw (-pedantic), signatures match the contract"
-else
-    fail "header compiles as C++17 with mingw, signatures match the contract"
-fi
-if "$WIN_CC" -std=c99 "${WARN[@]}" -I"$inc" -x c -c - -o /dev/null <<< '#include "libusockets.h"
-int main(void) { return LIBUS_SOCKET_READABLE - 1; }' &&
-    "$WIN_CXX" -std=c++11 "${WARN[@]}" -I"$inc" -x c++ -c - -o /dev/null <<< '#include "libusockets.h"
-int main() { return LIBUS_SOCKET_READABLE - 1; }'; then
-    pass "header also compiles as C99 and C++11 with mingw"
-else
-    fail "header also compiles as C99 and C++11 with mingw"
-fi
-
-# The functions the header declares (prototypes start with WIN32_EXPORT), plus the
-# upstream-internal one upstream's tests call.
-mapfile -t funcs < <(grep -E '^WIN32_EXPORT' "$capi/include/libusockets.h" |
-    sed -E 's/^[^(]*[^a-z0-9_](us_[a-z0-9_]+) *\(.*/\1/' | sort -u)
+check_header "$WIN_CC" "$WIN_CXX" " with mingw"
+# The functions the header declares, plus the upstream-internal one upstream's tests call
+# (check_exports checks it in any case; here it also counts in the PASS line).
+mapfile -t funcs < <(header_functions)
 funcs+=(us_internal_timer_sweep)
 a_syms="$(archive_functions "$lib/libusockets.a")"
 dll_syms="$(printf '%s\n' "${exports[@]}")"
-missing_dll=()
-missing_a=()
-for f in "${funcs[@]}"; do
-    grep -qx "$f" <<< "$dll_syms" || missing_dll+=("$f")
-    grep -qx "$f" <<< "$a_syms" || missing_a+=("$f")
-done
-if [ "${#funcs[@]}" -gt 80 ] && [ "${#missing_dll[@]}" -eq 0 ] && [ "${#missing_a[@]}" -eq 0 ]; then
-    pass "usockets.dll and libusockets.a export all ${#funcs[@]} functions"
-else
-    fail "exports missing: usockets.dll: ${missing_dll[*]:-none}; libusockets.a: ${missing_a[*]:-none}"
-fi
+check_exports usockets.dll "$dll_syms" libusockets.a "$a_syms"
 mapfile -t dll_deps < <("$OBJDUMP" -p "$out/bin/usockets.dll" | sed -n 's/^[[:space:]]*DLL Name: //p' | sort -fu)
 foreign=()
 for d in "${dll_deps[@]}"; do
@@ -199,23 +159,6 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 echo "==> 3. compile the tests"
-declare -a tests=()
-compile() { # name, compiler, std, source, link mode (static|shared)
-    local name="$1" cc="$2" std="$3" source="$4" mode="$5"
-    local link=()
-    if [ "$mode" = static ]; then
-        link=("$lib/libusockets.a" "${WIN_LIBS[@]}" -static)
-    else
-        # The tests' own sockets (test_common.h) need Winsock; the library comes from the DLL.
-        link=("$lib/libusockets.dll.a" -lws2_32 -static-libgcc)
-    fi
-    if "$cc" "$std" "${WARN[@]}" -O2 -g -I"$inc" "$source" "${link[@]}" -o "$bin/$name.exe"; then
-        pass "compile $name ($mode, $(basename "$cc") $std)"
-        tests+=("$name")
-    else
-        fail "compile $name ($mode, $(basename "$cc") $std)"
-    fi
-}
 for f in "$src"/test_*.c; do
     name="$(basename "$f" .c)"
     if [ -n "${SKIP_TESTS[$name]:-}" ]; then
@@ -245,102 +188,25 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 echo "==> 4. run under Wine (timeout ${TEST_TIMEOUT}s each)"
-tls_dir="$bin/tls"
-if "$here/make-certs.sh" "$tls_dir" > "$bin/make_certs.log" 2>&1; then
-    pass "TLS test certificates made (openssl)"
-else
-    cat "$bin/make_certs.log" >&2
-    fail "making the TLS test certificates"
-fi
+make_certs
 # Relative to the programs' directory, their working directory: Wine maps it to a drive path.
 export USOCKETS_TLS_DIR=tls
-test_args() { # extra arguments of a test
-    case "$1" in
-    test_stress) echo "${USOCKETS_STRESS_CONNECTIONS:-5000} ${USOCKETS_STRESS_SEED:-1}" ;;
-    *) echo "" ;;
-    esac
+run_wine() { # test name; its output also goes to $bin/NAME.log
+    # shellcheck disable=SC2046
+    (cd "$bin" && timeout "$TEST_TIMEOUT" "$runner" "./$1.exe" $(test_args "$1")) 2>&1 | tee "$bin/$1.log"
+    return "${PIPESTATUS[0]}"
 }
 for t in "${tests[@]}"; do
-    echo "--- $t"
-    start=$(date +%s.%N)
-    set +e
-    # shellcheck disable=SC2046
-    (cd "$bin" && timeout "$TEST_TIMEOUT" "$runner" "./$t.exe" $(test_args "$t")) 2>&1 | tee "$bin/$t.log"
-    rc=${PIPESTATUS[0]}
-    set -e
-    secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
-    if [ "$rc" -eq 0 ]; then
-        pass "run $t (${secs}s)"
-    elif [ "$rc" -eq 124 ]; then
-        fail "run $t: timed out after ${TEST_TIMEOUT}s"
-    else
-        fail "run $t: exit code $rc (${secs}s)"
-    fi
+    run_test "$t" run_wine "$t"
     while IFS= read -r line; do
         line="${line%$'\r'}"
         note "$t: ${line#*: }"
     done < <(grep 'no AF_UNIX' "$bin/$t.log" || true)
 done
 
-# The Windows echo server with ARGS, for one Linux peer: started under Wine (--once: it exits
-# after its first connection closes); sets es_pid and es_port. echo_server_exit waits up to
-# 10 s for it to exit and sets es_exit (124: it had to be killed).
-echo_server_start() { # output file, server arguments...
-    local log="$1"
-    shift
-    (cd "$bin" && exec "$runner" ./echo_server.exe 0 --once "$@") > "$log" 2>&1 &
-    es_pid=$!
-    es_port=""
-    for _ in $(seq 300); do # the first Wine start may take a while
-        es_port="$(sed -n 's/^listening on port \([0-9]*\).*/\1/p' "$log")"
-        [ -n "$es_port" ] && break
-        kill -0 "$es_pid" 2> /dev/null || break
-        sleep 0.1
-    done
-}
-echo_server_exit() {
-    es_exit=0
-    for _ in $(seq 100); do kill -0 "$es_pid" 2> /dev/null || break; sleep 0.1; done
-    if kill -0 "$es_pid" 2> /dev/null; then
-        kill "$es_pid"
-        es_exit=124
-    fi
-    wait "$es_pid" 2> /dev/null || es_exit=$?
-}
-
-if [ -f "$bin/echo_server.exe" ] && command -v nc > /dev/null; then
-    echo "--- echo_server.exe + nc"
-    echo_server_start "$bin/echo_server.out"
-    set +e
-    reply="$(printf 'hello from nc\n' | timeout 10 nc -N 127.0.0.1 "${es_port:-0}" 2>&1)"
-    set -e
-    echo_server_exit
-    if [ "$reply" = "hello from nc" ] && [ "$es_exit" -eq 0 ]; then
-        pass "echo_server.exe answers nc (Linux) and exits"
-    else
-        fail "echo_server.exe + nc: reply '${reply}', server exit $es_exit"
-    fi
-elif [ -f "$bin/echo_server.exe" ]; then
-    fail "echo_server.exe + nc: nc is not installed (apt-get install netcat-openbsd)"
-fi
-
-if [ -f "$bin/echo_server.exe" ] && [ -f "$tls_dir/server.pem" ]; then
-    echo "--- echo_server.exe --cert --key + openssl s_client"
-    echo_server_start "$bin/echo_server_tls.out" --cert tls/server.pem --key tls/server.key
-    # The line goes out, the echo comes back; a second later stdin ends and s_client closes.
-    set +e
-    reply="$( (printf 'hello from s_client\n'; sleep 1) |
-        timeout 10 openssl s_client -connect "127.0.0.1:${es_port:-0}" -servername localhost \
-            -CAfile "$tls_dir/ca.pem" -verify_return_error 2>&1)"
-    set -e
-    echo_server_exit
-    if grep -q '^hello from s_client$' <<< "$reply" && grep -q 'Verify return code: 0 (ok)' <<< "$reply" &&
-        [ "$es_exit" -eq 0 ]; then
-        pass "echo_server.exe (ssl = 1) answers openssl s_client, verify return code 0, and exits"
-    else
-        printf '%s\n' "$reply" | tail -n 20 >&2
-        fail "echo_server.exe (ssl = 1) + openssl s_client: server exit $es_exit"
-    fi
+# The Windows echo server with real Linux peers: nc, then openssl s_client over TLS.
+if [ -f "$bin/echo_server.exe" ]; then
+    echo_server_checks echo_server.exe " (Linux)" fail
 fi
 
 # ---------------------------------------------------------------------------------------------
