@@ -143,6 +143,12 @@ pub trait ShimUnderTest: 'static {
     /// default 4 s sweep waits up to twice `max(BOUND_MS, 5000 + SLACK_MS)`.
     const BOUND_MS: u64 = 5_000;
 
+    /// How many bytes one write on a fresh connection is sure to take whole (its send
+    /// buffer): the check that bytes written right before a close arrive writes this much.
+    /// 32 KiB by default (every OS's socket buffers are larger); a stack with small,
+    /// embedder-sized buffers declares its own.
+    const FRESH_SEND_BYTES: usize = 32 * 1024;
+
     /// Whether the shim has unix-domain sockets: a capability the shim declares, asked with a
     /// shim at hand because it may depend on the OS at run time (Windows has them from 10
     /// 1803 on, some stacks never). `true` by default.
@@ -152,6 +158,27 @@ pub trait ShimUnderTest: 'static {
     /// slot or descriptor left behind): the unix checks then assert exactly that, instead of
     /// the round trip. Nothing is skipped either way.
     fn unix_sockets(shim: &Self::Shim) -> bool {
+        let _ = shim;
+        true
+    }
+
+    /// Whether the shim resolves host names: a capability the shim declares, `true` by
+    /// default. A shim that resolves none (a bare-metal stack with literal addresses only) must
+    /// refuse a connect to a name with [`ErrorKind::Unsupported`](usockets_core::ErrorKind::Unsupported)
+    /// through `on_connect_error`; the name check then asserts exactly that instead of
+    /// `NameResolution`.
+    fn resolves_names(shim: &Self::Shim) -> bool {
+        let _ = shim;
+        true
+    }
+
+    /// Whether the shim can shut down the receive half alone (`shutdown_read`): a capability
+    /// the shim declares, `true` by default. A shim that cannot must fail it with
+    /// [`ErrorKind::Unsupported`](usockets_core::ErrorKind::Unsupported) and leave the socket
+    /// as it was. Core ignores the result (as the C library's `void` function does), so the
+    /// shutdown-read check then asserts what can be seen: no `on_end`, the socket open and
+    /// working both ways.
+    fn shutdown_read(shim: &Self::Shim) -> bool {
         let _ = shim;
         true
     }

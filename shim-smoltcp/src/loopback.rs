@@ -1,0 +1,158 @@
+//! A loopback device with fixed storage: every frame sent is received back. For tests and for
+//! a firmware whose server and client share one loop; smoltcp's own `Loopback` needs an
+//! allocator.
+
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+
+/// A loopback device holding up to `FRAMES` frames of up to `MTU` bytes (IP medium: no link
+/// header, no ARP). A frame sent while the queue is full is dropped, as a real NIC drops it;
+/// TCP retransmits.
+pub struct LoopbackDevice<const FRAMES: usize, const MTU: usize> {
+    frames: [[u8; MTU]; FRAMES],
+    lens: [usize; FRAMES],
+    head: usize,
+    queued: usize,
+}
+
+impl<const FRAMES: usize, const MTU: usize> core::fmt::Debug for LoopbackDevice<FRAMES, MTU> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LoopbackDevice")
+            .field("queued", &self.queued)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<const FRAMES: usize, const MTU: usize> Default for LoopbackDevice<FRAMES, MTU> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const FRAMES: usize, const MTU: usize> LoopbackDevice<FRAMES, MTU> {
+    /// An empty queue. `const`, so that a firmware can put the device in a `static`.
+    pub const fn new() -> Self {
+        LoopbackDevice {
+            frames: [[0; MTU]; FRAMES],
+            lens: [0; FRAMES],
+            head: 0,
+            queued: 0,
+        }
+    }
+    /// How many frames wait to be received.
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+}
+
+/// Receives one queued frame.
+pub struct RxToken<'a> {
+    frame: &'a [u8],
+}
+
+impl phy::RxToken for RxToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.frame)
+    }
+}
+
+/// Queues one frame when consumed: the free slot at the tail (none when the queue is full:
+/// the frame is built and dropped).
+pub struct TxToken<'a> {
+    slot: Option<TxSlot<'a>>,
+}
+
+struct TxSlot<'a> {
+    buf: &'a mut [u8],
+    len: &'a mut usize,
+    queued: &'a mut usize,
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        match self.slot {
+            Some(slot) if len <= slot.buf.len() => {
+                *slot.len = len;
+                *slot.queued += 1;
+                f(&mut slot.buf[..len])
+            }
+            _ => {
+                // Dropped: smoltcp still writes it somewhere, a scratch buffer (truncated if
+                // longer, which only happens for a frame over the MTU smoltcp was told).
+                let mut scratch = [0u8; 1536];
+                let n = len.min(scratch.len());
+                f(&mut scratch[..n])
+            }
+        }
+    }
+}
+
+/// `&a[i]` and `&mut b[j]` of one array, `i != j`.
+fn two<T>(items: &mut [T], i: usize, j: usize) -> (&T, &mut T) {
+    if i < j {
+        let (lo, hi) = items.split_at_mut(j);
+        (&lo[i], &mut hi[0])
+    } else {
+        let (lo, hi) = items.split_at_mut(i);
+        (&hi[0], &mut lo[j])
+    }
+}
+
+impl<const FRAMES: usize, const MTU: usize> Device for LoopbackDevice<FRAMES, MTU> {
+    type RxToken<'a> = RxToken<'a>;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        if self.queued == 0 {
+            return None;
+        }
+        let at = self.head;
+        self.head = (self.head + 1) % FRAMES;
+        self.queued -= 1;
+        let n = self.lens[at];
+        // The reply goes to the tail, a slot other than the one lent for reading unless the
+        // queue was full (then the reply is dropped).
+        let tail = (self.head + self.queued) % FRAMES;
+        if tail == at {
+            let rx = RxToken {
+                frame: &self.frames[at][..n],
+            };
+            return Some((rx, TxToken { slot: None }));
+        }
+        let (rx, buf) = two(&mut self.frames[..], at, tail);
+        let (_, len) = two(&mut self.lens[..], at, tail);
+        Some((
+            RxToken { frame: &rx[..n] },
+            TxToken {
+                slot: Some(TxSlot {
+                    buf: &mut buf[..],
+                    len,
+                    queued: &mut self.queued,
+                }),
+            },
+        ))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        if self.queued == FRAMES {
+            // Busy: smoltcp keeps the packet and tries again at its next poll, after the
+            // receive side has drained the queue.
+            return None;
+        }
+        let tail = (self.head + self.queued) % FRAMES;
+        Some(TxToken {
+            slot: Some(TxSlot {
+                buf: &mut self.frames[tail][..],
+                len: &mut self.lens[tail],
+                queued: &mut self.queued,
+            }),
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ip;
+        caps.max_transmission_unit = MTU;
+        caps
+    }
+}

@@ -1,0 +1,69 @@
+//! A shim over the fixed loopback device for host tests: a std clock, a sleep in short
+//! slices, memory leaked once per shim (a test process lives briefly).
+
+use std::time::{Duration, Instant};
+
+use usockets_shim_smoltcp::smoltcp::iface::{Config, Interface, SocketStorage};
+use usockets_shim_smoltcp::smoltcp::time::Instant as SmolInstant;
+use usockets_shim_smoltcp::smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use usockets_shim_smoltcp::{LoopbackDevice, Platform, SmolConfig, SmolShim, WakeFlag};
+
+/// Sockets per shim: the 200-connection check needs two per connection plus listening pools.
+pub const SOCKETS: usize = 480;
+/// Bytes of each socket's buffer, each way.
+pub const BUFFER: usize = 4096;
+
+/// The loopback device of the host tests.
+pub type Device = LoopbackDevice<32, 1500>;
+/// The shim of the host tests.
+pub type HostShim = SmolShim<'static, Device, HostPlatform, SOCKETS, 8>;
+
+/// `Instant` for the clock; sleeps in slices of at most a millisecond so that a wake from
+/// another thread ends the sleep promptly.
+#[derive(Debug)]
+pub struct HostPlatform(Instant);
+
+impl Platform for HostPlatform {
+    fn now_ms(&mut self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+    fn idle(&mut self, until_ms: Option<u64>) {
+        let now = self.now_ms();
+        let ms = until_ms.map_or(1, |u| u.saturating_sub(now).min(1));
+        if ms > 0 {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+    }
+}
+
+/// A fresh shim on its own loopback interface with 127.0.0.1/8 and ::1/128.
+pub fn host_shim(config: SmolConfig) -> HostShim {
+    let mut device = Device::new();
+    let mut iface = Interface::new(
+        Config::new(HardwareAddress::Ip),
+        &mut device,
+        SmolInstant::from_millis(0),
+    );
+    iface.update_ip_addrs(|addrs| {
+        addrs
+            .push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8))
+            .expect("room for IPv4");
+        addrs
+            .push(IpCidr::new(IpAddress::v6(0, 0, 0, 0, 0, 0, 0, 1), 128))
+            .expect("room for IPv6");
+    });
+    let storage: &'static mut [SocketStorage<'static>] =
+        Box::leak((0..SOCKETS).map(|_| SocketStorage::EMPTY).collect());
+    let buffers: &'static mut [u8] = Box::leak(vec![0u8; SOCKETS * 2 * BUFFER].into_boxed_slice());
+    let wake: &'static WakeFlag = Box::leak(Box::new(WakeFlag::new()));
+    SmolShim::new(
+        device,
+        iface,
+        HostPlatform(Instant::now()),
+        wake,
+        storage,
+        buffers,
+        config,
+    )
+    .expect("a shim")
+}
