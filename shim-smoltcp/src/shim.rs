@@ -353,11 +353,12 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> SmolShim<'a, D,
                 n += 1;
             }
         }
+        let start = self.cursor;
         for k in 0..N {
             if n == events.len() {
                 break;
             }
-            let i = (self.cursor + k) % N;
+            let i = (start + k) % N;
             if self.slots[i].role != Role::Conn {
                 continue;
             }

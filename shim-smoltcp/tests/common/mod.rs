@@ -15,8 +15,10 @@ pub const BUFFER: usize = 4096;
 
 /// The loopback device of the host tests.
 pub type Device = LoopbackDevice<32, 1500>;
-/// The shim of the host tests.
-pub type HostShim = SmolShim<'static, Device, HostPlatform, SOCKETS, 8>;
+/// The shim of the host tests, with `N` sockets.
+pub type Shim<const N: usize> = SmolShim<'static, Device, HostPlatform, N, 8>;
+/// The shim of the conformance suite.
+pub type HostShim = Shim<SOCKETS>;
 
 /// `Instant` for the clock; sleeps in slices of at most a millisecond so that a wake from
 /// another thread ends the sleep promptly.
@@ -36,8 +38,15 @@ impl Platform for HostPlatform {
     }
 }
 
-/// A fresh shim on its own loopback interface with 127.0.0.1/8 and ::1/128.
+/// A fresh shim of [`SOCKETS`] sockets on its own loopback interface with 127.0.0.1/8 and
+/// ::1/128.
 pub fn host_shim(config: SmolConfig) -> HostShim {
+    shim::<SOCKETS>(config)
+}
+
+/// A fresh shim of `N` sockets of [`BUFFER`] bytes each way, on its own loopback interface
+/// with 127.0.0.1/8 and ::1/128.
+pub fn shim<const N: usize>(config: SmolConfig) -> Shim<N> {
     let mut device = Device::new();
     let mut iface = Interface::new(
         Config::new(HardwareAddress::Ip),
@@ -53,8 +62,8 @@ pub fn host_shim(config: SmolConfig) -> HostShim {
             .expect("room for IPv6");
     });
     let storage: &'static mut [SocketStorage<'static>] =
-        Box::leak((0..SOCKETS).map(|_| SocketStorage::EMPTY).collect());
-    let buffers: &'static mut [u8] = Box::leak(vec![0u8; SOCKETS * 2 * BUFFER].into_boxed_slice());
+        Box::leak((0..N).map(|_| SocketStorage::EMPTY).collect());
+    let buffers: &'static mut [u8] = Box::leak(vec![0u8; N * 2 * BUFFER].into_boxed_slice());
     let wake: &'static WakeFlag = Box::leak(Box::new(WakeFlag::new()));
     SmolShim::new(
         device,
