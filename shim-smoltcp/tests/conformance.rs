@@ -4,9 +4,14 @@
 
 mod common;
 
-use common::{host_shim, HostShim};
+use common::Shim;
 use usockets_conformance::ShimUnderTest;
 use usockets_shim_smoltcp::SmolConfig;
+
+/// Sockets per shim: the 200-connection check needs two per connection plus listening pools.
+const SOCKETS: usize = 480;
+
+type HostShim = Shim<SOCKETS>;
 
 struct Smol;
 
@@ -17,7 +22,7 @@ impl ShimUnderTest for Smol {
     fn new_shim() -> HostShim {
         // One loopback poll takes at most a queue's worth of frames: a pool that large never
         // answers a burst of SYNs with resets.
-        host_shim(SmolConfig::new().with_listen_pool(32))
+        common::shim::<SOCKETS>(SmolConfig::new().with_listen_pool(32))
     }
     fn unix_sockets(_: &HostShim) -> bool {
         false

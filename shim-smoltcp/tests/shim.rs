@@ -251,7 +251,7 @@ fn the_pool_size_is_the_burst_the_listener_takes() {
             }
             while s.accept(&l).expect("accept").is_some() {}
         }
-        let refused = outcome.iter().any(|o| *o == Some(false));
+        let refused = outcome.contains(&Some(false));
         assert_eq!(refused, refused_expected, "pool {pool}: {outcome:?}");
     }
 }

@@ -8,8 +8,6 @@ use usockets_shim_smoltcp::smoltcp::time::Instant as SmolInstant;
 use usockets_shim_smoltcp::smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use usockets_shim_smoltcp::{LoopbackDevice, Platform, SmolConfig, SmolShim, WakeFlag};
 
-/// Sockets per shim: the 200-connection check needs two per connection plus listening pools.
-pub const SOCKETS: usize = 480;
 /// Bytes of each socket's buffer, each way.
 pub const BUFFER: usize = 4096;
 
@@ -17,8 +15,6 @@ pub const BUFFER: usize = 4096;
 pub type Device = LoopbackDevice<32, 1500>;
 /// The shim of the host tests, with `N` sockets.
 pub type Shim<const N: usize> = SmolShim<'static, Device, HostPlatform, N, 8>;
-/// The shim of the conformance suite.
-pub type HostShim = Shim<SOCKETS>;
 
 /// `Instant` for the clock; sleeps in slices of at most a millisecond so that a wake from
 /// another thread ends the sleep promptly.
@@ -36,12 +32,6 @@ impl Platform for HostPlatform {
             std::thread::sleep(Duration::from_millis(ms));
         }
     }
-}
-
-/// A fresh shim of [`SOCKETS`] sockets on its own loopback interface with 127.0.0.1/8 and
-/// ::1/128.
-pub fn host_shim(config: SmolConfig) -> HostShim {
-    shim::<SOCKETS>(config)
 }
 
 /// A fresh shim of `N` sockets of [`BUFFER`] bytes each way, on its own loopback interface
