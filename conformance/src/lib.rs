@@ -75,7 +75,9 @@
 //!
 //! ## What is checked
 //!
-//! Everything core's API does without TLS, each behaviour a separate check:
+//! Everything core's API does without TLS, each behaviour a separate check. What a shim may
+//! lack (unix sockets, name resolution, `shutdown_read`) it declares on [`ShimUnderTest`];
+//! the check then asserts a clean refusal instead of the behaviour, and nothing is skipped.
 //!
 //! * **Addresses**: listening on port 0 gives an ephemeral port; IPv4 (`127.0.0.1`) and IPv6
 //!   (`::1`, required: a shim without IPv6 fails) and unix-domain listen/connect (or, where
@@ -84,12 +86,13 @@
 //!   `local_port` agree between the two ends.
 //! * **Data**: 1 MiB echoed both ways, in order; short writes (forced with a paused
 //!   receiver) completed through `on_writable`;
-//!   `write2`; `write(.., more)` + `flush`; pause/resume; `shutdown_read` → `on_end`;
-//!   half-close with a reply; data written right before a close arrives before the peer's
-//!   close.
+//!   `write2`; `write(.., more)` + `flush`; pause/resume; `shutdown_read` → `on_end` (or,
+//!   where the shim declares no `shutdown_read`, no change at all); half-close with a reply;
+//!   data written right before a close arrives before the peer's close.
 //! * **Lifecycle**: `close(code, reason)` reaches `on_close` synchronously and the handle stays
 //!   readable until the iteration ends; `close_connecting`; refused connects and unresolvable
-//!   names reach `on_connect_error` only; adoption; `on_pre_open` + `adopt_accepted`;
+//!   names (`Unsupported` where the shim declares it resolves none) reach `on_connect_error`
+//!   only; adoption; `on_pre_open` + `adopt_accepted`;
 //!   `context_close`; `listen_close` inside `on_open`; `Loop::run` returns once everything is
 //!   closed; a full socket arena sheds connections and recovers; 200 connections leave no slot
 //!   behind.

@@ -156,3 +156,74 @@ impl<const FRAMES: usize, const MTU: usize> Device for LoopbackDevice<FRAMES, MT
         caps
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::phy::{RxToken as _, TxToken as _};
+
+    fn send<const F: usize, const M: usize>(d: &mut LoopbackDevice<F, M>, byte: u8) -> bool {
+        match d.transmit(Instant::from_millis(0)) {
+            Some(t) => {
+                t.consume(3, |b| b.fill(byte));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn recv<const F: usize, const M: usize>(d: &mut LoopbackDevice<F, M>) -> Option<[u8; 3]> {
+        let (rx, _) = d.receive(Instant::from_millis(0))?;
+        Some(rx.consume(|b| {
+            let mut out = [0; 3];
+            out.copy_from_slice(b);
+            out
+        }))
+    }
+
+    #[test]
+    fn frames_come_back_in_order_and_a_full_queue_takes_none() {
+        let mut d = LoopbackDevice::<2, 64>::new();
+        assert!(send(&mut d, 1));
+        assert!(send(&mut d, 2));
+        assert!(!send(&mut d, 3), "full: smoltcp keeps the packet for later");
+        assert_eq!(recv(&mut d), Some([1; 3]));
+        assert!(send(&mut d, 4));
+        assert_eq!(recv(&mut d), Some([2; 3]));
+        assert_eq!(recv(&mut d), Some([4; 3]));
+        assert_eq!(recv(&mut d), None);
+        assert_eq!(d.queued(), 0);
+    }
+
+    #[test]
+    fn a_reply_while_reading_goes_to_the_tail_or_nowhere_when_full() {
+        let mut d = LoopbackDevice::<3, 64>::new();
+        assert!(send(&mut d, 1));
+        {
+            let (rx, tx) = d.receive(Instant::from_millis(0)).expect("a frame");
+            rx.consume(|b| assert_eq!(b, [1; 3]));
+            tx.consume(3, |b| b.fill(9));
+        }
+        assert_eq!(recv(&mut d), Some([9; 3]), "the reply was queued");
+        // A full queue: the frame read frees no slot for the reply (it is dropped).
+        for byte in 1..=3 {
+            assert!(send(&mut d, byte));
+        }
+        {
+            let (rx, tx) = d.receive(Instant::from_millis(0)).expect("a frame");
+            rx.consume(|b| assert_eq!(b, [1; 3]));
+            tx.consume(3, |b| b.fill(7));
+        }
+        assert_eq!(recv(&mut d), Some([2; 3]));
+        assert_eq!(recv(&mut d), Some([3; 3]));
+        assert_eq!(recv(&mut d), None, "the reply to a full queue was dropped");
+    }
+
+    #[test]
+    fn an_unused_transmit_token_queues_nothing() {
+        let mut d = LoopbackDevice::<2, 64>::new();
+        drop(d.transmit(Instant::from_millis(0)));
+        assert_eq!(d.queued(), 0);
+        assert_eq!(recv(&mut d), None);
+    }
+}

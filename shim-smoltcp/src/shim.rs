@@ -218,15 +218,17 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> SmolShim<'a, D,
     }
 
     /// Polls the interface until it settles (or [`POLLS_PER_WAIT`] times), topping the
-    /// listening pools up between polls: each poll may take a batch of SYNs.
-    fn poll(&mut self) {
+    /// listening pools up between polls: each poll may take a batch of SYNs. Returns whether
+    /// it settled (the last poll changed nothing).
+    fn poll(&mut self) -> bool {
         for _ in 0..POLLS_PER_WAIT {
             let now = self.now();
             if self.iface.poll(now, &mut self.device, &mut self.set) == PollResult::None {
-                break;
+                return true;
             }
             self.refill_all();
         }
+        false
     }
 
     /// A free socket, or `None` when all `N` are in use. When none is free, a closed
@@ -467,7 +469,7 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> OsShim
         }
         let deadline = timeout_ms.map(|t| self.platform.now_ms().saturating_add(t));
         loop {
-            self.poll();
+            let settled = self.poll();
             self.settle();
             let mut n = 0;
             if self.wake.take() {
@@ -490,10 +492,15 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> OsShim
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if until.is_some_and(|u| u <= now_ms) {
-                continue;
+            match until {
+                // More to do at once: poll again.
+                Some(u) if u <= now_ms && !settled => continue,
+                // smoltcp wants a poll now but the last one changed nothing (a device that
+                // takes no frame, its queue full or its link down): sleep a millisecond
+                // rather than spin.
+                Some(u) if u <= now_ms => self.platform.idle(Some(now_ms + 1)),
+                _ => self.platform.idle(until),
             }
-            self.platform.idle(until);
         }
     }
 
