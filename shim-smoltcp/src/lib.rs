@@ -45,6 +45,10 @@
 //!   (`WFI` on hardware).
 //! * **Waking.** The waker raises a [`WakeFlag`] in a `static`; `idle` must return when it is
 //!   raised from another context (see [`Platform::idle`]).
+//! * **The interface while the loop runs.** Core lends a running loop's shim to no one, so
+//!   DHCP, link checks and other sockets of the embedder run in [`Platform::after_poll`],
+//!   which gets the interface and the socket set after every poll
+//!   ([`SmolShim::add_socket`] adds a socket of your own).
 //! * **The `more` hint** of `send` is ignored; writes leave at the next poll.
 
 #![no_std]

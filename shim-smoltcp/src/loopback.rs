@@ -13,6 +13,8 @@ pub struct LoopbackDevice<const FRAMES: usize, const MTU: usize> {
     lens: [usize; FRAMES],
     head: usize,
     queued: usize,
+    /// Where a frame that finds the queue full is built, then forgotten.
+    scratch: [u8; MTU],
 }
 
 impl<const FRAMES: usize, const MTU: usize> core::fmt::Debug for LoopbackDevice<FRAMES, MTU> {
@@ -37,6 +39,7 @@ impl<const FRAMES: usize, const MTU: usize> LoopbackDevice<FRAMES, MTU> {
             lens: [0; FRAMES],
             head: 0,
             queued: 0,
+            scratch: [0; MTU],
         }
     }
     /// How many frames wait to be received.
@@ -57,9 +60,10 @@ impl phy::RxToken for RxToken<'_> {
 }
 
 /// Queues one frame when consumed: the free slot at the tail (none when the queue is full:
-/// the frame is built and dropped).
+/// the frame is built in scratch space and dropped).
 pub struct TxToken<'a> {
     slot: Option<TxSlot<'a>>,
+    scratch: &'a mut [u8],
 }
 
 struct TxSlot<'a> {
@@ -76,12 +80,11 @@ impl phy::TxToken for TxToken<'_> {
                 *slot.queued += 1;
                 f(&mut slot.buf[..len])
             }
+            // Dropped (a full queue, or a frame over the MTU, which smoltcp never asks for):
+            // built in scratch space and forgotten.
             _ => {
-                // Dropped: smoltcp still writes it somewhere, a scratch buffer (truncated if
-                // longer, which only happens for a frame over the MTU smoltcp was told).
-                let mut scratch = [0u8; 1536];
-                let n = len.min(scratch.len());
-                f(&mut scratch[..n])
+                let n = len.min(self.scratch.len());
+                f(&mut self.scratch[..n])
             }
         }
     }
@@ -113,11 +116,18 @@ impl<const FRAMES: usize, const MTU: usize> Device for LoopbackDevice<FRAMES, MT
         // The reply goes to the tail, a slot other than the one lent for reading unless the
         // queue was full (then the reply is dropped).
         let tail = (self.head + self.queued) % FRAMES;
+        let scratch = &mut self.scratch[..];
         if tail == at {
             let rx = RxToken {
                 frame: &self.frames[at][..n],
             };
-            return Some((rx, TxToken { slot: None }));
+            return Some((
+                rx,
+                TxToken {
+                    slot: None,
+                    scratch,
+                },
+            ));
         }
         let (rx, buf) = two(&mut self.frames[..], at, tail);
         let (_, len) = two(&mut self.lens[..], at, tail);
@@ -129,6 +139,7 @@ impl<const FRAMES: usize, const MTU: usize> Device for LoopbackDevice<FRAMES, MT
                     len,
                     queued: &mut self.queued,
                 }),
+                scratch,
             },
         ))
     }
@@ -146,6 +157,7 @@ impl<const FRAMES: usize, const MTU: usize> Device for LoopbackDevice<FRAMES, MT
                 len: &mut self.lens[tail],
                 queued: &mut self.queued,
             }),
+            scratch: &mut self.scratch[..],
         })
     }
 
@@ -154,6 +166,29 @@ impl<const FRAMES: usize, const MTU: usize> Device for LoopbackDevice<FRAMES, MT
         caps.medium = Medium::Ip;
         caps.max_transmission_unit = MTU;
         caps
+    }
+}
+
+/// A device in a `static` (a firmware's `&'static mut`) works as well as one owned by the
+/// shim.
+impl<const FRAMES: usize, const MTU: usize> Device for &mut LoopbackDevice<FRAMES, MTU> {
+    type RxToken<'a>
+        = RxToken<'a>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = TxToken<'a>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        (**self).receive(now)
+    }
+    fn transmit(&mut self, now: Instant) -> Option<TxToken<'_>> {
+        (**self).transmit(now)
+    }
+    fn capabilities(&self) -> DeviceCapabilities {
+        (**self).capabilities()
     }
 }
 

@@ -3,6 +3,8 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use smoltcp::iface::{Interface, SocketSet};
+
 use usockets_core::Wake;
 
 /// The embedder's side of the shim: a monotonic clock and a way to sleep until something
@@ -17,8 +19,18 @@ pub trait Platform {
     /// the shim polls the stack again and calls it again while nothing is ready.
     ///
     /// A wake from another execution context (a second core, a thread on a host) must end the
-    /// sleep too: raise an interrupt or event there (`SEV`), or sleep in short slices.
+    /// sleep too: pend an interrupt on the loop's core (`WFI` wakes on it), or idle with
+    /// `WFE` and signal with `SEV` (which ends a `WFE` only), or sleep in short slices.
     fn idle(&mut self, until_ms: Option<u64>);
+
+    /// Runs after each poll of the interface, with the interface and the socket set: the place
+    /// for what the embedder drives beside the loop's TCP sockets, such as a DHCP socket added
+    /// with [`SmolShim::add_socket`](crate::SmolShim::add_socket) whose lease updates the
+    /// interface's addresses. Core lends the shim to no one once it runs the loop, so this is
+    /// where the interface stays reachable. Does nothing by default.
+    fn after_poll(&mut self, iface: &mut Interface, sockets: &mut SocketSet<'_>) {
+        let _ = (iface, sockets);
+    }
 }
 
 /// The flag behind a loop's waker: [`Wake::wake`] raises it, the shim's `wait` lowers it and

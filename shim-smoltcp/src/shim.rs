@@ -5,6 +5,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use smoltcp::iface::{Interface, PollResult, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, RecvError, SendError, State};
+use smoltcp::socket::AnySocket;
 use smoltcp::storage::RingBuffer;
 use smoltcp::time::Instant;
 use smoltcp::wire::IpListenEndpoint;
@@ -103,6 +104,8 @@ pub struct SmolShim<'a, D: Device, P: Platform, const N: usize, const L: usize =
     slots: [Slot; N],
     listeners: [Listener; L],
     config: SmolConfig,
+    /// Entries of the socket storage beyond the `N` TCP sockets, for [`add_socket`](Self::add_socket).
+    extra_sockets: usize,
     next_port: u16,
     /// Where the next `wait` starts reporting, so that a short event buffer serves every
     /// socket in turn.
@@ -129,7 +132,8 @@ fn err<T>(kind: ErrorKind) -> Result<T> {
 impl<'a, D: Device, P: Platform, const N: usize, const L: usize> SmolShim<'a, D, P, N, L> {
     /// A shim over `iface` (configured by the embedder: addresses, routes) and its `device`.
     ///
-    /// `storage` holds smoltcp's socket set (at least `N` entries) and `buffers` every
+    /// `storage` holds smoltcp's socket set (at least `N` entries; more for
+    /// [`add_socket`](Self::add_socket)) and `buffers` every
     /// socket's receive and send buffers, split evenly: each of the `N` sockets gets
     /// `buffers.len() / (2 * N)` bytes each way. `wake` is the flag behind the loop's waker
     /// (a `static`). Fails with `InvalidInput` when `storage` is too short or the buffers are
@@ -147,6 +151,7 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> SmolShim<'a, D,
         if storage.len() < N || each < 64 || N > usize::from(u16::MAX) || L > 255 {
             return err(ErrorKind::InvalidInput);
         }
+        let extra_sockets = storage.len() - N;
         let mut set = SocketSet::new(storage);
         let mut rest = buffers;
         let handles = core::array::from_fn(|_| {
@@ -165,20 +170,40 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> SmolShim<'a, D,
             slots: [Slot::FREE; N],
             listeners: [Listener::UNUSED; L],
             config,
+            extra_sockets,
             next_port: *EPHEMERAL.start(),
             cursor: 0,
         })
     }
 
-    /// The interface, to change addresses or routes while the loop runs (a DHCP lease).
+    /// The interface, to change addresses or routes before the shim goes to a loop (core
+    /// lends a running loop's shim to no one; [`Platform::after_poll`] reaches the interface
+    /// then).
     pub fn interface_mut(&mut self) -> &mut Interface {
         &mut self.iface
+    }
+    /// Adds a socket of the embedder's own (a DHCP or DNS socket) to the set, beside the `N`
+    /// TCP sockets of the shim, which never touches it: drive it from
+    /// [`Platform::after_poll`]. `OutOfMemory` when the socket storage given to
+    /// [`new`](Self::new) has no entry left.
+    pub fn add_socket<T: AnySocket<'a>>(&mut self, socket: T) -> Result<SocketHandle> {
+        if self.extra_sockets == 0 {
+            return err(ErrorKind::OutOfMemory);
+        }
+        self.extra_sockets -= 1;
+        Ok(self.set.add(socket))
+    }
+    /// The embedder's platform (reachable through [`Cx::shim`](usockets_core::Cx::shim) while
+    /// a loop runs).
+    pub fn platform(&self) -> &P {
+        &self.platform
     }
     /// The device.
     pub fn device(&self) -> &D {
         &self.device
     }
-    /// The device, mutably (a driver's statistics, a link-state check).
+    /// The device, mutably (a driver's statistics, a link-state check), before the shim goes
+    /// to a loop.
     pub fn device_mut(&mut self) -> &mut D {
         &mut self.device
     }
@@ -223,7 +248,9 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> SmolShim<'a, D,
     fn poll(&mut self) -> bool {
         for _ in 0..POLLS_PER_WAIT {
             let now = self.now();
-            if self.iface.poll(now, &mut self.device, &mut self.set) == PollResult::None {
+            let result = self.iface.poll(now, &mut self.device, &mut self.set);
+            self.platform.after_poll(&mut self.iface, &mut self.set);
+            if result == PollResult::None {
                 return true;
             }
             self.refill_all();

@@ -276,3 +276,31 @@ fn wait_sleeps_until_its_timeout_and_a_wake_ends_it() {
     assert_eq!(events[0].token, Token::WAKER);
     assert!(start.elapsed().as_secs() < 2, "woken, not timed out");
 }
+
+/// The embedder's own sockets go beside the shim's, within the storage given, and
+/// `Platform::after_poll` runs after every poll (where a DHCP socket would be driven).
+#[test]
+fn sockets_of_the_embedder_fit_the_spare_storage_and_after_poll_runs() {
+    use usockets_shim_smoltcp::smoltcp::socket::tcp;
+    use usockets_shim_smoltcp::smoltcp::storage::RingBuffer;
+    let mut s = common::shim_with_extra::<2>(SmolConfig::new().with_listen_pool(1), 1);
+    let mine = || {
+        let rx: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
+        let tx: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
+        tcp::Socket::new(RingBuffer::new(rx), RingBuffer::new(tx))
+    };
+    s.add_socket(mine()).expect("one spare entry");
+    let e = s.add_socket(mine()).expect_err("no spare entry left");
+    assert_eq!(e.kind(), ErrorKind::OutOfMemory);
+    let mut events = [Event::new(Token(0)); 4];
+    let before = s.platform().1;
+    s.wait(&mut events, Some(0)).expect("wait");
+    assert!(s.platform().1 > before, "after_poll ran");
+    let (l, port) = listen(&mut s);
+    let _pair = connect_pair(&mut s, &l, port, 40);
+    assert_eq!(
+        s.sockets_in_use(),
+        2,
+        "the embedder's socket is not the shim's"
+    );
+}

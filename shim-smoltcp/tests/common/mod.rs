@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use usockets_shim_smoltcp::smoltcp::iface::{Config, Interface, SocketStorage};
+use usockets_shim_smoltcp::smoltcp::iface::{Config, Interface, SocketSet, SocketStorage};
 use usockets_shim_smoltcp::smoltcp::time::Instant as SmolInstant;
 use usockets_shim_smoltcp::smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use usockets_shim_smoltcp::{LoopbackDevice, Platform, SmolConfig, SmolShim, WakeFlag};
@@ -17,11 +17,14 @@ pub type Device = LoopbackDevice<32, 1500>;
 pub type Shim<const N: usize> = SmolShim<'static, Device, HostPlatform, N, 8>;
 
 /// `Instant` for the clock; sleeps in slices of at most a millisecond so that a wake from
-/// another thread ends the sleep promptly.
+/// another thread ends the sleep promptly. Counts the `after_poll` calls.
 #[derive(Debug)]
-pub struct HostPlatform(Instant);
+pub struct HostPlatform(Instant, pub usize);
 
 impl Platform for HostPlatform {
+    fn after_poll(&mut self, _: &mut Interface, _: &mut SocketSet<'_>) {
+        self.1 += 1;
+    }
     fn now_ms(&mut self) -> u64 {
         self.0.elapsed().as_millis() as u64
     }
@@ -37,6 +40,11 @@ impl Platform for HostPlatform {
 /// A fresh shim of `N` sockets of [`BUFFER`] bytes each way, on its own loopback interface
 /// with 127.0.0.1/8 and ::1/128.
 pub fn shim<const N: usize>(config: SmolConfig) -> Shim<N> {
+    shim_with_extra::<N>(config, 0)
+}
+
+/// [`shim`], with `extra` socket storage entries beyond the `N` TCP sockets.
+pub fn shim_with_extra<const N: usize>(config: SmolConfig, extra: usize) -> Shim<N> {
     let mut device = Device::new();
     let mut iface = Interface::new(
         Config::new(HardwareAddress::Ip),
@@ -52,13 +60,13 @@ pub fn shim<const N: usize>(config: SmolConfig) -> Shim<N> {
             .expect("room for IPv6");
     });
     let storage: &'static mut [SocketStorage<'static>] =
-        Box::leak((0..N).map(|_| SocketStorage::EMPTY).collect());
+        Box::leak((0..N + extra).map(|_| SocketStorage::EMPTY).collect());
     let buffers: &'static mut [u8] = Box::leak(vec![0u8; N * 2 * BUFFER].into_boxed_slice());
     let wake: &'static WakeFlag = Box::leak(Box::new(WakeFlag::new()));
     SmolShim::new(
         device,
         iface,
-        HostPlatform(Instant::now()),
+        HostPlatform(Instant::now(), 0),
         wake,
         storage,
         buffers,
