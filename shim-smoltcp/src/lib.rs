@@ -21,15 +21,20 @@
 //!
 //! * **Accepting.** smoltcp has no listening socket that accepts: a listening TCP socket *is*
 //!   the connection once a SYN arrives. A listener is therefore a pool of
-//!   [`SmolConfig::listen_pool`] smoltcp sockets listening on its endpoint (the accept
-//!   backlog; the `backlog` listen option is not used). A pool socket whose connection is
-//!   established is handed over by `accept`, and a free socket takes its place in the pool.
-//!   With all sockets in use the pool shrinks, and peers see no answer to their SYN (as with a
-//!   full backlog) until a socket is free again.
+//!   [`SmolConfig::listen_pool`] smoltcp sockets listening on its endpoint. A pool socket whose connection is
+//!   established is handed over by `accept`; a free socket takes the place of one that took
+//!   a SYN at once, between polls. A SYN that finds no pool socket listening (a burst bigger
+//!   than the pool, or no free socket) is answered by smoltcp with a reset: the peer's connect
+//!   is refused, where a BSD backlog would queue it. Half-open connections are capped by the
+//!   `backlog` listen option and time out ([`HANDSHAKE_TIMEOUT_MS`]), so SYNs that never
+//!   complete hold no socket for good.
 //! * **Sockets share one budget.** Connections, pool sockets, and sockets closed by core but
 //!   still closing in smoltcp (a FIN to finish, TIME-WAIT) all use the `N` smoltcp sockets
 //!   given to [`SmolShim::new`]. A closed socket lingers in the shim, never in core: core's
-//!   slot is free at once.
+//!   slot is free at once. It lingers at most [`SmolConfig::linger_ms`], then it is reset
+//!   (data arriving after the close resets it at once, as on a BSD socket); a socket in
+//!   TIME-WAIT is taken back when no socket is free. A connect fails with `TimedOut` after
+//!   [`SmolConfig::connect_timeout_ms`].
 //! * **Names.** Literal IPv4 and IPv6 addresses only; a host name fails with
 //!   [`ErrorKind::Unsupported`](usockets_core::ErrorKind::Unsupported) (no DNS socket is polled;
 //!   resolve before connecting, e.g. with smoltcp's DNS socket in your own code).
@@ -65,6 +70,6 @@ mod slot;
 pub use error::SmolError;
 pub use loopback::LoopbackDevice;
 pub use platform::{Platform, SmolWaker, WakeFlag};
-pub use shim::{SmolConfig, SmolFd, SmolShim};
+pub use shim::{SmolConfig, SmolFd, SmolShim, HANDSHAKE_TIMEOUT_MS};
 /// The smoltcp this shim is built on, for naming its types (`Interface`, `SocketStorage`, ...).
 pub use smoltcp;

@@ -18,9 +18,11 @@ pub trait Platform {
     /// [`WakeFlag`] raised. It may return early and spuriously, and must return by the deadline:
     /// the shim polls the stack again and calls it again while nothing is ready.
     ///
-    /// A wake from another execution context (a second core, a thread on a host) must end the
-    /// sleep too: pend an interrupt on the loop's core (`WFI` wakes on it), or idle with
-    /// `WFE` and signal with `SEV` (which ends a `WFE` only), or sleep in short slices.
+    /// A wake ([`WakeFlag`]) must end the sleep too. The shim checks the flag just before it
+    /// calls `idle`; to close the window between that check and the sleep, check
+    /// [`WakeFlag::is_raised`] with interrupts masked and `WFI` there (it still wakes on a
+    /// pending interrupt), and have whoever wakes from another context (a second core, a
+    /// thread on a host) also pend an interrupt on the loop's core; or sleep in short slices.
     fn idle(&mut self, until_ms: Option<u64>);
 
     /// Runs after each poll of the interface, with the interface and the socket set: the place
@@ -47,6 +49,12 @@ impl WakeFlag {
     /// Raises the flag (what a waker does; also callable from an interrupt handler).
     pub fn raise(&self) {
         self.0.store(true, Ordering::Release);
+    }
+    /// Whether the flag is raised: for a [`Platform::idle`] that must not sleep past a wake
+    /// (check it with interrupts masked, then `WFI`, which still wakes on a pending
+    /// interrupt).
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::Acquire)
     }
     /// Lowers the flag and says whether it was raised. A load then a store, not a swap:
     /// `thumbv6m` has no atomic read-modify-write. A raise between the two is lost only as a

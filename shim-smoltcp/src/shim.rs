@@ -7,7 +7,7 @@ use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, RecvError, SendError, State};
 use smoltcp::socket::AnySocket;
 use smoltcp::storage::RingBuffer;
-use smoltcp::time::Instant;
+use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpListenEndpoint;
 use usockets_core::{
     ConnectTarget, ErrorKind, Event, Interest, ListenOptions, ListenTarget, OsShim, PeerAddr, Token,
@@ -15,7 +15,7 @@ use usockets_core::{
 
 use crate::addr::{parse_ip, to_smol, to_std};
 use crate::platform::{Platform, SmolWaker, WakeFlag};
-use crate::slot::{acceptable, Role, Slot};
+use crate::slot::{acceptable, Role, Slot, NO_DEADLINE};
 use crate::SmolError;
 
 /// How many times one `wait` polls the interface before it reports: each poll moves packets
@@ -46,6 +46,8 @@ struct Listener {
     used: bool,
     endpoint: IpListenEndpoint,
     pool: u8,
+    /// At most this many half-open connections (the `backlog` listen option).
+    backlog: u32,
     token: Option<Token>,
     interest: Interest,
 }
@@ -58,6 +60,7 @@ impl Listener {
             port: 0,
         },
         pool: 0,
+        backlog: 0,
         token: None,
         interest: Interest::NONE,
     };
@@ -67,15 +70,42 @@ impl Listener {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SmolConfig {
-    /// smoltcp sockets kept listening per listener: the accept backlog (BSD's `backlog`
-    /// argument is ignored, since every pool socket holds buffers). At least 1.
+    /// smoltcp sockets kept listening per listener. At least 1. Half-open connections (SYN
+    /// received, handshake not done) take sockets besides, at most the listen option
+    /// `backlog` of them, and give up after [`HANDSHAKE_TIMEOUT_MS`].
     pub listen_pool: u8,
+    /// How long a connect may take before it fails with `TimedOut` (ms).
+    pub connect_timeout_ms: u64,
+    /// How long a connection closed by core may go on closing in smoltcp (unacknowledged
+    /// data or FIN, a peer that never sends its FIN) before it is reset and its socket
+    /// forgotten (ms). TIME-WAIT ends sooner (smoltcp keeps it 10 s).
+    pub linger_ms: u64,
 }
 
+/// How long a pool socket waits for the last ACK of a handshake before it gives up (smoltcp's
+/// own timeout, set on every pool socket), so that SYNs from peers that vanish (or a SYN
+/// flood) hold no socket for good.
+pub const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+
 impl SmolConfig {
-    /// Two listening sockets per listener.
+    /// Two listening sockets per listener; connects time out after 75 s (as BSD's); closed
+    /// connections linger at most 60 s (Linux's `tcp_fin_timeout`).
     pub const fn new() -> SmolConfig {
-        SmolConfig { listen_pool: 2 }
+        SmolConfig {
+            listen_pool: 2,
+            connect_timeout_ms: 75_000,
+            linger_ms: 60_000,
+        }
+    }
+    /// Sets [`connect_timeout_ms`](Self::connect_timeout_ms).
+    pub const fn with_connect_timeout_ms(mut self, ms: u64) -> SmolConfig {
+        self.connect_timeout_ms = ms;
+        self
+    }
+    /// Sets [`linger_ms`](Self::linger_ms).
+    pub const fn with_linger_ms(mut self, ms: u64) -> SmolConfig {
+        self.linger_ms = ms;
+        self
     }
     /// Sets [`listen_pool`](Self::listen_pool) (at least 1).
     pub const fn with_listen_pool(mut self, n: u8) -> SmolConfig {
@@ -218,7 +248,9 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> SmolShim<'a, D,
     }
 
     fn now(&mut self) -> Instant {
-        Instant::from_millis(i64::try_from(self.platform.now_ms()).unwrap_or(i64::MAX))
+        // smoltcp counts microseconds in an i64: clamp where that would overflow.
+        let ms = self.platform.now_ms().min(i64::MAX as u64 / 1000);
+        Instant::from_millis(ms as i64)
     }
 
     fn socket(&self, i: usize) -> &tcp::Socket<'a> {
@@ -303,57 +335,117 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> SmolShim<'a, D,
     }
 
     /// Keeps `listen_pool` sockets of listener `l` listening: a pool socket that took a SYN
-    /// is replaced at once, not only when its connection is accepted, so that a burst of
-    /// SYNs within one poll finds listeners (smoltcp answers a SYN nobody listens for with a
-    /// reset). Fewer when no socket is free; the next `wait` tries again.
+    /// is replaced at once, not only when its connection is accepted, so that a burst of up
+    /// to `listen_pool` SYNs within one poll finds listeners (smoltcp answers a SYN nobody
+    /// listens for with a reset). Half-open sockets (SYN received) are capped at the
+    /// listener's `backlog`, so that SYNs that never complete cannot take every socket;
+    /// sockets listening beyond the pool (a half-open one that smoltcp put back to listening
+    /// after a reset) are closed. Fewer when no socket is free; the next `wait` tries again.
     fn refill(&mut self, l: usize) {
         let listener = self.listeners[l];
         if !listener.used {
             return;
         }
-        let mut listening = (0..N)
-            .filter(|&i| {
-                self.slots[i].role == Role::Pool(l as u8) && self.socket(i).state() == State::Listen
-            })
-            .count();
-        while listening < usize::from(listener.pool) {
+        let pool = usize::from(listener.pool);
+        let (mut listening, mut half_open) = (0, 0);
+        for i in 0..N {
+            if self.slots[i].role != Role::Pool(l as u8) {
+                continue;
+            }
+            match self.socket(i).state() {
+                State::Listen if listening == pool => {
+                    self.socket_mut(i).close();
+                    self.slots[i].reset(Role::Free);
+                }
+                State::Listen => listening += 1,
+                State::SynReceived => half_open += 1,
+                _ => {}
+            }
+        }
+        while listening < pool && half_open < listener.backlog as usize {
             let Some(i) = self.take_free() else { return };
-            if self.socket_mut(i).listen(listener.endpoint).is_err() {
+            let socket = self.socket_mut(i);
+            if socket.listen(listener.endpoint).is_err() {
                 return;
             }
-            configure(self.socket_mut(i));
+            configure_pool(socket);
             self.slots[i].reset(Role::Pool(l as u8));
             listening += 1;
         }
     }
 
-    /// After a poll: updates every socket's history, frees sockets done closing, re-arms pool
-    /// sockets whose connection died before it was accepted, refills pools.
+    /// After a poll: updates every socket's history, enforces the deadlines (connects that
+    /// take too long, closed connections that go on closing), frees sockets done closing and
+    /// pool sockets whose connection died before it was accepted, refills pools.
     fn settle(&mut self) {
+        let now = self.platform.now_ms();
         for i in 0..N {
             let handle = self.handles[i];
             let socket = self.set.get_mut::<tcp::Socket>(handle);
             let slot = &mut self.slots[i];
             match slot.role {
-                Role::Conn => slot.observe(socket),
-                Role::Linger => {
-                    // Done: closed, and any RST it owed sent (smoltcp forgets the peer then).
-                    if socket.state() == State::Closed && socket.remote_endpoint().is_none() {
-                        slot.reset(Role::Free);
+                Role::Conn => {
+                    slot.observe(socket);
+                    if !slot.established && !slot.ended && now >= slot.deadline {
+                        socket.abort();
+                        slot.ended = true;
+                        slot.error = Some(ErrorKind::TimedOut);
                     }
                 }
-                Role::Pool(l) => {
+                Role::Linger => {
                     if socket.state() == State::Closed && socket.remote_endpoint().is_none() {
-                        let endpoint = self.listeners[usize::from(l)].endpoint;
-                        if socket.listen(endpoint).is_err() {
-                            slot.reset(Role::Free);
-                        }
+                        // Done: closed, and any RST it owed sent (smoltcp forgets the peer
+                        // then).
+                        slot.reset(Role::Free);
+                    } else if slot.aborted && now >= slot.deadline {
+                        // Its RST could not go (a device that takes no frame): forget it.
+                        forget(socket);
+                        slot.reset(Role::Free);
+                    } else if !slot.aborted && (socket.can_recv() || now >= slot.deadline) {
+                        // Data after close gets a reset, as from a BSD socket; so does a
+                        // close that takes longer than `linger_ms`.
+                        socket.abort();
+                        slot.aborted = true;
+                        slot.deadline = now.saturating_add(ABORT_GRACE_MS);
+                    }
+                }
+                Role::Pool(_) => {
+                    // Reset or timed out before it was accepted; `refill` puts a socket back.
+                    if socket.state() == State::Closed && socket.remote_endpoint().is_none() {
+                        slot.reset(Role::Free);
                     }
                 }
                 Role::Free => {}
             }
         }
         self.refill_all();
+    }
+
+    /// The earliest deadline of the shim's own (a connect's time-out, a lingering socket's
+    /// end), so that a sleep ends in time to enforce it.
+    fn next_deadline(&self) -> Option<u64> {
+        self.slots
+            .iter()
+            .filter(|s| {
+                s.role == Role::Linger || (s.role == Role::Conn && !s.established && !s.ended)
+            })
+            .map(|s| s.deadline)
+            .filter(|&d| d != NO_DEADLINE)
+            .min()
+    }
+
+    /// Hands socket `i` to the shim to finish closing: reset (`aborted`, it waits only for its
+    /// RST to go) or closing in order, for at most `linger_ms`.
+    fn linger(&mut self, i: usize, aborted: bool, now: u64) {
+        let slot = &mut self.slots[i];
+        slot.reset(Role::Linger);
+        slot.aborted = aborted;
+        let wait = if aborted {
+            ABORT_GRACE_MS
+        } else {
+            self.config.linger_ms
+        };
+        slot.deadline = now.saturating_add(wait);
     }
 
     fn refill_all(&mut self) {
@@ -400,7 +492,7 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> SmolShim<'a, D,
         n
     }
 
-    fn listen_on(&mut self, endpoint: IpListenEndpoint) -> Result<SmolFd> {
+    fn listen_on(&mut self, endpoint: IpListenEndpoint, backlog: u32) -> Result<SmolFd> {
         let l = self
             .listeners
             .iter()
@@ -414,12 +506,13 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> SmolShim<'a, D,
         self.socket_mut(first)
             .listen(endpoint)
             .map_err(|_| SmolError::new(ErrorKind::InvalidInput))?;
-        configure(self.socket_mut(first));
+        configure_pool(self.socket_mut(first));
         self.slots[first].reset(Role::Pool(l as u8));
         self.listeners[l] = Listener {
             used: true,
             endpoint,
             pool,
+            backlog: backlog.max(1),
             token: None,
             interest: Interest::NONE,
         };
@@ -431,6 +524,32 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> SmolShim<'a, D,
     fn is_local(&self, ip: IpAddr) -> bool {
         let ip = to_smol(ip);
         self.iface.ip_addrs().iter().any(|c| c.address() == ip)
+    }
+}
+
+/// The earlier of two optional times.
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// [`configure`], and the handshake's time-out of a pool socket.
+fn configure_pool(socket: &mut tcp::Socket<'_>) {
+    configure(socket);
+    socket.set_timeout(Some(Duration::from_millis(HANDSHAKE_TIMEOUT_MS)));
+}
+
+/// How long an aborted socket may wait for its RST to leave before it is forgotten anyway.
+const ABORT_GRACE_MS: u64 = 1_000;
+
+/// Makes a closed socket forget its peer (an RST it could not send): `listen` starts it over
+/// from CLOSED, `close` takes it back out of LISTEN; port 1 is never seen by anyone, since
+/// nothing is polled in between.
+fn forget(socket: &mut tcp::Socket<'_>) {
+    if socket.listen(1).is_ok() {
+        socket.close();
     }
 }
 
@@ -508,20 +627,24 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> OsShim
             if n > 0 || deadline.is_some_and(|d| now_ms >= d) {
                 return Ok(n);
             }
-            // Sleep until smoltcp needs polling (a retransmission, TIME-WAIT's end) or the
-            // deadline, whichever is first.
+            if !settled {
+                // The last poll still moved packets (frames may wait in the device that
+                // smoltcp's timers do not know of): poll again before any sleep.
+                continue;
+            }
+            // Sleep until smoltcp needs polling (a retransmission, TIME-WAIT's end), a
+            // deadline of the shim's own, or the caller's, whichever is first.
             let now = self.now();
             let stack = self
                 .iface
                 .poll_delay(now, &self.set)
                 .map(|d| now_ms.saturating_add(d.total_millis()));
-            let until = match (stack, deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let until = earliest(earliest(stack, deadline), self.next_deadline());
+            if self.wake.is_raised() {
+                // Raised since it was taken: report it rather than sleep past it.
+                continue;
+            }
             match until {
-                // More to do at once: poll again.
-                Some(u) if u <= now_ms && !settled => continue,
                 // smoltcp wants a poll now but the last one changed nothing (a device that
                 // takes no frame, its queue full or its link down): sleep a millisecond
                 // rather than spin.
@@ -539,12 +662,11 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> OsShim
         self.platform.now_ms()
     }
 
-    /// A listener is a pool of [`SmolConfig::listen_pool`] listening sockets on the endpoint
-    /// (`options.backlog` is not used). Port 0 picks an unused ephemeral port. Any host is
+    /// A listener is a pool of [`SmolConfig::listen_pool`] listening sockets on the endpoint,
+    /// with at most `options.backlog` half-open connections besides. Port 0 picks an unused ephemeral port. Any host is
     /// dual-stack. A host must be one of the interface's addresses (else `AddrNotAvailable`),
     /// and a name is `Unsupported`; so are unix-domain paths.
     fn listen(&mut self, target: ListenTarget<'_>, options: ListenOptions) -> Result<SmolFd> {
-        let _ = options;
         let (host, port) = match target {
             ListenTarget::Host { host, port } => (host, port),
             ListenTarget::Unix(_) => return err(ErrorKind::Unsupported),
@@ -573,7 +695,7 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> OsShim
         } else {
             port
         };
-        self.listen_on(IpListenEndpoint { addr, port })
+        self.listen_on(IpListenEndpoint { addr, port }, options.backlog)
     }
 
     /// Hands over a pool socket whose connection is established, and refills the pool.
@@ -587,6 +709,8 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> OsShim
             return Ok(None);
         };
         self.slots[i].reset(Role::Conn);
+        // The handshake's time-out is the pool's; a connection has none.
+        self.socket_mut(i).set_timeout(None);
         self.slots[i].observe(self.set.get::<tcp::Socket>(self.handles[i]));
         let remote = self.slots[i].remote;
         self.refill(usize::from(l));
@@ -634,6 +758,10 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> OsShim
                 tcp::ConnectError::InvalidState => SmolError::new(ErrorKind::InvalidInput),
             })?;
         self.slots[i].reset(Role::Conn);
+        self.slots[i].deadline = self
+            .platform
+            .now_ms()
+            .saturating_add(self.config.connect_timeout_ms);
         Ok(SmolFd(FdKind::Conn(i as u16)))
     }
 
@@ -709,29 +837,36 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> OsShim
                 let Ok(i) = self.conn(&fd) else {
                     return;
                 };
+                let now = self.platform.now_ms();
                 let socket = self.socket_mut(i);
                 let unread = socket.recv_queue() > 0;
-                match socket.state() {
-                    State::SynSent | State::SynReceived => socket.abort(),
-                    _ if unread => socket.abort(),
-                    _ => socket.close(),
+                let aborted = match socket.state() {
+                    State::SynSent | State::SynReceived => true,
+                    _ => unread,
+                };
+                if aborted {
+                    socket.abort();
+                } else {
+                    socket.close();
                 }
-                self.slots[i].reset(Role::Linger);
+                self.linger(i, aborted, now);
             }
             FdKind::Listen(l) => {
                 let Some(listener) = self.listeners.get_mut(usize::from(l)) else {
                     return;
                 };
                 *listener = Listener::UNUSED;
+                let now = self.platform.now_ms();
                 for i in 0..N {
                     if self.slots[i].role == Role::Pool(l) {
                         let socket = self.socket_mut(i);
-                        if socket.state() == State::Listen {
-                            socket.close();
-                        } else {
+                        let aborted = socket.state() != State::Listen;
+                        if aborted {
                             socket.abort();
+                        } else {
+                            socket.close();
                         }
-                        self.slots[i].reset(Role::Linger);
+                        self.linger(i, aborted, now);
                     }
                 }
             }

@@ -41,7 +41,16 @@ pub(crate) struct Slot {
     /// The endpoints, kept once established: smoltcp forgets them on a reset.
     pub(crate) local: Option<SocketAddr>,
     pub(crate) remote: Option<SocketAddr>,
+    /// When the shim gives up on the socket (shim clock, ms; [`NO_DEADLINE`]: never): a
+    /// connect not established by then times out, a closed connection still closing then is
+    /// reset and forgotten.
+    pub(crate) deadline: u64,
+    /// A lingering socket was reset at its deadline and waits (briefly) for its RST to go.
+    pub(crate) aborted: bool,
 }
+
+/// No deadline.
+pub(crate) const NO_DEADLINE: u64 = u64::MAX;
 
 impl Slot {
     pub(crate) const FREE: Slot = Slot {
@@ -55,6 +64,8 @@ impl Slot {
         ended: false,
         local: None,
         remote: None,
+        deadline: NO_DEADLINE,
+        aborted: false,
     };
 
     /// Fresh bookkeeping for a socket now held as `role` (registration and history cleared).

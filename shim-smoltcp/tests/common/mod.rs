@@ -1,5 +1,8 @@
 //! A shim over the fixed loopback device for host tests: a std clock, a sleep in short
-//! slices, memory leaked once per shim (a test process lives briefly).
+//! slices, memory leaked once per shim (a test process lives briefly); and a virtual clock.
+
+// Each test binary uses a part of this module.
+#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +48,37 @@ pub fn shim<const N: usize>(config: SmolConfig) -> Shim<N> {
 
 /// [`shim`], with `extra` socket storage entries beyond the `N` TCP sockets.
 pub fn shim_with_extra<const N: usize>(config: SmolConfig, extra: usize) -> Shim<N> {
+    build::<N, _>(config, extra, HostPlatform(Instant::now(), 0))
+}
+
+/// A clock that only moves when the shim sleeps: `idle` jumps to its deadline. For the
+/// shim's time-outs (seconds and minutes) in a test that takes milliseconds.
+#[derive(Debug, Default)]
+pub struct VirtualClock(pub u64);
+
+impl Platform for VirtualClock {
+    fn now_ms(&mut self) -> u64 {
+        self.0
+    }
+    fn idle(&mut self, until_ms: Option<u64>) {
+        self.0 = until_ms.unwrap_or(self.0 + 1_000).max(self.0 + 1);
+    }
+}
+
+/// A shim on a [`VirtualClock`].
+pub type VirtualShim<const N: usize> = SmolShim<'static, Device, VirtualClock, N, 8>;
+
+/// [`shim`] on a [`VirtualClock`].
+pub fn virtual_shim<const N: usize>(config: SmolConfig) -> VirtualShim<N> {
+    build::<N, _>(config, 0, VirtualClock::default())
+}
+
+/// A shim of `N` sockets and `extra` spare storage entries on `platform`.
+pub fn build<const N: usize, P: Platform>(
+    config: SmolConfig,
+    extra: usize,
+    platform: P,
+) -> SmolShim<'static, Device, P, N, 8> {
     let mut device = Device::new();
     let mut iface = Interface::new(
         Config::new(HardwareAddress::Ip),
@@ -63,14 +97,5 @@ pub fn shim_with_extra<const N: usize>(config: SmolConfig, extra: usize) -> Shim
         Box::leak((0..N + extra).map(|_| SocketStorage::EMPTY).collect());
     let buffers: &'static mut [u8] = Box::leak(vec![0u8; N * 2 * BUFFER].into_boxed_slice());
     let wake: &'static WakeFlag = Box::leak(Box::new(WakeFlag::new()));
-    SmolShim::new(
-        device,
-        iface,
-        HostPlatform(Instant::now(), 0),
-        wake,
-        storage,
-        buffers,
-        config,
-    )
-    .expect("a shim")
+    SmolShim::new(device, iface, platform, wake, storage, buffers, config).expect("a shim")
 }
