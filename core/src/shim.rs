@@ -231,6 +231,29 @@ impl Event {
     pub const fn with_hangup(self, on: bool) -> Event {
         self.with_bit(Event::HANGUP, on)
     }
+
+    /// The event a shim reports for `token` with these conditions, or `None` when none holds
+    /// (nothing to report): for shims that compute readiness themselves (AFD poll results,
+    /// a user-space stack's socket states) rather than translate a poller's events.
+    #[inline]
+    pub const fn ready(
+        token: Token,
+        readable: bool,
+        writable: bool,
+        error: bool,
+        hangup: bool,
+    ) -> Option<Event> {
+        if !(readable || writable || error || hangup) {
+            return None;
+        }
+        Some(
+            Event::new(token)
+                .with_readable(readable)
+                .with_writable(writable)
+                .with_error(error)
+                .with_hangup(hangup),
+        )
+    }
 }
 
 #[cfg(feature = "defmt")]

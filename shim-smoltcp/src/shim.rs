@@ -274,6 +274,14 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> SmolShim<'a, D,
         }
     }
 
+    /// Listener `l` (`InvalidInput` for one closed, which an owned descriptor never is).
+    fn listener_mut(&mut self, l: u8) -> Result<&mut Listener> {
+        self.listeners
+            .get_mut(usize::from(l))
+            .filter(|l| l.used)
+            .ok_or(SmolError::new(ErrorKind::InvalidInput))
+    }
+
     /// Polls the interface until it settles (or [`POLLS_PER_WAIT`] times), topping the
     /// listening pools up between polls: each poll may take a batch of SYNs. Returns whether
     /// it settled (the last poll changed nothing).
@@ -574,11 +582,7 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> OsShim
     fn modify(&mut self, fd: &SmolFd, token: Token, interest: Interest) -> Result<()> {
         match fd.0 {
             FdKind::Listen(l) => {
-                let listener = self
-                    .listeners
-                    .get_mut(usize::from(l))
-                    .filter(|l| l.used)
-                    .ok_or(SmolError::new(ErrorKind::InvalidInput))?;
+                let listener = self.listener_mut(l)?;
                 listener.token = Some(token);
                 listener.interest = interest;
             }
@@ -876,11 +880,7 @@ impl<'a, D: Device, P: Platform, const N: usize, const L: usize> OsShim
     fn local_addr(&mut self, fd: &SmolFd) -> Result<PeerAddr> {
         match fd.0 {
             FdKind::Listen(l) => {
-                let listener = self
-                    .listeners
-                    .get(usize::from(l))
-                    .filter(|l| l.used)
-                    .ok_or(SmolError::new(ErrorKind::InvalidInput))?;
+                let listener = *self.listener_mut(l)?;
                 let ip = match listener.endpoint.addr {
                     Some(a) => IpAddr::from(a),
                     None => IpAddr::V6(Ipv6Addr::UNSPECIFIED),

@@ -116,16 +116,7 @@ impl Slot {
         let readable = self.interest.is_readable()
             && (socket.can_recv() || (self.established && !socket.may_recv()) || error);
         let writable = self.interest.is_writable() && socket.can_send();
-        if !(readable || writable || error || hangup) {
-            return None;
-        }
-        Some(
-            Event::new(token)
-                .with_readable(readable)
-                .with_writable(writable)
-                .with_error(error)
-                .with_hangup(hangup),
-        )
+        Event::ready(token, readable, writable, error, hangup)
     }
 }
 

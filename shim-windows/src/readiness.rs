@@ -53,16 +53,7 @@ pub(crate) fn event_for(token: Token, events: u32, interest: Interest) -> Option
     let readable = interest.is_readable() && (events & READ_BITS != 0 || abort);
     let writable = (interest.is_writable() && events & AFD_POLL_SEND != 0) || connect_fail;
     let error = abort || connect_fail;
-    if !(readable || writable || error) {
-        return None;
-    }
-    Some(
-        Event::new(token)
-            .with_readable(readable)
-            .with_writable(writable)
-            .with_error(error)
-            .with_hangup(abort),
-    )
+    Event::ready(token, readable, writable, error, abort)
 }
 
 #[cfg(test)]
