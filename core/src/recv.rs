@@ -28,6 +28,19 @@ impl<'a> RecvBuf<'a> {
         (whole.len() >= len.checked_add(2 * RECV_PADDING)?).then_some(RecvBuf { whole, len })
     }
 
+    /// How many bytes of data (what `len()` through the slice gives, without slicing: the
+    /// hot path asks for it on every data event).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is no data (never, in `on_data`).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// The data together with [`RECV_PADDING`] writable bytes on each side; the data starts at
     /// offset [`RECV_PADDING`] and is as long as the data.
     #[inline]

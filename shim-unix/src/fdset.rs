@@ -29,6 +29,12 @@ impl FdSet {
         }
     }
 
+    /// Whether no flag is set.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Whether the flag of `fd` is set (one compare while the set is empty).
     #[inline]
     pub fn contains(&self, fd: i32) -> bool {
