@@ -72,10 +72,7 @@ impl<C: Config> Cx<C> {
             // The first read right here, with the slot already in hand.
             let (layered, context) = (e.layered(), e.context);
             let Some(fd) = e.fd.as_ref() else { return };
-            let cap = self.recv_capacity;
-            let result = self
-                .shim
-                .recv(fd, &mut recv[RECV_PADDING..RECV_PADDING + cap]);
+            let result = self.shim.recv(fd, data_area(recv));
             if self.received(recv, s, context, layered, result) {
                 self.read_more(recv, s, 1);
             }
@@ -159,7 +156,6 @@ impl<C: Config> Cx<C> {
     /// Reads on while each read fills the buffer, `done` reads of this event already made.
     #[inline(never)]
     fn read_more(&mut self, recv: &mut [u8], s: SocketId, done: u32) {
-        let cap = self.recv_capacity;
         for _ in done..self.settings.max_reads_per_event.max(1) {
             // Re-check before every read: a callback may have closed, paused or adopted it, or
             // a write inside it may have failed.
@@ -171,9 +167,7 @@ impl<C: Config> Cx<C> {
             }
             let (layered, context) = (e.layered(), e.context);
             let Some(fd) = e.fd.as_ref() else { return };
-            let result = self
-                .shim
-                .recv(fd, &mut recv[RECV_PADDING..RECV_PADDING + cap]);
+            let result = self.shim.recv(fd, data_area(recv));
             if !self.received(recv, s, context, layered, result) {
                 return;
             }
@@ -725,4 +719,13 @@ enum Outlet<R> {
     Layer,
     /// Nothing may be written now (closed, shut down, connecting, failing).
     Refused,
+}
+
+/// The data area of the loop's receive buffer: all of it but the padding on each side. The
+/// buffer is exactly the data area and both paddings (`Loop::new` sizes the area from it), so
+/// this needs no capacity from the loop, and the bounds it checks are the buffer's own length.
+#[inline(always)]
+fn data_area(recv: &mut [u8]) -> &mut [u8] {
+    let end = recv.len().saturating_sub(RECV_PADDING);
+    recv.get_mut(RECV_PADDING..end).unwrap_or_default()
 }
