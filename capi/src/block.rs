@@ -203,6 +203,11 @@ impl Block {
         ext_at(self.0.as_ptr())
     }
 
+    /// The header's address, for handing through core (`Config::data_hint`).
+    pub(crate) fn raw(&self) -> NonNull<Header> {
+        self.0
+    }
+
     /// The pointer C sees.
     pub(crate) fn as_ptr<T>(&self) -> *mut T {
         self.0.as_ptr().cast()

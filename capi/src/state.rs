@@ -13,7 +13,7 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
-use usockets_core::{Config, Cx, GrowingStorage, ListenId, Loop};
+use usockets_core::{Config, ContextCallbacks, Cx, GrowingStorage, ListenId, Loop};
 
 use crate::block::{Block, Header};
 use crate::types::{ContextCbs, LoopCb, PollReadyCb, TimerCb};
@@ -88,6 +88,16 @@ impl Config for Capi {
     type Layer = usockets_tls::Tls;
     #[cfg(not(feature = "tls"))]
     type Layer = usockets_core::NoLayer;
+
+    /// Every context forwards through the same trampolines.
+    const SHARED_CALLBACKS: Option<ContextCallbacks<Self>> =
+        Some(crate::trampoline::CONTEXT_CALLBACKS);
+
+    /// The socket's block: the data trampoline hands it to C without looking the slot up.
+    #[inline(always)]
+    fn data_hint(ext: &Option<Block>) -> Option<NonNull<()>> {
+        ext.as_ref().map(|b| b.raw().cast())
+    }
 }
 
 /// Everything a loop block leads to. Lives in its own allocation, only ever accessed through

@@ -9,31 +9,32 @@
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_int};
+use std::ptr::NonNull;
 
 use usockets_core::{
     Accepted, CloseCause, ContextCallbacks, ContextId, Cx, ErrorKind, Interest, ListenId,
     LoopCallbacks, OsError, PollId, RecvBuf, SocketId, TimerId, RECV_PADDING,
 };
 
-use crate::block::{Block, Obj};
+use crate::block::{Block, Header, Obj};
 use crate::fd::{self, Fd};
 use crate::state::{enter, loop_state, Capi};
 use crate::types::{us_socket_t, ContextCbs, SocketCb};
 
 /// The callbacks core gets for every context: each forwards to the context's C callback.
-pub(crate) fn context_callbacks() -> ContextCallbacks<Capi> {
-    ContextCallbacks {
-        on_pre_open: Some(pre_open),
-        on_open: Some(open),
-        on_close: Some(close),
-        on_data: Some(data),
-        on_writable: Some(writable),
-        on_timeout: Some(timeout),
-        on_long_timeout: Some(long_timeout),
-        on_end: Some(end),
-        on_connect_error: Some(connect_error),
-    }
-}
+/// Every context has these same ones (`Config::SHARED_CALLBACKS`), so core calls them without
+/// looking up the socket's context.
+pub(crate) const CONTEXT_CALLBACKS: ContextCallbacks<Capi> = ContextCallbacks {
+    on_pre_open: Some(pre_open),
+    on_open: Some(open),
+    on_close: Some(close),
+    on_data: Some(data),
+    on_writable: Some(writable),
+    on_timeout: Some(timeout),
+    on_long_timeout: Some(long_timeout),
+    on_end: Some(end),
+    on_connect_error: Some(connect_error),
+};
 
 /// The loop-level callbacks core gets for every loop.
 pub(crate) fn loop_callbacks() -> LoopCallbacks<Capi> {
@@ -63,6 +64,22 @@ fn target_of<F: Copy>(
 ) -> (*mut us_socket_t, Option<F>) {
     let cb = block.header().cbs.as_deref().and_then(|c| pick(c).get());
     (block.as_ptr(), cb)
+}
+
+/// [`target_of`] from a block's raw pointer.
+///
+/// # Safety
+/// `h` is a live socket block, not written to during this call.
+#[inline(always)]
+unsafe fn target_at<F: Copy>(
+    h: NonNull<Header>,
+    pick: impl FnOnce(&ContextCbs) -> &Cell<Option<F>>,
+) -> (*mut us_socket_t, Option<F>) {
+    // SAFETY: `h` is a live, initialised header nobody writes meanwhile (this function's
+    // contract); the reference lives only for this read.
+    let header = unsafe { h.as_ref() };
+    let cb = header.cbs.as_deref().and_then(|c| pick(c).get());
+    (h.as_ptr().cast(), cb)
 }
 
 /// Copies `ip` to a writable buffer for C (`char *ip`).
@@ -175,17 +192,23 @@ fn close(cx: &mut Cx<Capi>, s: SocketId, cause: CloseCause<*mut std::ffi::c_void
 }
 
 fn data(cx: &mut Cx<Capi>, s: SocketId, buf: &mut RecvBuf<'_>) {
-    let Some((sp, Some(cb))) = target(cx, s, |c| &c.on_data) else {
+    // The block pointer core read from the socket's slot for the `recv` (`Capi::data_hint`),
+    // or, for plaintext the TLS layer delivers, a lookup.
+    let found = match buf.hint() {
+        // SAFETY: core took the hint from this socket's ext, `Some(block)`, during the event
+        // it is dispatching now; the block is freed only when core releases the slot, at the
+        // end of the iteration at the earliest, so it is live for this call, and its header is
+        // written only through `&mut Block` (set_cbs, set_obj), which nothing does meanwhile.
+        Some(p) => Some(unsafe { target_at(p.cast::<Header>(), |c| &c.on_data) }),
+        None => target(cx, s, |c| &c.on_data),
+    };
+    let Some((sp, Some(cb))) = found else {
         return;
     };
     let len = buf.len() as c_int;
     // The pointer is derived from the whole padded region (not from the data alone) so that C
     // may write into the padding on both sides; the data starts RECV_PADDING bytes in.
-    let data = buf
-        .padded()
-        .as_mut_ptr()
-        .wrapping_add(RECV_PADDING)
-        .cast::<c_char>();
+    let data = buf.padded_ptr().wrapping_add(RECV_PADDING).cast::<c_char>();
     // SAFETY: `cb` is the C function the program registered with us_socket_context_on_data for
     // the socket's context; `sp` is the socket's live block; `data` has `len` bytes with
     // RECV_PADDING writable bytes on each side, in the receive buffer core lends for this call.

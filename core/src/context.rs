@@ -10,6 +10,9 @@ use crate::shim::{ConnectTarget, ErrorKind, Interest, OsError, OsShim, ShimError
 
 impl<C: Config> Cx<C> {
     pub(crate) fn callbacks_of(&self, s: SocketId) -> Option<ContextCallbacks<C>> {
+        if let Some(shared) = C::SHARED_CALLBACKS {
+            return Some(shared);
+        }
         let ctx = self.socket(s)?.context;
         self.contexts
             .get(ctx.index, ctx.generation)

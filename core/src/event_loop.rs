@@ -7,6 +7,7 @@
 //! for it: `run` (an iteration), `socket`, `context`, `listen`, `timer`, `poll`, ...
 
 use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
 
 use crate::accepted::Accepted;
 use crate::close::CloseCause;
@@ -60,6 +61,25 @@ pub trait Config: Sized {
     /// The per-socket transform between the kernel and the callbacks: [`NoLayer`](crate::NoLayer)
     /// for plain sockets, or a TLS layer (see the [`layer`](crate::layer) module).
     type Layer: crate::layer::Layer<Self>;
+
+    /// Socket callbacks that every context of this configuration shares, when it has such (a
+    /// C ABI whose contexts all forward to per-socket C callbacks through the same
+    /// trampolines). With `Some`, core calls these for every socket event and never looks up
+    /// the socket's context to find its callbacks (one slot lookup fewer per event); the
+    /// callbacks given to [`Cx::context_create`] must then be these same ones. `None` (the
+    /// default): each context's own callbacks.
+    const SHARED_CALLBACKS: Option<ContextCallbacks<Self>> = None;
+
+    /// A pointer the `on_data` callback may want from the socket's ext, read by core from the
+    /// slot it already holds for the `recv` and handed over in the [`RecvBuf`]
+    /// ([`RecvBuf::hint`]), so that the callback need not look the slot up again (the C ABI
+    /// hands C the socket's block pointer this way). Core only copies it, never reads through
+    /// it. The default gives none.
+    #[inline(always)]
+    fn data_hint(ext: &Self::SocketExt) -> Option<NonNull<()>> {
+        let _ = ext;
+        None
+    }
 }
 
 /// The (owned) descriptor type of the shim of config `C`; the loop lends it as `&FdOf<C>`.

@@ -1,6 +1,7 @@
 //! The receive buffer lent to `on_data`.
 
 use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
 
 /// Bytes of writable padding before and after the data in every `on_data` buffer
 /// (`LIBUS_RECV_BUFFER_PADDING`). Parsers may write fences past the end and headers before the
@@ -12,12 +13,16 @@ pub const RECV_PADDING: usize = 32;
 pub struct RecvBuf<'a> {
     whole: &'a mut [u8],
     len: usize,
+    hint: Option<NonNull<()>>,
 }
 
 impl<'a> RecvBuf<'a> {
+    /// `whole` holds `len` bytes at offset [`RECV_PADDING`] and the padding after them (the
+    /// caller, core's read, guarantees it).
     #[inline]
-    pub(crate) fn new(whole: &'a mut [u8], len: usize) -> Self {
-        RecvBuf { whole, len }
+    pub(crate) fn new(whole: &'a mut [u8], len: usize, hint: Option<NonNull<()>>) -> Self {
+        debug_assert!(whole.len() >= len + 2 * RECV_PADDING);
+        RecvBuf { whole, len, hint }
     }
 
     /// A buffer holding `len` bytes of data at offset [`RECV_PADDING`] of `whole`, with the
@@ -25,7 +30,11 @@ impl<'a> RecvBuf<'a> {
     /// `on_data` ([`Cx::deliver_data`](crate::Cx::deliver_data)). `None` when `whole` is
     /// shorter than `len` plus both paddings.
     pub fn from_padded(whole: &'a mut [u8], len: usize) -> Option<RecvBuf<'a>> {
-        (whole.len() >= len.checked_add(2 * RECV_PADDING)?).then_some(RecvBuf { whole, len })
+        (whole.len() >= len.checked_add(2 * RECV_PADDING)?).then_some(RecvBuf {
+            whole,
+            len,
+            hint: None,
+        })
     }
 
     /// How many bytes of data (what `len()` through the slice gives, without slicing: the
@@ -46,6 +55,22 @@ impl<'a> RecvBuf<'a> {
     #[inline]
     pub fn padded(&mut self) -> &mut [u8] {
         &mut self.whole[..RECV_PADDING + self.len + RECV_PADDING]
+    }
+
+    /// The start of [`padded`](Self::padded), without the bounds check of slicing it (every
+    /// constructor checked that the padding after the data is there): for handing the buffer
+    /// to C, which gets `len` bytes at offset [`RECV_PADDING`] of it and the padding on both
+    /// sides. Valid for writes while this buffer is borrowed mutably.
+    #[inline]
+    pub fn padded_ptr(&mut self) -> *mut u8 {
+        self.whole.as_mut_ptr()
+    }
+
+    /// What [`Config::data_hint`](crate::Config::data_hint) gave for the receiving socket's
+    /// ext; `None` when it gives none, and for plaintext a [`Layer`](crate::Layer) delivers.
+    #[inline]
+    pub fn hint(&self) -> Option<NonNull<()>> {
+        self.hint
     }
 }
 

@@ -1,5 +1,7 @@
 //! Connections: their slot, the read/write hot path and the per-socket API.
 
+use core::ptr::NonNull;
+
 use crate::close::CloseCause;
 use crate::entry::{Flags, NIL};
 use crate::event_loop::{Config, Cx, FdOf, SocketEntry};
@@ -70,10 +72,10 @@ impl<C: Config> Cx<C> {
             && e.pending_error.is_none()
         {
             // The first read right here, with the slot already in hand.
-            let (layered, context) = (e.layered(), e.context);
+            let (layered, context, hint) = (e.layered(), e.context, C::data_hint(&e.ext));
             let Some(fd) = e.fd.as_ref() else { return };
             let result = self.shim.recv(fd, data_area(recv));
-            if self.received(recv, s, context, layered, result) {
+            if self.received(recv, s, (context, hint), layered, result) {
                 self.read_more(recv, s, 1);
             }
             return;
@@ -165,10 +167,10 @@ impl<C: Config> Cx<C> {
             if e.closed() || !e.interest.is_readable() || e.pending_error.is_some() {
                 return;
             }
-            let (layered, context) = (e.layered(), e.context);
+            let (layered, context, hint) = (e.layered(), e.context, C::data_hint(&e.ext));
             let Some(fd) = e.fd.as_ref() else { return };
             let result = self.shim.recv(fd, data_area(recv));
-            if !self.received(recv, s, context, layered, result) {
+            if !self.received(recv, s, (context, hint), layered, result) {
                 return;
             }
         }
@@ -181,7 +183,7 @@ impl<C: Config> Cx<C> {
         &mut self,
         recv: &mut [u8],
         s: SocketId,
-        context: ContextId,
+        (context, hint): (ContextId, Option<NonNull<()>>),
         layered: bool,
         result: Result<usize, <C::Shim as OsShim>::Error>,
     ) -> bool {
@@ -193,12 +195,14 @@ impl<C: Config> Cx<C> {
             Ok(n) => {
                 if layered {
                     C::Layer::received(self, s, &recv[RECV_PADDING..RECV_PADDING + n]);
-                } else if let Some(cb) = self
-                    .contexts
-                    .get(context.index, context.generation)
-                    .and_then(|c| c.callbacks.on_data)
-                {
-                    let mut buf = RecvBuf::new(recv, n);
+                } else if let Some(cb) = match C::SHARED_CALLBACKS {
+                    Some(shared) => shared.on_data,
+                    None => self
+                        .contexts
+                        .get(context.index, context.generation)
+                        .and_then(|c| c.callbacks.on_data),
+                } {
+                    let mut buf = RecvBuf::new(recv, n, hint);
                     cb(self, s, &mut buf);
                 }
                 n >= self.recv_capacity

@@ -43,10 +43,10 @@ unsafe fn new_context(
             };
             // On failure core drops `st`: its block stays registered until us_loop_free.
             let made = match make {
-                None => cx.context_create(st, trampoline::context_callbacks()),
+                None => cx.context_create(st, trampoline::CONTEXT_CALLBACKS),
                 Some(parent) => cx.context_create_child(parent, st).inspect(|&c| {
                     if let Some(cbs) = cx.context_callbacks_mut(c) {
-                        *cbs = trampoline::context_callbacks();
+                        *cbs = trampoline::CONTEXT_CALLBACKS;
                     }
                 }),
             };
