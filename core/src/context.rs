@@ -270,7 +270,7 @@ impl<C: Config> Cx<C> {
             match result {
                 Ok(fd) => e.fd = Some(fd),
                 Err(err) => {
-                    e.pending_error = Some(err);
+                    e.set_pending_error(Some(err));
                     self.pending_connect_errors += 1;
                 }
             }
@@ -323,14 +323,14 @@ impl<C: Config> Cx<C> {
         let mut index = 0;
         while self.pending_connect_errors > 0 && index < self.sockets.slots() {
             let found = self.sockets.at(index).and_then(|(g, e)| {
-                e.pending_error
+                e.pending_error()
                     .filter(|_| e.connecting() && !e.closed())
                     .map(|err| (g, err))
             });
             if let Some((g, err)) = found {
                 let s = SocketId::new(index, g);
                 if let Some(e) = self.socket_mut(s) {
-                    e.pending_error = None;
+                    e.set_pending_error(None);
                 }
                 self.pending_connect_errors -= 1;
                 self.connect_failed(s, err);

@@ -34,7 +34,7 @@ pub struct Socket<F, E, L> {
     /// While connecting: a connect that failed at once, reported in the next iteration. Once
     /// established: a hard send error; the socket is failing and closes when the running
     /// callback returns (see the `failing` module).
-    pub(crate) pending_error: Option<OsError>,
+    pending_error: Option<OsError>,
     /// When the short and the long timeout are due (shim clock, ms), [`NEVER`] when off. The
     /// first sweep whose tick time is at or past it fires it.
     pub(crate) timeout_at: u64,
@@ -47,6 +47,21 @@ pub struct Socket<F, E, L> {
 }
 
 impl<F, E, L> Socket<F, E, L> {
+    /// The error it holds, if any: failing (closed with it once the running callback
+    /// returns), or a connect that failed before reaching the poller.
+    #[inline(always)]
+    pub(crate) fn pending_error(&self) -> Option<OsError> {
+        debug_assert_eq!(self.errored(), self.pending_error.is_some());
+        self.pending_error
+    }
+
+    /// Sets or clears the pending error, and the [`Flags::ERRORED`] state with it.
+    #[inline]
+    pub(crate) fn set_pending_error(&mut self, err: Option<OsError>) {
+        self.pending_error = err;
+        self.set_errored(err.is_some());
+    }
+
     /// The listen socket that accepted it, if any.
     #[inline]
     pub(crate) fn listener(&self) -> Option<ListenId> {
@@ -136,6 +151,10 @@ socket_flags! {
     QUEUED = 9, queued, set_queued;
     /// Taken off the queue this iteration: may read once without spending budget.
     LOW_PRIORITY_TURN = 10, low_priority_turn, set_low_priority_turn;
+    /// Holds a pending error (`pending_error` is `Some`): failing, or a connect that failed
+    /// before reaching the poller. Mirrors the field so that the hot paths test it together
+    /// with the other states, in one compare; only `set_pending_error` changes either.
+    ERRORED = 11, errored, set_errored;
 }
 
 impl Flags {
@@ -147,7 +166,15 @@ impl Flags {
     pub(crate) const NOT_PLAIN_WRITE: Flags = Flags::CLOSED
         .with(Flags::SHUT_DOWN)
         .with(Flags::CONNECTING)
-        .with(Flags::LAYERED);
+        .with(Flags::LAYERED)
+        .with(Flags::ERRORED);
+
+    /// The states in which a readable event does not go straight to `recv` and `on_data`:
+    /// closed, connecting, low priority, or holding an error.
+    pub(crate) const NOT_PLAIN_READ: Flags = Flags::CLOSED
+        .with(Flags::CONNECTING)
+        .with(Flags::LOW_PRIORITY)
+        .with(Flags::ERRORED);
 
     /// Both sets of states together.
     #[inline(always)]

@@ -24,14 +24,14 @@ impl<C: Config> Cx<C> {
     /// [`close_failed`](Self::close_failed).
     pub(crate) fn fail_socket(&mut self, s: SocketId, err: OsError) {
         let Some(e) = self.socket(s) else { return };
-        if e.closed() || e.pending_error.is_some() {
+        if e.closed() || e.pending_error().is_some() {
             return;
         }
         crate::log::debug!("socket failed with os error {}: closing", err.code);
         self.low_priority_remove(s);
         let head = self.failing;
         if let Some(e) = self.socket_mut(s) {
-            e.pending_error = Some(err);
+            e.set_pending_error(Some(err));
             e.queue_next = head;
         }
         self.failing = s.index;
@@ -59,7 +59,7 @@ impl<C: Config> Cx<C> {
             };
             self.failing = e.queue_next;
             let s = SocketId::new(index, g);
-            let err = if e.closed() { None } else { e.pending_error };
+            let err = if e.closed() { None } else { e.pending_error() };
             if let Some(e) = self.socket_mut(s) {
                 e.queue_next = NIL;
             }

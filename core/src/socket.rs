@@ -58,19 +58,12 @@ impl<C: Config> Cx<C> {
 
     pub(crate) fn socket_event(&mut self, recv: &mut [u8], s: SocketId, ev: Event) {
         // A field borrow, not `open_socket`: the fast path below calls the shim with it held.
-        let Some(e) = self
-            .sockets
-            .get(s.index, s.generation)
-            .filter(|e| !e.closed())
-        else {
+        let Some(e) = self.sockets.get(s.index, s.generation) else {
             return;
         };
-        // The hot path: data on an established socket, nothing else going on.
-        if ev.only_readable()
-            && e.interest.is_readable()
-            && !e.flags.any(Flags::CONNECTING.with(Flags::LOW_PRIORITY))
-            && e.pending_error.is_none()
-        {
+        // The hot path: data on an established socket, nothing else going on (open, not
+        // connecting, not low priority, no pending error: one compare).
+        if ev.only_readable() && e.interest.is_readable() && !e.flags.any(Flags::NOT_PLAIN_READ) {
             // The first read right here, with the slot already in hand.
             let (layered, context, hint) = (e.layered(), e.context, C::data_hint(&e.ext));
             let Some(fd) = e.fd.as_ref() else { return };
@@ -80,12 +73,15 @@ impl<C: Config> Cx<C> {
             }
             return;
         }
+        if e.closed() {
+            return;
+        }
         let (layered, fin_pending) = (e.layered(), e.fin_pending());
         if e.connecting() {
             self.connect_event(s);
             return;
         }
-        if e.pending_error.is_some() {
+        if e.pending_error().is_some() {
             // Failing: it closes as soon as this event is dispatched.
             return;
         }
@@ -164,7 +160,7 @@ impl<C: Config> Cx<C> {
             let Some(e) = self.sockets.get(s.index, s.generation) else {
                 return;
             };
-            if e.closed() || !e.interest.is_readable() || e.pending_error.is_some() {
+            if e.flags.any(Flags::CLOSED.with(Flags::ERRORED)) || !e.interest.is_readable() {
                 return;
             }
             let (layered, context, hint) = (e.layered(), e.context, C::data_hint(&e.ext));
@@ -280,7 +276,7 @@ impl<C: Config> Cx<C> {
             return Outlet::Refused;
         };
         // The hot path: an open, established, plain socket, not shut down nor failing.
-        if !e.flags.any(Flags::NOT_PLAIN_WRITE) && e.pending_error.is_none() {
+        if !e.flags.any(Flags::NOT_PLAIN_WRITE) {
             return match e.fd.as_ref() {
                 Some(fd) => Outlet::Kernel(send(&mut self.shim, fd)),
                 None => Outlet::Refused,
@@ -291,7 +287,7 @@ impl<C: Config> Cx<C> {
         }
         // After shutdown only a layer still sending its last bytes writes (FIN waits for it).
         let shut = e.shut_down() && !e.fin_pending();
-        if e.closed() || shut || e.connecting() || e.pending_error.is_some() {
+        if e.closed() || shut || e.connecting() || e.pending_error().is_some() {
             return Outlet::Refused;
         }
         match e.fd.as_ref() {
@@ -338,11 +334,7 @@ impl<C: Config> Cx<C> {
         // else (layer, refusal, short write, error, the hint) is handled out of line, so the
         // caller's frame stays small.
         if let Some(e) = self.sockets.get(s.index, s.generation) {
-            if !more
-                && !data.is_empty()
-                && !e.flags.any(Flags::NOT_PLAIN_WRITE)
-                && e.pending_error.is_none()
-            {
+            if !more && !data.is_empty() && !e.flags.any(Flags::NOT_PLAIN_WRITE) {
                 if let Some(fd) = e.fd.as_ref() {
                     let result = self.shim.send(fd, data, false);
                     if matches!(result, Ok(n) if n == data.len()) {
@@ -599,7 +591,7 @@ impl<C: Config> Cx<C> {
         let Some(e) = self.open_socket(s) else {
             return false;
         };
-        let had_connect_error = e.connecting() && e.pending_error.is_some();
+        let had_connect_error = e.connecting() && e.pending_error().is_some();
         self.unlink_socket(s);
         self.low_priority_remove(s);
         if had_connect_error {
@@ -610,7 +602,7 @@ impl<C: Config> Cx<C> {
             return false;
         };
         e.set_closed(true);
-        e.pending_error = None;
+        e.set_pending_error(None);
         e.next = head;
         e.prev = NIL;
         let fd = e.fd.take();
