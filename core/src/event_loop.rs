@@ -64,10 +64,11 @@ pub trait Config: Sized {
 
     /// Socket callbacks that every context of this configuration shares, when it has such (a
     /// C ABI whose contexts all forward to per-socket C callbacks through the same
-    /// trampolines). With `Some`, core calls these for every socket event and never looks up
-    /// the socket's context to find its callbacks (one slot lookup fewer per event); the
-    /// callbacks given to [`Cx::context_create`] must then be these same ones. `None` (the
-    /// default): each context's own callbacks.
+    /// trampolines). With `Some`, core calls these for every socket and accept event, and
+    /// never looks up the socket's context to find its callbacks (one slot lookup fewer per
+    /// event); the callbacks contexts are given ([`Cx::context_create`],
+    /// [`Cx::context_callbacks_mut`]) are then not used. `None` (the default): each context's
+    /// own callbacks.
     const SHARED_CALLBACKS: Option<ContextCallbacks<Self>> = None;
 
     /// A pointer the `on_data` callback may want from the socket's ext, read by core from the

@@ -175,11 +175,14 @@ impl<C: Config> Cx<C> {
             let n = addr.ip_bytes(&mut raw);
             let ip = &raw[..n];
             let mut accepted = Accepted::new(cfd);
-            if let Some(cb) = self
-                .contexts
-                .get(c.index, c.generation)
-                .and_then(|x| x.callbacks.on_pre_open)
-            {
+            let pre_open = match C::SHARED_CALLBACKS {
+                Some(shared) => shared.on_pre_open,
+                None => self
+                    .contexts
+                    .get(c.index, c.generation)
+                    .and_then(|x| x.callbacks.on_pre_open),
+            };
+            if let Some(cb) = pre_open {
                 cb(self, c, &mut accepted, ip);
             }
             let Some(cfd) = accepted.take() else {

@@ -1,0 +1,135 @@
+//! What a configuration can hand core to shorten the per-event path, observed through the
+//! simulated network: callbacks every context shares (`Config::SHARED_CALLBACKS`: no context
+//! lookup per event) and the `on_data` hint (`Config::data_hint`: the callback gets what it
+//! needs from the socket's ext without looking the slot up again).
+
+mod support;
+
+mod api_harness;
+
+use core::ptr::NonNull;
+
+use api_harness::*;
+use support::quiet_net;
+use usockets_core::{Config, ContextCallbacks, Cx, RecvBuf, SocketId};
+
+/// A data callback that notes it ran, for telling the shared callbacks from the context's.
+fn shared_data(cx: &mut Cx<Shared>, s: SocketId, data: &mut RecvBuf<'_>) {
+    cx.ext_mut().log.push(Ev::Note("shared on_data", s));
+    if data.hint().is_none() {
+        cx.ext_mut().log.push(Ev::Note("no hint", s));
+    }
+    rec_data(cx, s, data);
+}
+
+/// A test config whose contexts all share one set of callbacks.
+struct Shared;
+impl Config for Shared {
+    type Shim = usockets_shim_sim::SimShim;
+    type LoopExt = World;
+    type ContextExt = u32;
+    type SocketExt = u64;
+    type TimerExt = ();
+    type PollExt = ();
+    type Reason = u32;
+    type Storage = usockets_core::GrowingStorage<Self>;
+    type Layer = usockets_core::NoLayer;
+    const SHARED_CALLBACKS: Option<ContextCallbacks<Self>> = Some(ContextCallbacks {
+        on_pre_open: Some(rec_pre_open),
+        on_open: Some(rec_open),
+        on_close: Some(rec_close),
+        on_data: Some(shared_data),
+        on_writable: Some(rec_writable),
+        on_timeout: Some(rec_timeout),
+        on_long_timeout: Some(rec_long_timeout),
+        on_end: Some(rec_end),
+        on_connect_error: Some(rec_connect_error),
+    });
+}
+
+#[test]
+fn shared_callbacks_serve_every_socket_whatever_its_context_holds() {
+    let net = quiet_net();
+    let (mut sv, peer, s) = established::<Shared>(&net);
+    // The context's own callbacks are emptied: with shared callbacks they are not consulted.
+    *sv.l.context_callbacks_mut(sv.ctx).expect("context") = ContextCallbacks::default();
+    net.peer_send(peer, b"ping");
+    turn(&mut sv.l);
+    assert_eq!(count(&sv.l, |e| *e == Ev::Note("shared on_data", s)), 1);
+    assert_eq!(
+        events(&sv.l, |e| matches!(e, Ev::Data { .. })),
+        vec![Ev::Data {
+            s,
+            bytes: b"ping".to_vec(),
+            ctx: 1
+        }]
+    );
+    // So are the other socket events: the peer's FIN reaches the shared on_end.
+    net.peer_shutdown(peer);
+    turn(&mut sv.l);
+    assert_eq!(count(&sv.l, |e| *e == Ev::End(s)), 1);
+    // And the accept path: a second connection gets the shared on_pre_open and on_open.
+    let opens = count(&sv.l, |e| matches!(e, Ev::Open { .. }));
+    let _second = accept(&net, &mut sv.l, sv.port);
+    assert_eq!(count(&sv.l, |e| matches!(e, Ev::PreOpen { .. })), 2);
+    assert_eq!(count(&sv.l, |e| matches!(e, Ev::Open { .. })), opens + 1);
+}
+
+/// A test config whose `on_data` hint is the socket's ext (a number, never dereferenced).
+struct Hinted;
+impl Config for Hinted {
+    type Shim = usockets_shim_sim::SimShim;
+    type LoopExt = World;
+    type ContextExt = u32;
+    type SocketExt = u64;
+    type TimerExt = ();
+    type PollExt = ();
+    type Reason = u32;
+    type Storage = usockets_core::GrowingStorage<Self>;
+    type Layer = usockets_core::NoLayer;
+    fn data_hint(ext: &u64) -> Option<NonNull<()>> {
+        NonNull::new(core::ptr::without_provenance_mut(*ext as usize))
+    }
+}
+
+/// Notes whether the hint is the socket's ext as it is now.
+fn hinted_data(cx: &mut Cx<Hinted>, s: SocketId, data: &mut RecvBuf<'_>) {
+    let ext = cx.socket_ext(s).copied().unwrap_or(0);
+    let hint = data.hint().map(|p| p.as_ptr() as usize);
+    let note = if hint == Some(ext as usize) {
+        "hint is the ext"
+    } else {
+        "hint differs"
+    };
+    cx.ext_mut().log.push(Ev::Note(note, s));
+}
+
+#[test]
+fn on_data_gets_the_hint_of_the_sockets_ext_as_it_is_at_the_read() {
+    let net = quiet_net();
+    let (mut sv, peer, s) = established::<Hinted>(&net);
+    sv.l.context_callbacks_mut(sv.ctx).expect("context").on_data = Some(hinted_data);
+    assert_eq!(sv.l.socket_ext(s).copied(), Some(ACCEPTED_EXT));
+    net.peer_send(peer, b"one");
+    turn(&mut sv.l);
+    // The ext changes between reads: the next hint follows it.
+    *sv.l.socket_ext_mut(s).expect("socket") = 0x5150;
+    net.peer_send(peer, b"two");
+    turn(&mut sv.l);
+    assert_eq!(count(&sv.l, |e| *e == Ev::Note("hint is the ext", s)), 2);
+    assert_eq!(count(&sv.l, |e| *e == Ev::Note("hint differs", s)), 0);
+}
+
+#[test]
+fn without_a_hint_on_data_gets_none() {
+    // `Shared` keeps the default `data_hint`.
+    let net = quiet_net();
+    let (mut sv, peer, s) = established::<Shared>(&net);
+    net.peer_send(peer, b"ping");
+    turn(&mut sv.l);
+    assert_eq!(count(&sv.l, |e| *e == Ev::Note("no hint", s)), 1);
+    // Neither does a buffer a layer builds for its plaintext (`RecvBuf::from_padded`).
+    let mut whole = [0u8; 80];
+    let buf = RecvBuf::from_padded(&mut whole, 16).expect("room for the padding");
+    assert!(buf.hint().is_none());
+}
