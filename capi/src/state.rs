@@ -119,6 +119,9 @@ pub(crate) struct LoopState {
     /// Listen sockets (they own their blocks). Blocks of closed listen sockets are freed at the
     /// end of the iteration.
     pub(crate) listeners: RefCell<HashMap<ListenId, Listener>>,
+    /// How many entries `listeners` has, kept with every change to it: the end of every
+    /// iteration compares it with core's count without borrowing the map.
+    pub(crate) listening: Cell<usize>,
     /// The address of every live block of this loop but its own: freed by `us_loop_free` if
     /// still there (the registry of the `block` module).
     pub(crate) blocks: RefCell<HashSet<NonNull<Header>>>,

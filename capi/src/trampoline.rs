@@ -313,7 +313,7 @@ fn post(cx: &mut Cx<Capi>) {
 pub(crate) fn free_closed_listeners(cx: &mut Cx<Capi>) {
     // Every listen socket core still has is in the map: as many as core has, none was closed
     // (the common case, checked every iteration without walking the map).
-    if loop_state(cx).listeners.borrow().len() != cx.listen_slots_in_use() {
+    if loop_state(cx).listening.get() != cx.listen_slots_in_use() {
         free_listener_blocks(cx);
     }
 }
@@ -334,6 +334,7 @@ fn free_listener_blocks(cx: &mut Cx<Capi>) {
             l.block.free();
         }
     }
+    loop_state(cx).listening.set(map.len());
 }
 
 /// A closed socket's slot was released: its block goes with it, and once half the blocks of

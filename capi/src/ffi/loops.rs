@@ -52,6 +52,7 @@ pub unsafe extern "C" fn us_create_loop(
         waker,
         close_ret: Cell::new(std::ptr::null_mut()),
         listeners: RefCell::new(HashMap::new()),
+        listening: Cell::new(0),
         blocks: RefCell::new(HashSet::new()),
         blocks_peak: Cell::new(0),
         #[cfg(feature = "tls")]
