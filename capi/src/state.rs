@@ -13,7 +13,7 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
-use usockets_core::{Config, ContextCallbacks, Cx, GrowingStorage, ListenId, Loop};
+use usockets_core::{Config, ContextCallbacks, Cx, GrowingStorage, ListenId, Loop, LoopCallbacks};
 
 use crate::block::{Block, Header};
 use crate::types::{ContextCbs, LoopCb, PollReadyCb, TimerCb};
@@ -92,6 +92,10 @@ impl Config for Capi {
     /// Every context forwards through the same trampolines.
     const SHARED_CALLBACKS: Option<ContextCallbacks<Self>> =
         Some(crate::trampoline::CONTEXT_CALLBACKS);
+
+    /// Every loop forwards through the same trampolines.
+    const SHARED_LOOP_CALLBACKS: Option<LoopCallbacks<Self>> =
+        Some(crate::trampoline::LOOP_CALLBACKS);
 
     /// The socket's block: the data trampoline hands it to C without looking the slot up.
     #[inline(always)]

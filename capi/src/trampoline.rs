@@ -36,15 +36,14 @@ pub(crate) const CONTEXT_CALLBACKS: ContextCallbacks<Capi> = ContextCallbacks {
     on_connect_error: Some(connect_error),
 };
 
-/// The loop-level callbacks core gets for every loop.
-pub(crate) fn loop_callbacks() -> LoopCallbacks<Capi> {
-    LoopCallbacks {
-        wakeup: Some(wakeup),
-        pre: Some(pre),
-        post: Some(post),
-        released: Some(released),
-    }
-}
+/// The loop-level callbacks core gets for every loop (`Config::SHARED_LOOP_CALLBACKS`, so
+/// core calls them directly).
+pub(crate) const LOOP_CALLBACKS: LoopCallbacks<Capi> = LoopCallbacks {
+    wakeup: Some(wakeup),
+    pre: Some(pre),
+    post: Some(post),
+    released: Some(released),
+};
 
 /// The socket's block pointer and the C callback `pick` chooses, both read from the block: one
 /// lookup (core's socket slot, for the pointer C knows), no context lookup (the header holds

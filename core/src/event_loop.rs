@@ -71,6 +71,13 @@ pub trait Config: Sized {
     /// own callbacks.
     const SHARED_CALLBACKS: Option<ContextCallbacks<Self>> = None;
 
+    /// Loop callbacks that every loop of this configuration has, when it has such (a C ABI
+    /// forwarding to each loop's C callbacks through the same trampolines). With `Some`, core
+    /// calls these, known at compile time (so they can be inlined into the iteration), and
+    /// the callbacks given to [`Loop::new`] are not used. `None` (the default): each loop's
+    /// own.
+    const SHARED_LOOP_CALLBACKS: Option<LoopCallbacks<Self>> = None;
+
     /// A pointer the `on_data` callback may want from the socket's ext, read by core from the
     /// slot it already holds for the `recv` and handed over in the [`RecvBuf`]
     /// ([`RecvBuf::hint`]), so that the callback need not look the slot up again (the C ABI

@@ -55,7 +55,7 @@ impl<C: Config> Loop<C> {
         // Sockets whose write failed outside any callback close now.
         cx.close_failed();
         cx.serve_low_priority();
-        if let Some(pre) = cx.callbacks.pre {
+        if let Some(pre) = C::SHARED_LOOP_CALLBACKS.map_or(cx.callbacks.pre, |c| c.pre) {
             pre(cx);
             cx.close_failed();
         }
@@ -91,7 +91,7 @@ impl<C: Config> Loop<C> {
             cx.run_timers();
         }
         cx.release_closed();
-        if let Some(post) = cx.callbacks.post {
+        if let Some(post) = C::SHARED_LOOP_CALLBACKS.map_or(cx.callbacks.post, |c| c.post) {
             post(cx);
             cx.close_failed();
         }
@@ -223,7 +223,7 @@ impl<C: Config> Cx<C> {
     /// [`dispatch`](Self::dispatch) for the waker, listen sockets and polls.
     fn dispatch_other(&mut self, ev: Event) {
         if ev.token == Token::WAKER {
-            if let Some(cb) = self.callbacks.wakeup {
+            if let Some(cb) = C::SHARED_LOOP_CALLBACKS.map_or(self.callbacks.wakeup, |c| c.wakeup) {
                 cb(self);
             }
             return;
@@ -303,7 +303,9 @@ impl<C: Config> Cx<C> {
             self.closed_sockets = entry.next;
             if let Some(entry) = self.sockets.remove(index, generation) {
                 released_any = true;
-                if let Some(cb) = self.callbacks.released {
+                if let Some(cb) =
+                    C::SHARED_LOOP_CALLBACKS.map_or(self.callbacks.released, |c| c.released)
+                {
                     cb(self, SocketId::new(index, generation), entry.ext);
                 }
             }

@@ -1,6 +1,7 @@
 //! What a configuration can hand core to shorten the per-event path, observed through the
 //! simulated network: callbacks every context shares (`Config::SHARED_CALLBACKS`: no context
-//! lookup per event) and the `on_data` hint (`Config::data_hint`: the callback gets what it
+//! lookup per event), loop callbacks every loop shares (`Config::SHARED_LOOP_CALLBACKS`:
+//! called directly, so they can be inlined) and the `on_data` hint (`Config::data_hint`: the callback gets what it
 //! needs from the socket's ext without looking the slot up again).
 
 mod support;
@@ -11,7 +12,7 @@ use core::ptr::NonNull;
 
 use api_harness::*;
 use support::quiet_net;
-use usockets_core::{Config, ContextCallbacks, Cx, RecvBuf, SocketId};
+use usockets_core::{Config, ContextCallbacks, Cx, LoopCallbacks, RecvBuf, SocketId};
 
 /// A data callback that notes it ran, for telling the shared callbacks from the context's.
 fn shared_data(cx: &mut Cx<Shared>, s: SocketId, data: &mut RecvBuf<'_>) {
@@ -45,6 +46,21 @@ impl Config for Shared {
         on_end: Some(rec_end),
         on_connect_error: Some(rec_connect_error),
     });
+    const SHARED_LOOP_CALLBACKS: Option<LoopCallbacks<Self>> = Some(LoopCallbacks {
+        wakeup: None,
+        pre: Some(shared_pre),
+        post: Some(shared_post),
+        released: Some(rec_released),
+    });
+}
+
+/// Marks the start of an iteration in the loop ext's `pending` bytes.
+fn shared_pre(cx: &mut Cx<Shared>) {
+    cx.ext_mut().pending.push(b'<');
+}
+/// Marks the end of an iteration in the loop ext's `pending` bytes.
+fn shared_post(cx: &mut Cx<Shared>) {
+    cx.ext_mut().pending.push(b'>');
 }
 
 #[test]
@@ -118,6 +134,25 @@ fn on_data_gets_the_hint_of_the_sockets_ext_as_it_is_at_the_read() {
     turn(&mut sv.l);
     assert_eq!(count(&sv.l, |e| *e == Ev::Note("hint is the ext", s)), 2);
     assert_eq!(count(&sv.l, |e| *e == Ev::Note("hint differs", s)), 0);
+}
+
+#[test]
+fn shared_loop_callbacks_run_though_the_loop_was_given_others() {
+    let net = quiet_net();
+    // The harness builds the loop with only a `released` callback of its own.
+    let (mut sv, peer, s) = established::<Shared>(&net);
+    sv.l.ext_mut().pending.clear();
+    turn(&mut sv.l);
+    turn(&mut sv.l);
+    assert_eq!(sv.l.ext().pending, b"<><>");
+    // `released` too: a closed socket's slot is reported at the end of its iteration.
+    net.peer_send(peer, b"x");
+    sv.l.close(s, 0, None);
+    turn(&mut sv.l);
+    assert_eq!(
+        count(&sv.l, |e| matches!(e, Ev::Released { s: r, .. } if *r == s)),
+        1
+    );
 }
 
 #[test]

@@ -63,7 +63,7 @@ pub unsafe extern "C" fn us_create_loop(
         shim,
         storage,
         st,
-        trampoline::loop_callbacks(),
+        trampoline::LOOP_CALLBACKS,
         Settings::default(),
     ) {
         Ok(lp) => Box::into_raw(Box::new(lp)),
