@@ -53,7 +53,6 @@
 
 use std::alloc::{alloc, dealloc, Layout};
 use std::cell::Cell;
-use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
@@ -163,18 +162,28 @@ fn stride(ext_size: u32) -> Option<usize> {
 fn chunk_of(p: NonNull<u8>) -> NonNull<Chunk> {
     // The block is within the chunk's first CHUNK bytes (a chunk bigger than CHUNK has one
     // block, at FIRST), so rounding down finds the chunk's start.
-    p.map_addr(|a| NonZeroUsize::new(a.get() & !(CHUNK - 1)).unwrap_or(a))
-        .cast()
+    let c = chunk_ptr(p);
+    NonNull::new(c).unwrap_or(p.cast())
+}
+
+/// [`chunk_of`] as a raw pointer: the hot path's form (the trampolines' `header().cbs`,
+/// `peek`): one mask.
+#[inline(always)]
+fn chunk_ptr(p: NonNull<u8>) -> *mut Chunk {
+    p.as_ptr().map_addr(|a| a & !(CHUNK - 1)).cast()
 }
 
 /// The shared header of the block at `p`.
 ///
 /// # Safety
 /// `p` is a live block of a slab; the reference is not used after the block is freed.
+#[inline(always)]
 pub(crate) unsafe fn header<'a>(p: NonNull<u8>) -> &'a SocketHeader {
-    // SAFETY: `p` is a live block (the caller's contract), so its chunk is live, and stays so
-    // while the block does.
-    &unsafe { chunk(chunk_of(p)) }.head
+    let c = chunk_ptr(p);
+    // SAFETY: `p` is a live block (the caller's contract), so its chunk is live and
+    // initialised, and stays so while the block does; chunks are only reached through shared
+    // references (`chunk`).
+    unsafe { &(*c).head }
 }
 
 impl Slab {
