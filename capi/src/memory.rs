@@ -1,12 +1,13 @@
 //! Giving memory back when a server shrinks.
 //!
-//! Every socket of the C ABI owns a malloc'd block (header and ext) besides its core slot.
-//! Core's growing storage releases its chunks when they empty, but freed blocks stay in
-//! malloc's heap: glibc returns heap memory to the OS only from its top, so after 5,000
-//! connections fall to 50 almost nothing would come back. So when the live blocks have fallen
-//! to half of their peak (and the peak was worth it), the block registry is shrunk and glibc is
-//! asked to release its free pages (`malloc_trim`, which also drops whole free pages inside the
-//! heap). That costs a walk of the heap (glibc locks its arenas meanwhile, so other threads
+//! Every socket of the C ABI owns a block in its loop's slab (the `slab` module) besides its
+//! core slot. Core's growing storage releases its chunks when they empty; the slab keeps its
+//! empty chunks until told (a socket coming and going would otherwise allocate a chunk each
+//! time), and both allocate from malloc's heap, from which glibc returns memory to the OS only
+//! from its top: after 5,000 connections fall to 50 almost nothing would come back. So when
+//! the live socket blocks have fallen to half of their peak (and the peak was worth it), the
+//! slab releases its empty chunks, the block registry is shrunk and glibc is asked to release
+//! its free pages (`malloc_trim`, which also drops whole free pages inside the heap). That costs a walk of the heap (glibc locks its arenas meanwhile, so other threads
 //! of the program wait too), done at most once per halving: amortised O(1) per freed block.
 //! It runs where closed sockets are released, at the end of an iteration, so it delays that
 //! iteration's `post` and the next wait, never a callback in the middle of an iteration.
@@ -18,12 +19,12 @@ const TRIM_FLOOR: usize = 1024;
 
 /// Notes a freed block of the loop `st`; hands memory back when half the peak is gone.
 pub(crate) fn after_free(st: &LoopState) {
-    let mut blocks = st.blocks.borrow_mut();
-    let (trim, peak) = policy(st.blocks_peak.get(), blocks.len());
+    let live = st.slab.borrow().live();
+    let (trim, peak) = policy(st.blocks_peak.get(), live);
     st.blocks_peak.set(peak);
     if trim {
-        blocks.shrink_to_fit();
-        drop(blocks);
+        st.slab.borrow_mut().collect();
+        st.blocks.borrow_mut().shrink_to_fit();
         trim_heap();
     }
 }

@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use usockets_core::{Config, ContextCallbacks, Cx, GrowingStorage, ListenId, Loop, LoopCallbacks};
 
-use crate::block::{Block, Header};
+use crate::block::{Block, Header, ObjBlock};
 use crate::types::{ContextCbs, LoopCb, PollReadyCb, TimerCb};
 
 /// The shim under the C ABI: the platform's, or the simulated OS for Miri.
@@ -46,26 +46,26 @@ pub(crate) fn new_shim() -> Option<Shim> {
 
 /// A context's ext in core: its block and its C callbacks (shared with its sockets' headers).
 pub(crate) struct CtxState {
-    pub(crate) block: Block,
+    pub(crate) block: ObjBlock,
     pub(crate) cbs: Rc<ContextCbs>,
 }
 
 /// A listen socket: its block, and what the sockets it accepts get (ext size, callbacks).
 pub(crate) struct Listener {
-    pub(crate) block: Block,
+    pub(crate) block: ObjBlock,
     pub(crate) ext_size: u32,
     pub(crate) cbs: Rc<ContextCbs>,
 }
 
 /// A timer's ext in core: its block and the C callback.
 pub(crate) struct TimerState {
-    pub(crate) block: Block,
+    pub(crate) block: ObjBlock,
     pub(crate) cb: Option<TimerCb>,
 }
 
 /// A poll's ext in core: its block and the (non-upstream) ready callback.
 pub(crate) struct PollState {
-    pub(crate) block: Block,
+    pub(crate) block: ObjBlock,
     pub(crate) cb: Option<PollReadyCb>,
 }
 
@@ -77,7 +77,8 @@ impl Config for Capi {
     type LoopExt = *mut LoopState;
     type ContextExt = CtxState;
     /// `None` only between accept and `on_open`, where the block is allocated with the listen
-    /// socket's ext size.
+    /// socket's ext size. A slab block (the `slab` module): with the 80-byte slot, 88 bytes
+    /// per socket without ext.
     type SocketExt = Option<Block>;
     type TimerExt = TimerState;
     type PollExt = PollState;
@@ -112,7 +113,7 @@ pub(crate) struct LoopState {
     /// The `Cx` lent to the callback running now, or null.
     pub(crate) active: Cell<*mut Cx<Capi>>,
     /// The `us_loop_t *` block.
-    pub(crate) block: Block,
+    pub(crate) block: ObjBlock,
     pub(crate) wakeup: Option<LoopCb>,
     pub(crate) pre: Option<LoopCb>,
     pub(crate) post: Option<LoopCb>,
@@ -126,10 +127,13 @@ pub(crate) struct LoopState {
     /// How many entries `listeners` has, kept with every change to it: the end of every
     /// iteration compares it with core's count without borrowing the map.
     pub(crate) listening: Cell<usize>,
-    /// The address of every live block of this loop but its own: freed by `us_loop_free` if
-    /// still there (the registry of the `block` module).
+    /// The address of every live block of this loop but its own and its sockets': freed by
+    /// `us_loop_free` if still there (the registry of the `block` module).
     pub(crate) blocks: RefCell<HashSet<NonNull<Header>>>,
-    /// The most blocks alive since memory was last handed back (see `memory::after_free`).
+    /// The socket blocks (the `slab` module), all released by `us_loop_free`.
+    pub(crate) slab: RefCell<crate::slab::Slab>,
+    /// The most socket blocks alive since memory was last handed back (see
+    /// `memory::after_free`).
     pub(crate) blocks_peak: Cell<usize>,
     /// The TLS contexts' SNI state, reachable without the `Cx` (see the `tls` module).
     #[cfg(feature = "tls")]

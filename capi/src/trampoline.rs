@@ -16,7 +16,7 @@ use usockets_core::{
     LoopCallbacks, OsError, PollId, RecvBuf, SocketId, TimerId, RECV_PADDING,
 };
 
-use crate::block::{Block, Header, Obj};
+use crate::block::{Block, Obj};
 use crate::fd::{self, Fd};
 use crate::state::{enter, loop_state, Capi};
 use crate::types::{us_socket_t, ContextCbs, SocketCb};
@@ -65,20 +65,20 @@ fn target_of<F: Copy>(
     (block.as_ptr(), cb)
 }
 
-/// [`target_of`] from a block's raw pointer.
+/// [`target_of`] from a socket block's raw pointer.
 ///
 /// # Safety
-/// `h` is a live socket block, not written to during this call.
+/// `p` is a live socket block.
 #[inline(always)]
 unsafe fn target_at<F: Copy>(
-    h: NonNull<Header>,
+    p: NonNull<u8>,
     pick: impl FnOnce(&ContextCbs) -> &Cell<Option<F>>,
 ) -> (*mut us_socket_t, Option<F>) {
-    // SAFETY: `h` is a live, initialised header nobody writes meanwhile (this function's
-    // contract); the reference lives only for this read.
-    let header = unsafe { h.as_ref() };
+    // SAFETY: `p` is a live socket block (this function's contract), so its chunk's header
+    // is live and only ever reached through shared references.
+    let header = unsafe { crate::slab::header(p) };
     let cb = header.cbs.as_deref().and_then(|c| pick(c).get());
-    (h.as_ptr().cast(), cb)
+    (p.as_ptr().cast(), cb)
 }
 
 /// Copies `ip` to a writable buffer for C (`char *ip`).
@@ -196,9 +196,8 @@ fn data(cx: &mut Cx<Capi>, s: SocketId, buf: &mut RecvBuf<'_>) {
     let found = match buf.hint() {
         // SAFETY: core took the hint from this socket's ext, `Some(block)`, during the event
         // it is dispatching now; the block is freed only when core releases the slot, at the
-        // end of the iteration at the earliest, so it is live for this call, and its header is
-        // written only through `&mut Block` (set_cbs, set_obj), which nothing does meanwhile.
-        Some(p) => Some(unsafe { target_at(p.cast::<Header>(), |c| &c.on_data) }),
+        // end of the iteration at the earliest, so it is live for this call.
+        Some(p) => Some(unsafe { target_at(p.cast::<u8>(), |c| &c.on_data) }),
         None => target(cx, s, |c| &c.on_data),
     };
     let Some((sp, Some(cb))) = found else {

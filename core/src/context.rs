@@ -158,14 +158,16 @@ impl<C: Config> Cx<C> {
         // Close every socket of the context that existed when the close began, taking the list
         // head again after every close rather than walking a snapshot: on_close may close,
         // adopt away or adopt in any socket, and may even close contexts itself. Sockets created
-        // meanwhile (a reconnect in on_close) have a newer serial and stay open, as in the C
-        // library, so a reconnecting on_close cannot loop; each round closes one older socket.
-        let limit = self.next_serial;
+        // meanwhile (a reconnect in on_close) are born in a later close epoch and stay open, as
+        // in the C library, so a reconnecting on_close cannot loop; each round closes one older
+        // socket.
+        let limit = self.begin_close_epoch();
+        self.closes_running += 1;
         loop {
             let mut cur = self.context_entry(c).map_or(NIL, |e| e.sockets);
             let mut older = None;
             while let Some((g, e)) = self.sockets.at(cur) {
-                if e.serial < limit {
+                if e.born < limit {
                     older = Some(SocketId::new(cur, g));
                     break;
                 }
@@ -176,13 +178,32 @@ impl<C: Config> Cx<C> {
                 None => break,
             }
         }
+        self.closes_running -= 1;
     }
 
-    /// The next socket creation number.
-    fn take_serial(&mut self) -> u64 {
-        let n = self.next_serial;
-        self.next_serial += 1;
-        n
+    /// Starts a close epoch for a context close beginning now and returns it: every socket
+    /// born before (stamped with an earlier epoch) is older than this close, every socket born
+    /// from now on is not.
+    ///
+    /// Only the order of births against the starts of context closes matters, so a socket
+    /// keeps the epoch it was born in (4 bytes) rather than a creation number (8: a 32-bit one
+    /// would wrap between sockets). The epoch counts context closes; before it could wrap, at
+    /// the start of a close with none running, every live socket is re-stamped 0: with no
+    /// close running every live socket is older than any close to come, which is all the
+    /// stamps say.
+    fn begin_close_epoch(&mut self) -> u32 {
+        if self.closes_running == 0 && self.close_epoch >= 1 << 31 {
+            for index in 0..self.sockets.slots() {
+                if let Some(e) = self.sockets_at_mut(index) {
+                    e.born = 0;
+                }
+            }
+            self.close_epoch = 0;
+        }
+        // 2^31 context closes nested inside one close cannot happen (each needs a context of
+        // its own created inside a callback); saturating keeps the order anyway.
+        self.close_epoch = self.close_epoch.saturating_add(1);
+        self.close_epoch
     }
 
     pub(crate) fn link_socket(&mut self, s: SocketId, c: ContextId) {
@@ -241,7 +262,7 @@ impl<C: Config> Cx<C> {
             return Err(ConnectError::InvalidContext);
         }
         let mut entry = Socket::new(None, c, ext);
-        entry.serial = self.take_serial();
+        entry.born = self.close_epoch;
         let (index, generation) = self
             .sockets
             .insert(entry)
@@ -422,11 +443,11 @@ impl<C: Config> Cx<C> {
                 fd,
             });
         }
-        let serial = self.take_serial();
+        let born = self.close_epoch;
         match self.sockets.get_mut(index, generation) {
             Some(e) => {
                 e.fd = Some(fd);
-                e.serial = serial;
+                e.born = born;
             }
             None => {
                 return Err(WithFd {

@@ -29,8 +29,9 @@ pub struct Socket<F, E, L> {
     pub(crate) interest: Interest,
     /// Its yes/no states (see [`Flags`]; read through the accessors below).
     pub(crate) flags: Flags,
-    /// Creation number, in the order sockets were made (see `context_close`).
-    pub(crate) serial: u64,
+    /// The close epoch it was born in: how many context closes had begun when it was made
+    /// (see `context_close`).
+    pub(crate) born: u32,
     /// While connecting: a connect that failed at once, reported in the next iteration. Once
     /// established: a hard send error; the socket is failing and closes when the running
     /// callback returns (see the `failing` module).
@@ -90,7 +91,7 @@ impl<F, E, L: Default> Socket<F, E, L> {
             },
             interest: Interest::NONE,
             flags: Flags::NONE,
-            serial: 0,
+            born: 0,
             pending_error: None,
             timeout_at: NEVER,
             long_timeout_at: NEVER,

@@ -345,8 +345,11 @@ pub struct Cx<C: Config> {
     pub(crate) low_priority: Queue,
     /// The armed timers, ordered by deadline (see the `timer_heap` module).
     pub(crate) timer_index: TimerIndex,
-    /// Creation number of the next socket (`context_close` leaves newer sockets open).
-    pub(crate) next_serial: u64,
+    /// How many context closes have begun (see `context_close`): sockets are stamped with
+    /// it when born, and a close leaves sockets born after it began open.
+    pub(crate) close_epoch: u32,
+    /// How many `context_close` calls are running (nested in each other's callbacks).
+    pub(crate) closes_running: u32,
     /// Total `recv` buffer capacity for data (without padding).
     pub(crate) recv_capacity: usize,
 }
@@ -439,7 +442,8 @@ impl<C: Config> Loop<C> {
                 paused_listeners: 0,
                 low_priority: Queue::new(),
                 timer_index: TimerIndex::new(),
-                next_serial: 0,
+                close_epoch: 0,
+                closes_running: 0,
                 recv_capacity: recv_len - 2 * RECV_PADDING,
             },
             recv: memory.recv,

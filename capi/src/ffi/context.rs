@@ -6,7 +6,7 @@ use std::rc::Rc;
 use usockets_core::{ConnectTarget, Cx, ListenOptions, ListenTarget};
 
 use super::{c_str, on_obj};
-use crate::block::{Block, Obj};
+use crate::block::{Block, Obj, ObjBlock};
 use crate::state::{loop_state, Capi, CtxState, Listener};
 use crate::trampoline;
 use crate::types::*;
@@ -34,7 +34,7 @@ unsafe fn new_context(
                 (true, Obj::Context(parent)) if cx.context_ext(parent).is_some() => Some(parent),
                 _ => return std::ptr::null_mut(),
             };
-            let Some(block) = Block::alloc(Obj::Loop, ext_size(ext), cx) else {
+            let Some(block) = ObjBlock::alloc(Obj::Loop, ext_size(ext), cx) else {
                 return std::ptr::null_mut();
             };
             let st = CtxState {
@@ -127,6 +127,8 @@ pub unsafe extern "C" fn us_socket_context_free(_ssl: c_int, ctx: *mut us_socket
             if let Some(st) = freed {
                 crate::tls::forget(cx, c);
                 st.block.free();
+                // The chunks its sockets emptied go now, with their share of its callbacks.
+                crate::state::loop_state(cx).slab.borrow_mut().collect();
             }
         })
     }
@@ -255,7 +257,7 @@ unsafe fn listen(
             let Ok(l) = cx.listen(c, target, opts, || None) else {
                 return std::ptr::null_mut();
             };
-            let Some(block) = Block::alloc(Obj::Listen(l), 0, cx) else {
+            let Some(block) = ObjBlock::alloc(Obj::Listen(l), 0, cx) else {
                 cx.listen_close(l);
                 return std::ptr::null_mut();
             };
@@ -359,10 +361,9 @@ unsafe fn connect(
             let Some(cbs) = cx.context_ext(c).map(|st| st.cbs.clone()) else {
                 return std::ptr::null_mut();
             };
-            let Some(mut block) = Block::alloc(Obj::Loop, ext_size(ext), cx) else {
+            let Some(block) = Block::alloc_in(ext_size(ext), Some(&cbs), cx) else {
                 return std::ptr::null_mut();
             };
-            block.set_cbs(Some(cbs));
             // On failure core drops the block: it stays registered until us_loop_free.
             let Ok(s) = cx.connect(c, target, Some(block)) else {
                 return std::ptr::null_mut();
@@ -432,7 +433,8 @@ pub unsafe extern "C" fn us_socket_context_connect_unix(
 }
 
 /// `us_socket_context_adopt_socket`: moves `s` to `ctx` with `ext_size` bytes of ext, keeping
-/// the ext prefix. The block moves when the ext grows: use the returned pointer from then on.
+/// the ext prefix. The block moves to another context or a bigger ext (as the C library's
+/// reallocation may): use the returned pointer from then on.
 /// A closed socket is returned unchanged. Timeouts are reset.
 ///
 /// # Safety
@@ -462,9 +464,16 @@ pub unsafe extern "C" fn us_socket_context_adopt_socket(
             let Some(Some(old)) = cx.socket_ext(id) else {
                 return s;
             };
-            // A bigger ext moves the socket to a new block (prefix kept); a smaller one stays.
-            let mut new = if want > old.header().ext_size {
-                match old.resized(obj, want) {
+            // The socket moves to a block of the new context (its callbacks live in the
+            // block's chunk), keeping the ext prefix; within its context, only a bigger ext
+            // moves it.
+            let same_context = old
+                .header()
+                .cbs
+                .as_ref()
+                .is_some_and(|o| Rc::ptr_eq(o, &cbs));
+            let mut new = if !same_context || want > old.header().ext_size {
+                match old.moved(want, Some(&cbs)) {
                     Some(b) => Some(b),
                     None => return s,
                 }
@@ -475,9 +484,6 @@ pub unsafe extern "C" fn us_socket_context_adopt_socket(
             let adopted = cx.adopt_with(id, c, |e| {
                 if let Some(b) = new.take() {
                     gone = e.replace(b);
-                }
-                if let Some(b) = e {
-                    b.set_cbs(Some(cbs));
                 }
             });
             if let Some(b) = gone.or(new) {
@@ -514,10 +520,9 @@ pub unsafe extern "C" fn us_adopt_accepted_socket(
         let Some(cbs) = cx.context_ext(c).map(|st| st.cbs.clone()) else {
             return std::ptr::null_mut();
         };
-        let Some(mut block) = Block::alloc(Obj::Loop, socket_ext_size, cx) else {
+        let Some(block) = Block::alloc_in(socket_ext_size, Some(&cbs), cx) else {
             return std::ptr::null_mut();
         };
-        block.set_cbs(Some(cbs));
         let first = block.as_ptr();
         // SAFETY: C hands `fd` over, open, by calling this function (its contract); if adopting
         // fails it goes back to C below.

@@ -6,7 +6,7 @@ use std::ffi::{c_longlong, c_uint, c_void};
 
 use usockets_core::{Capacity, GrowingStorage, Loop, OsShim, Settings, Wake};
 
-use crate::block::Block;
+use crate::block::ObjBlock;
 use crate::state::{new_shim, with_cx, LoopState};
 use crate::trampoline;
 use crate::types::{us_loop_t, LoopCb};
@@ -39,7 +39,7 @@ pub unsafe extern "C" fn us_create_loop(
         return std::ptr::null_mut();
     };
     let waker = shim.waker();
-    let Some(block) = Block::alloc_loop(ext_size) else {
+    let Some(block) = ObjBlock::alloc_loop(ext_size) else {
         return std::ptr::null_mut();
     };
     let st = Box::into_raw(Box::new(LoopState {
@@ -54,6 +54,7 @@ pub unsafe extern "C" fn us_create_loop(
         listeners: RefCell::new(HashMap::new()),
         listening: Cell::new(0),
         blocks: RefCell::new(HashSet::new()),
+        slab: RefCell::default(),
         blocks_peak: Cell::new(0),
         #[cfg(feature = "tls")]
         tls: RefCell::default(),
@@ -110,11 +111,14 @@ pub unsafe extern "C" fn us_loop_free(lp: *mut us_loop_t) {
     for (_, l) in state.listeners.take() {
         l.block.free();
     }
+    // SAFETY: the owners of socket blocks were in core's loop, consumed above; C may use no
+    // pointer of the loop after this call (this function's contract).
+    unsafe { state.slab.borrow_mut().release_all() };
     for p in state.blocks.take() {
         // SAFETY: `p` was registered, so it is a live block. Its owner, if any is left, was in
         // core's loop, consumed above (listen sockets, the only blocks owned outside core, were
         // freed and unregistered just before): no other Block for it remains.
-        unsafe { Block::from_registry(p) }.dealloc();
+        unsafe { ObjBlock::from_registry(p) }.dealloc();
     }
     // SAFETY: `st` came from Box::into_raw in `us_create_loop`; every block of the loop that
     // pointed to it is freed, and nothing else refers to it any more.

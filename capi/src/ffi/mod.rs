@@ -37,10 +37,16 @@ pub(crate) unsafe fn on_obj<R>(
     unsafe { with_cx(st, |cx| f(cx, obj)) }
 }
 
-/// The ext bytes of any block (`us_*_ext`); NULL for NULL. Meaningful for a live block only,
-/// but computing it reads nothing.
+/// The ext bytes of a loop, context or timer block (`us_*_ext`); NULL for NULL. Meaningful for
+/// a live block only, but computing it reads nothing.
 pub(crate) fn ext_of<T>(p: *mut T) -> *mut std::ffi::c_void {
-    block::ext_of_ptr(p).cast()
+    block::header_ext_of_ptr(p).cast()
+}
+
+/// The ext bytes of a socket block (`us_socket_ext`); NULL for NULL. Meaningful for a live
+/// socket only, but computing it reads nothing.
+pub(crate) fn socket_ext_of<T>(p: *mut T) -> *mut std::ffi::c_void {
+    block::socket_ext_of_ptr(p).cast()
 }
 
 /// The loop a block belongs to (`us_*_loop`); NULL for NULL.

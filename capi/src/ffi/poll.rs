@@ -6,7 +6,7 @@ use std::ffi::{c_int, c_uint, c_void};
 use usockets_core::Interest;
 
 use super::on_obj;
-use crate::block::{Block, Obj};
+use crate::block::{Obj, ObjBlock};
 use crate::state::PollState;
 use crate::trampoline;
 use crate::types::{
@@ -30,7 +30,7 @@ pub unsafe extern "C" fn us_create_poll(
             if obj != Obj::Loop {
                 return std::ptr::null_mut();
             }
-            let Some(block) = Block::alloc(Obj::Loop, ext_size, cx) else {
+            let Some(block) = ObjBlock::alloc(Obj::Loop, ext_size, cx) else {
                 return std::ptr::null_mut();
             };
             // On failure core drops the block: it stays registered until us_loop_free.
@@ -205,7 +205,8 @@ pub unsafe extern "C" fn us_poll_events(p: *mut us_poll_t) -> c_int {
 /// `p` is NULL or a live poll or socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_poll_ext(p: *mut us_poll_t) -> *mut c_void {
-    super::ext_of(p)
+    // SAFETY: `p` is NULL or a live poll or socket block: this function's contract.
+    unsafe { crate::block::ext_of_ptr(p) }.cast()
 }
 
 /// `us_poll_fd`: the descriptor of a poll or a socket; `LIBUS_SOCKET_ERROR` (-1, on Windows

@@ -50,7 +50,7 @@ unsafe fn sock<R: Copy>(
 /// `s` is NULL or a live socket.
 #[no_mangle]
 pub unsafe extern "C" fn us_socket_ext(_ssl: c_int, s: *mut us_socket_t) -> *mut c_void {
-    super::ext_of(s)
+    super::socket_ext_of(s)
 }
 
 /// `us_socket_write`: bytes accepted, never negative; 0 when closed, shut down or would-block.

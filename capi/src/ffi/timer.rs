@@ -3,7 +3,7 @@
 use std::ffi::{c_int, c_uint, c_void};
 
 use super::on_obj;
-use crate::block::{Block, Obj};
+use crate::block::{Obj, ObjBlock};
 use crate::state::TimerState;
 use crate::trampoline;
 use crate::types::{us_loop_t, us_timer_t, TimerCb};
@@ -25,7 +25,7 @@ pub unsafe extern "C" fn us_create_timer(
             if obj != Obj::Loop {
                 return std::ptr::null_mut();
             }
-            let Some(block) = Block::alloc(Obj::Loop, ext_size, cx) else {
+            let Some(block) = ObjBlock::alloc(Obj::Loop, ext_size, cx) else {
                 return std::ptr::null_mut();
             };
             // On failure core drops the block: it stays registered until us_loop_free.
