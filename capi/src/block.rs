@@ -416,6 +416,24 @@ pub(crate) unsafe fn peek<T>(p: *mut T) -> Option<(Obj, *mut LoopState)> {
     unsafe { peek_other(p) }
 }
 
+/// [`peek`] for a socket only: its handle and loop state; `None` for NULL and for any other
+/// kind of block, without looking further (the `us_socket_*` hot paths: no call out of line,
+/// so no frame for one).
+///
+/// # Safety
+/// As for [`peek`].
+#[inline(always)]
+pub(crate) unsafe fn peek_socket<T>(p: *mut T) -> Option<(SocketId, *mut LoopState)> {
+    let p = NonNull::new(p.cast::<u8>())?;
+    // SAFETY: as in `peek`: a live block starts with 8 initialised, 8-aligned bytes.
+    let id = unsafe { p.as_ptr().cast::<SocketId>().read() };
+    if id.generation() > MAX_GENERATION {
+        return None;
+    }
+    // SAFETY: `p` is a live socket block; the reference lives only for this copy.
+    Some((id, unsafe { slab::header(p) }.state))
+}
+
 /// [`peek`] for anything but a socket with a handle.
 ///
 /// # Safety

@@ -35,13 +35,13 @@ unsafe fn sock<R: Copy>(
     default: R,
     f: impl FnOnce(&mut usockets_core::Cx<crate::state::Capi>, usockets_core::SocketId) -> R,
 ) -> R {
-    // SAFETY: `s` is NULL or a live block, on its loop's thread: this function's contract.
-    unsafe {
-        on_obj(s, default, |cx, obj| match obj {
-            Obj::Socket(id) => f(cx, id),
-            _ => default,
-        })
-    }
+    // SAFETY: `s` is NULL or a live block: this function's contract.
+    let Some((id, st)) = (unsafe { crate::block::peek_socket(s) }) else {
+        return default;
+    };
+    // SAFETY: `st` is the state of a live socket block, so its loop's live state (a block
+    // never outlives it), and the caller is on the loop's thread.
+    unsafe { crate::state::with_cx(st, |cx| f(cx, id)) }
 }
 
 /// `us_socket_ext`: the socket's ext, 16-byte aligned; valid until the socket is released.
