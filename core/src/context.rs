@@ -293,6 +293,7 @@ impl<C: Config> Cx<C> {
                 Err(err) => {
                     e.set_pending_error(Some(err));
                     self.pending_connect_errors += 1;
+                    self.add_chore(crate::chores::CONNECT_ERRORS);
                 }
             }
         }

@@ -11,7 +11,7 @@ use core::ptr::NonNull;
 
 use crate::accepted::Accepted;
 use crate::close::CloseCause;
-use crate::entry::{self, NIL};
+use crate::entry::{self, NEVER, NIL};
 use crate::handle::{ContextId, PollId, SocketId, TimerId};
 use crate::recv::{RecvBuf, RECV_PADDING};
 use crate::settings::Settings;
@@ -277,6 +277,9 @@ pub(crate) struct Queue {
     pub(crate) tail: u32,
     pub(crate) budget: u32,
     pub(crate) len: usize,
+    /// The iteration the budget was filled for: refilled on the first low-priority read of
+    /// an iteration rather than at every iteration's start.
+    pub(crate) iteration: u64,
 }
 
 impl Queue {
@@ -286,6 +289,7 @@ impl Queue {
             tail: NIL,
             budget: 0,
             len: 0,
+            iteration: 0,
         }
     }
 }
@@ -314,13 +318,23 @@ pub struct Cx<C: Config> {
     /// Between the start and the end of an iteration.
     pub(crate) in_iteration: bool,
     /// A socket timeout set now counts from `now` with no further check: inside an iteration,
-    /// outside the sweep, with `now` read since the iteration began. The hot path (a request
-    /// re-arming its timeout) tests this one byte.
+    /// outside the sweep, with `now` read since the iteration began (with deadline events:
+    /// since its wait returned). The hot path (a request re-arming its timeout) tests this one
+    /// byte.
     pub(crate) timeouts_from_now: bool,
-    /// Inside an iteration, no timer work (user timers, the sweep, listener back-off) is due
-    /// before this time: the next deadline as of the wait, lowered by whatever is armed
-    /// since. The timer phase is skipped while `now` is below it.
+    /// No timer work (user timers, the sweep, listener back-off) is due before this time.
+    /// Without deadline events: the next deadline as of the wait, lowered by whatever is armed
+    /// since, and the timer phase is skipped while `now` is below it. With them: kept at or
+    /// below the next deadline at all times (lowered when something is armed, computed again
+    /// after each timer phase), and it is what the shim's deadline is armed for.
     pub(crate) wake: u64,
+    /// The shim reports [`wake`](Self::wake) as a [`Token::DEADLINE`](crate::Token::DEADLINE)
+    /// event ([`OsShim::set_deadline`]): waits take no timeout and loop time is read when first
+    /// needed after each wait (see the `run` module).
+    pub(crate) deadline_events: bool,
+    /// Rare work an iteration must do, one bit per kind (the `chores` module): one test per
+    /// iteration while there is none.
+    pub(crate) chores: u8,
     /// Origin of the sweep ticks.
     pub(crate) epoch: u64,
     /// Sweep ticks elapsed since `epoch` at the last sweep.
@@ -409,6 +423,9 @@ impl<C: Config> Loop<C> {
         }
         let now = shim.now_ms();
         let waker = shim.waker();
+        // The probe disarms nothing (no deadline is armed yet); a shim without deadline
+        // events says so, and one that fails here is treated the same way.
+        let deadline_events = matches!(shim.set_deadline(None), Ok(true));
         Ok(Loop {
             cx: Cx {
                 shim,
@@ -429,7 +446,13 @@ impl<C: Config> Loop<C> {
                 now,
                 in_iteration: false,
                 timeouts_from_now: false,
-                wake: 0,
+                wake: NEVER,
+                deadline_events,
+                chores: if deadline_events {
+                    0
+                } else {
+                    crate::chores::ON_TIMEOUTS
+                },
                 epoch: now,
                 tick: 0,
                 sweep_at: None,

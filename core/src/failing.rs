@@ -35,6 +35,7 @@ impl<C: Config> Cx<C> {
             e.queue_next = head;
         }
         self.failing = s.index;
+        self.add_chore(crate::chores::FAILING);
     }
 
     /// Closes every failing socket with its error. Runs after each top-level callback, at the

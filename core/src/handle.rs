@@ -107,5 +107,7 @@ mod tests {
         }
         assert_eq!(socket_token(Token::WAKER), None);
         assert_eq!(untoken(Token::WAKER), None);
+        assert_eq!(socket_token(Token::DEADLINE), None);
+        assert_eq!(untoken(Token::DEADLINE), None);
     }
 }

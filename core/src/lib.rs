@@ -104,6 +104,11 @@
 //! * Peer FIN → `on_end` and reading stops; a FIN after our own [`Cx::shutdown`] (or a shutdown
 //!   after the peer's FIN) closes. Data that arrived before a hang-up is delivered first.
 //! * Socket timeouts are absolute: never early, at most one sweep period late.
+//! * Over a shim with deadline events ([`OsShim::set_deadline`]: Linux's timerfd, the
+//!   simulated shim) an iteration reads no clock of its own: loop time ([`Cx::now_ms`]) is read
+//!   by the first thing that needs it after the wait (a timeout set, `now_ms`, the timer phase),
+//!   so a server that re-arms a timeout per request reads the clock once per iteration, inside
+//!   its callback. Without them (every other shim) the clock is read when each wait returns.
 //! * A full socket arena sheds new connections and pauses the listener until a slot is released;
 //!   descriptor exhaustion, and any accept error core does not know, pauses it for
 //!   [`Settings::accept_backoff_ms`]; errors of the pending connection alone
@@ -121,6 +126,7 @@
 extern crate alloc;
 
 mod accepted;
+mod chores;
 mod close;
 mod context;
 mod entry;

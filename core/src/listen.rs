@@ -118,6 +118,7 @@ impl<C: Config> Cx<C> {
             self.shim.close(fd);
         }
         self.closed_listeners = l.index;
+        self.add_chore(crate::chores::CLOSED);
         self.keepalive -= 1;
     }
 
@@ -165,7 +166,7 @@ impl<C: Config> Cx<C> {
                     ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset => continue,
                     _ => {
                         crate::log::log_warn!("accept failed: {}", err.raw_os_error());
-                        let until = self.now + self.settings.accept_backoff_ms;
+                        let until = self.backoff_end();
                         self.pause_listener(l, Paused::Until(until));
                         return;
                     }
@@ -211,6 +212,12 @@ impl<C: Config> Cx<C> {
     /// Stops reporting the listener until it resumes. If the poller refuses to drop its
     /// interest it is deregistered; if that fails too it cannot be silenced and is closed.
     fn pause_listener(&mut self, l: ListenId, why: Paused) {
+        if self.listeners.get(l.index, l.generation).is_none() {
+            return;
+        }
+        if let Paused::Until(t) = why {
+            self.lower_wake(t);
+        }
         let Some(e) = self.listeners.get_mut(l.index, l.generation) else {
             return;
         };
@@ -218,9 +225,6 @@ impl<C: Config> Cx<C> {
             self.paused_listeners += 1;
         }
         e.paused = why;
-        if let Paused::Until(t) = why {
-            self.wake = self.wake.min(t);
-        }
         if !e.registered {
             return;
         }
@@ -240,6 +244,7 @@ impl<C: Config> Cx<C> {
     /// Resumes paused listeners: all of them when a socket slot was released (`released`), or
     /// those whose back-off has run out.
     pub(crate) fn resume_listeners(&mut self, released: bool) {
+        // Fresh: from the timer phase, or unused (`released` resumes every paused listener).
         let now = self.now;
         for index in 0..self.listeners.slots() {
             let Some((g, e)) = self.listeners.at(index) else {
@@ -269,11 +274,24 @@ impl<C: Config> Cx<C> {
                 Ok(()) => e.registered = true,
                 Err(_) => {
                     // Try again after another back-off rather than give the listener up.
-                    let until = now + self.settings.accept_backoff_ms;
+                    let until = self.backoff_end();
                     self.pause_listener(ListenId::new(index, g), Paused::Until(until));
                 }
             }
         }
+    }
+
+    /// When a back-off that starts now ends: `accept_backoff_ms` after loop time, or with
+    /// deadline events (where loop time may be stale) after the clock, read without touching
+    /// loop time, so that a back-off found in the release of closed slots, after the timer
+    /// phase, leaves no timer due by loop time unrun.
+    fn backoff_end(&mut self) -> u64 {
+        let from = if self.deadline_events {
+            self.shim.now_ms().max(self.now)
+        } else {
+            self.now
+        };
+        from.saturating_add(self.settings.accept_backoff_ms)
     }
 
     /// The earliest back-off end among paused listeners.

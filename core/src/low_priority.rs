@@ -33,6 +33,13 @@ impl<C: Config> Cx<C> {
 
     /// Whether a low-priority socket may read now; if not, it is queued.
     pub(crate) fn take_low_priority_turn(&mut self, s: SocketId) -> bool {
+        // The budget is this iteration's: filled by the first read of the iteration (or by
+        // serving the queue at its start), so an iteration with no low-priority socket does
+        // nothing for it.
+        if self.low_priority.iteration != self.iteration {
+            self.low_priority.iteration = self.iteration;
+            self.low_priority.budget = self.settings.low_priority_budget;
+        }
         let budget = self.low_priority.budget;
         let Some(e) = self.socket_mut(s) else {
             return false;
@@ -60,19 +67,24 @@ impl<C: Config> Cx<C> {
             }
             self.low_priority.tail = s.index;
             self.low_priority.len += 1;
+            self.add_chore(crate::chores::LOW_PRIORITY);
             self.set_socket_interest(s, i);
         }
         false
     }
 
-    /// Start of an iteration: refill the budget and give queued sockets their turn.
-    #[inline]
+    /// Start of an iteration with sockets queued: fill the budget and give queued sockets
+    /// their turn.
     pub(crate) fn serve_low_priority(&mut self) {
+        self.low_priority.iteration = self.iteration;
         self.low_priority.budget = self.settings.low_priority_budget;
         while self.low_priority.budget > 0 && self.low_priority.head != NIL {
             let index = self.low_priority.head;
             let Some((g, _)) = self.sockets.at(index) else {
-                self.low_priority = Queue::new();
+                self.low_priority = Queue {
+                    iteration: self.iteration,
+                    ..Queue::new()
+                };
                 return;
             };
             let s = SocketId::new(index, g);

@@ -1,6 +1,7 @@
 //! One iteration of a loop: pre → wait → dispatch → timers → release closed → post; the
 //! loop-level API; and taking a loop apart (drop, `into_descriptors`).
 
+use crate::chores;
 use crate::entry::{NEVER, NIL};
 use crate::event_loop::{Config, Cx, FdOf, Loop, Queue};
 use crate::handle::{socket_token, untoken, Kind, ListenId, PollId, SocketId};
@@ -20,84 +21,33 @@ impl<C: Config> Loop<C> {
     /// Runs until nothing keeps the loop alive (`us_loop_run`): no socket, listen socket,
     /// non-fallthrough timer or non-fallthrough poll remains. Arms the sweep first.
     ///
-    /// Reads the clock once per iteration, when its wait returns: the next wait counts from
-    /// then, so a timer may be late by the time the iteration's own callbacks took (as with
-    /// libuv, whose poll timeout counts from the start of the iteration), never early.
+    /// With a shim that has deadline events ([`OsShim::set_deadline`]) an iteration waits
+    /// with no timeout and reads no clock: the shim reports when timer work is due, and loop
+    /// time is read when something first needs it after the wait (see
+    /// [`Cx::now_ms`]). Without them it reads the clock once per iteration, when its wait
+    /// returns, and the next wait counts from then. Either way a timer may be late by the
+    /// time the iteration's own callbacks took (as with libuv, whose poll timeout counts from
+    /// the start of the iteration), never early.
     pub fn run(&mut self) -> Result<(), OsError> {
         self.cx.integrate();
-        self.cx.now = self.cx.shim.now_ms().max(self.cx.epoch);
-        while self.cx.keepalive > 0 {
-            self.iterate(None, false)?;
+        self.cx.now = self.cx.shim.now_ms().max(self.cx.now);
+        // Taken once for the whole run, so that what the dispatch derives from it (the data
+        // area's bounds) is derived once too.
+        let recv = self.recv.as_mut();
+        let cx = &mut self.cx;
+        while cx.keepalive > 0 {
+            cx.iterate(recv, None, false)?;
         }
         Ok(())
     }
 
     /// Runs exactly one iteration, waiting at most `timeout_ms` (`None`: until the next timer
     /// or event). For driving the loop from a foreign event loop together with
-    /// [`Cx::next_deadline`]. Reads the clock at its start too, since the caller may have
-    /// spent any time since the last iteration.
+    /// [`Cx::next_deadline`]. Without deadline events it reads the clock at its start too,
+    /// since the caller may have spent any time since the last iteration; with them loop time
+    /// is read when first needed, as under [`run`](Self::run).
     pub fn run_once(&mut self, timeout_ms: Option<u64>) -> Result<(), OsError> {
-        self.iterate(timeout_ms, true)
-    }
-
-    /// One iteration; `read_clock`: read the clock at its start (else loop time stays that of
-    /// the last wait until something needs it fresh: a timeout set before the wait reads it).
-    #[inline(always)]
-    fn iterate(&mut self, timeout_ms: Option<u64>, read_clock: bool) -> Result<(), OsError> {
-        let cx = &mut self.cx;
-        let recv = self.recv.as_mut();
-        cx.iteration += 1;
-        cx.in_iteration = true;
-        if read_clock {
-            cx.now = cx.shim.now_ms().max(cx.epoch);
-        }
-        cx.timeouts_from_now = read_clock;
-        // Sockets whose write failed outside any callback close now.
-        cx.close_failed();
-        cx.serve_low_priority();
-        if let Some(pre) = C::SHARED_LOOP_CALLBACKS.map_or(cx.callbacks.pre, |c| c.pre) {
-            pre(cx);
-            cx.close_failed();
-        }
-        // From loop time, as libuv does (under `run`, the last wait's return): the callbacks
-        // since then make timers late, never early.
-        let deadline = cx.next_deadline();
-        cx.wake = deadline.unwrap_or(NEVER);
-        let mut wait = deadline.map(|d| d.saturating_sub(cx.now));
-        if cx.pending_connect_errors > 0 {
-            wait = Some(0);
-        }
-        let wait = earlier(wait, timeout_ms);
-        let n = cx.shim.wait(cx.events.as_mut(), wait).map_err(|e| {
-            // No iteration goes on: timeouts set from outside read the clock again.
-            cx.in_iteration = false;
-            cx.timeouts_from_now = false;
-            OsError::from_shim(e)
-        })?;
-        // Never back: a timeout set before the wait may have read the clock already.
-        cx.now = cx.shim.now_ms().max(cx.now);
-        cx.timeouts_from_now = true;
-        for i in 0..n {
-            let Some(ev) = cx.events.as_mut().get(i).copied() else {
-                break;
-            };
-            cx.dispatch(recv, ev);
-            cx.close_failed();
-        }
-        if cx.pending_connect_errors > 0 {
-            cx.report_failed_connects();
-        }
-        if cx.now >= cx.wake {
-            cx.run_timers();
-        }
-        cx.release_closed();
-        if let Some(post) = C::SHARED_LOOP_CALLBACKS.map_or(cx.callbacks.post, |c| c.post) {
-            post(cx);
-            cx.close_failed();
-        }
-        cx.in_iteration = false;
-        cx.timeouts_from_now = false;
-        Ok(())
+        self.cx.iterate(self.recv.as_mut(), timeout_ms, true)
     }
 
     /// Takes the loop apart without closing anything it owns: every descriptor (sockets,
@@ -146,7 +96,7 @@ impl<C: Config> Cx<C> {
             let tick = now.saturating_sub(self.epoch) / p;
             let at = self.epoch + (tick + 1) * p;
             self.sweep_at = Some(at);
-            self.wake = self.wake.min(at);
+            self.lower_wake(at);
         }
     }
     /// The loop's settings.
@@ -159,11 +109,23 @@ impl<C: Config> Cx<C> {
     pub fn shim(&self) -> &C::Shim {
         &self.shim
     }
-    /// Loop time in milliseconds (libuv's `uv_now`): the clock as of when this iteration's
-    /// wait returned. Before the wait it is that of the iteration before (under
-    /// [`Loop::run_once`], or once a timeout was set, as of this iteration's start). Socket
-    /// timeouts set inside an iteration count from it.
-    pub fn now_ms(&self) -> u64 {
+    /// Loop time in milliseconds (libuv's `uv_now`). Socket timeouts set inside an iteration
+    /// count from it; it never goes back.
+    ///
+    /// Without deadline events ([`OsShim::set_deadline`]) it is the clock as of when this
+    /// iteration's wait returned; before the wait it is that of the iteration before (under
+    /// [`Loop::run_once`], or once a timeout was set, as of this iteration's start).
+    ///
+    /// With them no clock is read when the wait returns: inside an iteration, the first call
+    /// after the wait (or the first timeout set, or the timer phase) reads it, and later calls
+    /// return the same time until the next wait. That is why it takes `&mut self`. A timer
+    /// that this read finds due fires in this iteration's timer phase (after its events) when
+    /// the read comes before it, else in the next iteration. Outside an iteration it reads no
+    /// clock: it is loop time as the last iteration left it.
+    pub fn now_ms(&mut self) -> u64 {
+        if self.deadline_events && self.in_iteration && !self.timeouts_from_now && !self.sweeping {
+            self.refresh_now();
+        }
         self.now
     }
     /// The shim's clock right now ([`OsShim::now_ms`]), in milliseconds; unlike
@@ -176,19 +138,234 @@ impl<C: Config> Cx<C> {
         self.keepalive > 0
     }
     /// The earliest absolute time (shim clock, ms) at which the loop has timer work: a user
-    /// timer, the sweep or a listener coming back from back-off. `None` when there is none.
+    /// timer, the sweep or a listener coming back from back-off; loop time when a connect
+    /// failed at once and waits to be reported. `None` when there is none.
     #[inline]
     pub fn next_deadline(&self) -> Option<u64> {
-        let mut best = earlier(self.sweep_at, self.next_timer_deadline());
-        // The rare parts behind one test each: every iteration asks.
-        if self.paused_listeners > 0 {
-            best = earlier(best, self.next_listener_resume());
-        }
+        let best = self.next_timer_work();
         if self.pending_connect_errors > 0 {
-            best = earlier(best, Some(self.now));
+            return earlier(best, Some(self.now));
         }
         best
     }
+
+    /// The earliest time of timer work: a user timer, the sweep, a listener's back-off end.
+    #[inline]
+    fn next_timer_work(&self) -> Option<u64> {
+        let best = earlier(self.sweep_at, self.next_timer_deadline());
+        // The rare part behind one test: every iteration without deadline events asks.
+        if self.paused_listeners > 0 {
+            return earlier(best, self.next_listener_resume());
+        }
+        best
+    }
+
+    /// One iteration. The two ways of running timers share its events phase (one copy of the
+    /// dispatch, which stays inlined in `run`'s loop) and differ before it and after it:
+    ///
+    /// * with deadline events, inline: no clock read and no timeout computed; the shim's
+    ///   deadline is armed again only when the next timer work moved (the
+    ///   [`ARM`](chores::ARM) chore); `in_iteration` is set only once the wait returned (before
+    ///   it, timeouts count from the clock and loop time is the last iteration's), and loop
+    ///   time is stale after the wait until something needs it (`timeouts_from_now` is false
+    ///   until then); the timer phase is a chore the deadline event (or a read of loop time
+    ///   that finds `wake` passed) sets;
+    /// * without them, out of line ([`wait_on_timeouts`](Self::wait_on_timeouts)): the wait's
+    ///   timeout runs to the next timer work and the clock is read when it returns; the
+    ///   [`ON_TIMEOUTS`](chores::ON_TIMEOUTS) chore, always set, runs the timer phase when
+    ///   loop time has reached `wake`. `read_clock`: read the clock at the iteration's start
+    ///   too (else loop time stays that of the last wait until something needs it fresh: a
+    ///   timeout set before the wait reads it).
+    #[inline(always)]
+    fn iterate(
+        &mut self,
+        recv: &mut [u8],
+        timeout_ms: Option<u64>,
+        read_clock: bool,
+    ) -> Result<(), OsError> {
+        let n = if self.deadline_events {
+            self.iteration += 1;
+            if self.chores != 0 {
+                self.chores_before_wait();
+            }
+            if let Some(pre) = C::SHARED_LOOP_CALLBACKS.map_or(self.callbacks.pre, |c| c.pre) {
+                pre(self);
+                self.close_failed();
+            }
+            let mut wait = timeout_ms;
+            if self.chores != 0 {
+                wait = self.chores_at_wait(wait)?;
+            }
+            let n = self
+                .shim
+                .wait(self.events.as_mut(), wait)
+                .map_err(OsError::from_shim)?;
+            // Loop time is stale from here on (`timeouts_from_now` is false between
+            // iterations), until something needs it.
+            self.in_iteration = true;
+            n
+        } else {
+            self.wait_on_timeouts(timeout_ms, read_clock)?
+        };
+        for i in 0..n {
+            let Some(ev) = self.events.as_mut().get(i).copied() else {
+                break;
+            };
+            self.dispatch(recv, ev);
+            self.close_failed();
+        }
+        if self.chores != 0 {
+            self.chores_after_events();
+        }
+        if let Some(post) = C::SHARED_LOOP_CALLBACKS.map_or(self.callbacks.post, |c| c.post) {
+            post(self);
+            self.close_failed();
+        }
+        self.in_iteration = false;
+        self.timeouts_from_now = false;
+        Ok(())
+    }
+
+    /// Before the wait with deadline events, when a chore is set: a connect that failed at
+    /// once is reported after this wait, which must not sleep (the bit may outlive the last
+    /// such connect by an iteration: one wait polls in vain then); the shim's deadline is set
+    /// again when the next timer work moved or the deadline was reported. Returns the wait's
+    /// timeout.
+    #[cold]
+    #[inline(never)]
+    fn chores_at_wait(&mut self, mut wait: Option<u64>) -> Result<Option<u64>, OsError> {
+        if self.chores & chores::CONNECT_ERRORS != 0 {
+            wait = Some(0);
+        }
+        if self.chores & chores::ARM != 0 {
+            self.chores &= !chores::ARM;
+            wait = self.arm_deadline(wait)?;
+        }
+        Ok(wait)
+    }
+
+    /// An iteration without deadline events up to its events (see [`iterate`](Self::iterate)): start,
+    /// chores, `pre`, the wait with a timeout to the next timer work, the clock read after it.
+    /// Returns how many events the wait collected.
+    #[inline(never)]
+    fn wait_on_timeouts(
+        &mut self,
+        timeout_ms: Option<u64>,
+        read_clock: bool,
+    ) -> Result<usize, OsError> {
+        self.iteration += 1;
+        self.in_iteration = true;
+        if read_clock {
+            self.now = self.shim.now_ms().max(self.now);
+        }
+        self.timeouts_from_now = read_clock;
+        self.chores_before_wait();
+        if let Some(pre) = C::SHARED_LOOP_CALLBACKS.map_or(self.callbacks.pre, |c| c.pre) {
+            pre(self);
+            self.close_failed();
+        }
+        // From loop time, as libuv does (under `run`, the last wait's return): the callbacks
+        // since then make timers late, never early.
+        let deadline = self.next_deadline();
+        self.wake = deadline.unwrap_or(NEVER);
+        let mut wait = deadline.map(|d| d.saturating_sub(self.now));
+        if self.pending_connect_errors > 0 {
+            wait = Some(0);
+        }
+        let wait = earlier(wait, timeout_ms);
+        let n = match self.shim.wait(self.events.as_mut(), wait) {
+            Ok(n) => n,
+            Err(e) => {
+                self.in_iteration = false;
+                self.timeouts_from_now = false;
+                return Err(OsError::from_shim(e));
+            }
+        };
+        // Never back: a timeout set before the wait may have read the clock already.
+        self.now = self.shim.now_ms().max(self.now);
+        self.timeouts_from_now = true;
+        Ok(n)
+    }
+
+    /// Reads the clock into loop time (never back). With deadline events, inside an iteration
+    /// loop time is fresh from here until the next wait, and timer work it finds due is
+    /// recorded for the timer phase.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn refresh_now(&mut self) {
+        self.read_now();
+    }
+
+    /// [`refresh_now`](Self::refresh_now), inlined: for the first timeout set after a wait,
+    /// which is where a server reads the clock once per iteration.
+    #[inline(always)]
+    pub(crate) fn read_now(&mut self) {
+        self.now = self.shim.now_ms().max(self.now);
+        if self.in_iteration && !self.sweeping {
+            self.timeouts_from_now = true;
+        }
+        if self.deadline_events && self.now >= self.wake {
+            self.add_chore(chores::TIMERS);
+        }
+    }
+
+    /// Sets the shim's deadline to `wake` (the next timer work moved, or the deadline was
+    /// reported); returns the wait's timeout. A shim that gives deadline events up puts the
+    /// loop on timeouts from the next iteration on, and this wait does not sleep.
+    fn arm_deadline(&mut self, wait: Option<u64>) -> Result<Option<u64>, OsError> {
+        let at = (self.wake != NEVER).then_some(self.wake);
+        match self.shim.set_deadline(at) {
+            Ok(true) => Ok(wait),
+            Ok(false) => {
+                self.deadline_events = false;
+                self.chores = (self.chores & !chores::TIMERS) | chores::ON_TIMEOUTS;
+                Ok(Some(0))
+            }
+            Err(e) => Err(OsError::from_shim(e)),
+        }
+    }
+
+    /// Lowers `wake` to `at` if that is earlier: with deadline events the shim's deadline is
+    /// set again before the next wait.
+    #[inline]
+    pub(crate) fn lower_wake(&mut self, at: u64) {
+        if at < self.wake {
+            self.wake = at;
+            self.add_chore(chores::ARM);
+        }
+    }
+
+    /// The shim reported its deadline: it must be set again (or disarmed) before the next
+    /// wait, whatever `wake` is then. Reads loop time, which records the timer phase if `wake`
+    /// has come (a deadline reported early by a coarser clock is set again instead).
+    #[cold]
+    #[inline(never)]
+    fn deadline_came(&mut self) {
+        if !self.deadline_events {
+            return;
+        }
+        self.add_chore(chores::ARM);
+        self.refresh_now();
+    }
+
+    /// The timer phase with deadline events (timer work was found due): runs it, then takes
+    /// the next timer work as the time to wake at.
+    pub(crate) fn timer_phase_on_deadline(&mut self) {
+        // Loop time as fresh as the iteration's (a timer armed due during the last pass, or
+        // for now, asked for this phase without a read): the pass fires what is due by it.
+        if !self.timeouts_from_now {
+            self.refresh_now();
+        }
+        if self.now >= self.wake {
+            self.run_timers();
+        }
+        let next = self.next_timer_work().unwrap_or(NEVER);
+        if next != self.wake {
+            self.wake = next;
+            self.add_chore(chores::ARM);
+        }
+    }
+
     /// How many socket slots are occupied, closed-but-not-yet-released ones included.
     pub fn socket_slots_in_use(&self) -> usize {
         self.sockets.live()
@@ -226,6 +403,10 @@ impl<C: Config> Cx<C> {
             if let Some(cb) = C::SHARED_LOOP_CALLBACKS.map_or(self.callbacks.wakeup, |c| c.wakeup) {
                 cb(self);
             }
+            return;
+        }
+        if ev.token == Token::DEADLINE {
+            self.deadline_came();
             return;
         }
         match untoken(ev.token) {
@@ -283,10 +464,15 @@ impl<C: Config> Cx<C> {
         self.pending_connect_errors = 0;
         self.paused_listeners = 0;
         self.low_priority = Queue::new();
+        self.chores = if self.deadline_events {
+            0
+        } else {
+            chores::ON_TIMEOUTS
+        };
     }
 
     /// Frees the slots of sockets and listen sockets closed during this iteration.
-    fn release_closed(&mut self) {
+    pub(crate) fn release_closed(&mut self) {
         let mut released_any = false;
         loop {
             // A `released` callback may fail (and close) a socket: the failing list is always

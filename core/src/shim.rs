@@ -86,6 +86,9 @@ pub struct Token(pub u64);
 impl Token {
     /// The token a shim uses in the event that reports a [`Wake::wake`] call.
     pub const WAKER: Token = Token(u64::MAX);
+    /// The token a shim uses in the event that reports that the deadline armed with
+    /// [`OsShim::set_deadline`] has come.
+    pub const DEADLINE: Token = Token(u64::MAX - 1);
 }
 
 /// What a registration is interested in: readable, writable, both or neither.
@@ -548,6 +551,33 @@ pub trait OsShim {
         -> Result<usize, Self::Error>;
     /// A handle that wakes this shim's `wait` from any thread.
     fn waker(&mut self) -> Self::Waker;
+    /// Arms the shim's one deadline at the absolute time `at_ms` on its own
+    /// [`now_ms`](Self::now_ms) clock (`None`: disarms it), replacing the one armed before.
+    /// Returns `Ok(false)` when the shim has no deadline events (the default), `Ok(true)` when
+    /// it armed (or disarmed) it.
+    ///
+    /// A shim that supports it reports the deadline's coming from [`wait`](Self::wait) as one
+    /// event with [`Token::DEADLINE`], once `now_ms` has reached `at_ms` (a time already past
+    /// is reported by the next `wait` at once), as the kernel's timer descriptors do (Linux's
+    /// `timerfd`, kqueue's `EVFILT_TIMER`). Once reported, it may be reported by every `wait`
+    /// (level-triggered, as a fired timer descriptor stays readable) or only once, until it
+    /// is set again: core sets it again or disarms it after every report, before its next
+    /// wait, so a shim needs nothing to clear a fired timer but that call. It should never be
+    /// reported before `now_ms` reaches `at_ms`; a shim whose timer runs on another clock may
+    /// report it a little early, and core then sets it again rather than run a timer early:
+    /// a busy wait until its clock catches up, not a hang. A shim that returned `Ok(true)`
+    /// once must keep supporting it for its life.
+    ///
+    /// Why it is worth a method: with it, core waits with no timeout and reads no clock per
+    /// iteration (the upstream C library does the same with its kernel timer descriptors); it
+    /// arms the deadline only when the next timer work moves (once per sweep period in a
+    /// steady state), and reads the clock only when something needs the time. Without it
+    /// core computes a `wait` timeout and reads the clock after every wait, which is always
+    /// correct: every shim works either way, so the default needs no code.
+    fn set_deadline(&mut self, at_ms: Option<u64>) -> Result<bool, Self::Error> {
+        let _ = at_ms;
+        Ok(false)
+    }
 
     // ---- clock --------------------------------------------------------------------------
 

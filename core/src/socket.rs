@@ -607,6 +607,7 @@ impl<C: Config> Cx<C> {
         e.prev = NIL;
         let fd = e.fd.take();
         self.closed_sockets = s.index;
+        self.add_chore(crate::chores::CLOSED);
         self.keepalive -= 1;
         // Closing also removes the descriptor from the poller (OsShim::close), so no
         // deregister: that would be one more syscall per connection.

@@ -43,15 +43,15 @@ impl<C: Config> Cx<C> {
             let ticks = self.tick.saturating_add(delay_ms.div_ceil(p));
             return self.epoch.saturating_add(ticks.saturating_mul(p));
         }
-        let now = self.shim.now_ms().max(self.epoch);
         // Inside an iteration this is loop time from now on (as libuv's `uv_now` and the C
         // library's cached timestamp): no clock read on the hot path, where a request re-arms
-        // its timeout. Before the wait only a `pre` or low-priority callback gets here.
+        // its timeout. Without deadline events only a `pre` or low-priority callback gets here
+        // (before the wait); with them the first timeout set after each wait does.
         if self.in_iteration {
-            self.now = self.now.max(now);
-            self.timeouts_from_now = true;
+            self.read_now();
             return self.now.saturating_add(delay_ms);
         }
+        let now = self.shim.now_ms().max(self.epoch);
         now.saturating_add(delay_ms)
     }
 

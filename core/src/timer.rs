@@ -128,7 +128,12 @@ impl<C: Config> Cx<C> {
         e.pass = pass;
         self.timer_index.heap_of(pass).push(&mut self.timers, index);
         if let Some(d) = deadline {
-            self.wake = self.wake.min(d);
+            self.lower_wake(d);
+            // Due by loop time already (a zero delay): this iteration's timer phase runs it
+            // (the next one's, when set during a pass), as without deadline events.
+            if self.deadline_events && d <= self.now {
+                self.add_chore(crate::chores::TIMERS);
+            }
         }
     }
 

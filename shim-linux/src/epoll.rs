@@ -96,9 +96,10 @@ impl Poller {
         .map(drop)
     }
 
-    /// Waits and fills `events` from the front; `EINTR` gives `Ok(0)`. Also says whether the
-    /// waker's token was among them (found in the same pass that translates).
-    #[inline]
+    /// Waits and fills `events` from the front; `EINTR` gives `Ok(0)`. Also says whether a
+    /// reserved token (the waker's or the deadline's) was among them, found in the same pass
+    /// that translates with one compare per event.
+    #[inline(always)]
     pub(crate) fn wait(
         &mut self,
         c: &mut Counters,
@@ -129,7 +130,8 @@ impl Poller {
         let mut woken = false;
         for (out, ev) in events.iter_mut().zip(&self.buf[..n]) {
             *out = translate(ev);
-            woken |= out.token == Token::WAKER;
+            // Token::DEADLINE and Token::WAKER are the two highest tokens.
+            woken |= out.token.0 >= Token::DEADLINE.0;
         }
         Ok((n, woken))
     }

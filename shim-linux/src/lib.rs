@@ -1,7 +1,8 @@
 //! # usockets-shim-linux
 //!
 //! The Linux [`OsShim`] for `usockets-core`: level-triggered epoll, an eventfd waker, a
-//! `CLOCK_MONOTONIC` clock and non-blocking BSD sockets, all through `libc`.
+//! `CLOCK_MONOTONIC` clock with a timerfd deadline, and non-blocking BSD sockets, all through
+//! `libc`.
 //!
 //! ```no_run
 //! use usockets_core::{ListenOptions, ListenTarget, OsShim};
@@ -28,6 +29,12 @@
 //!   `EPOLLIN` anyway.
 //! * The waker is an eventfd registered under [`Token::WAKER`]; `wait` drains it and reports
 //!   one [`Token::WAKER`] event. See [`LinuxWaker`] for why it is safe after the shim is gone.
+//! * The deadline ([`OsShim::set_deadline`]) is a `CLOCK_MONOTONIC` timerfd armed at an
+//!   absolute time (`TFD_TIMER_ABSTIME`) and registered once under [`Token::DEADLINE`]: core
+//!   waits with no timeout and reads no clock per iteration, as the C library does with its
+//!   timer descriptors. It runs on the clock `now_ms` reads, so it never fires before `now_ms`
+//!   reaches it. Core sets it again (`timerfd_settime`, about once per sweep period) after
+//!   every report, which resets its expiry count: no `read` is needed.
 //! * `wait` reuses one `epoll_event` buffer (1024 entries, grown only if core passes a larger
 //!   slice): no allocation per call. An interrupted `epoll_wait` returns `Ok(0)`.
 //!
@@ -46,7 +53,8 @@
 //! `EINTR`; retrying could close someone else's), `epoll_wait` (returns no events) and
 //! `connect` (after `EINTR` the connect continues asynchronously, like `EINPROGRESS`).
 //! Would-block is an error of kind [`ErrorKind::WouldBlock`](usockets_core::ErrorKind::WouldBlock). Every descriptor the shim creates
-//! is close-on-exec (`SOCK_CLOEXEC`, `EPOLL_CLOEXEC`, `EFD_CLOEXEC`, `O_CLOEXEC`).
+//! is close-on-exec (`SOCK_CLOEXEC`, `EPOLL_CLOEXEC`, `EFD_CLOEXEC`, `TFD_CLOEXEC`,
+//! `O_CLOEXEC`).
 //!
 //! `accept` reports the network errors accept(2) says to treat like `EAGAIN` (`ENETDOWN`,
 //! `EPROTO`, `ENOPROTOOPT`, `EHOSTDOWN`, `ENONET`, `EHOSTUNREACH`, `EOPNOTSUPP`,
@@ -123,6 +131,7 @@
     clippy::multiple_unsafe_ops_per_block
 )]
 
+mod deadline;
 mod epoll;
 mod waker;
 
@@ -139,6 +148,7 @@ use usockets_shim_unix::stats::Counters;
 use usockets_shim_unix::sys::MonotonicClock;
 use usockets_shim_unix::{net, sys, targets};
 
+use crate::deadline::Deadline;
 use crate::epoll::Poller;
 
 pub use crate::waker::LinuxWaker;
@@ -159,6 +169,8 @@ pub type Fd = OwnedFd;
 pub struct LinuxShim {
     poller: Poller,
     waker: LinuxWaker,
+    /// The loop's deadline, a timerfd registered under [`Token::DEADLINE`].
+    deadline: Deadline,
     /// `accept`, with the spare descriptor given up to shed connections on `EMFILE`.
     acceptor: Acceptor,
     /// Sockets that sent with `MSG_MORE` since their last flush.
@@ -168,8 +180,9 @@ pub struct LinuxShim {
 }
 
 impl LinuxShim {
-    /// Creates the epoll instance, the waker's eventfd (registered under [`Token::WAKER`]) and
-    /// the reserve descriptor, all close-on-exec.
+    /// Creates the epoll instance, the waker's eventfd (registered under [`Token::WAKER`]), the
+    /// deadline's timerfd (registered under [`Token::DEADLINE`]) and the reserve descriptor,
+    /// all close-on-exec.
     pub fn new() -> Result<LinuxShim, LinuxError> {
         let mut c = Counters::default();
         let mut poller = Poller::new(&mut c)?;
@@ -181,10 +194,19 @@ impl LinuxShim {
             Token::WAKER,
             libc::EPOLLIN as u32,
         )?;
+        let deadline = Deadline::new(&mut c)?;
+        poller.ctl(
+            &mut c,
+            libc::EPOLL_CTL_ADD,
+            deadline.raw(),
+            Token::DEADLINE,
+            libc::EPOLLIN as u32,
+        )?;
         let acceptor = Acceptor::new(&mut c)?;
         Ok(LinuxShim {
             poller,
             waker,
+            deadline,
             acceptor,
             corked: FdSet::default(),
             clock: MonotonicClock::default(),
@@ -217,6 +239,23 @@ impl LinuxShim {
                 self.corked.insert(fd);
             } else {
                 self.corked.remove(fd);
+            }
+        }
+    }
+}
+
+impl LinuxShim {
+    /// A wait reported the waker or the deadline: drains the eventfd and reports both as
+    /// plain readable events (the timerfd needs no read: setting it again resets it).
+    #[cold]
+    #[inline(never)]
+    fn reserved_events(&mut self, events: &mut [Event]) {
+        for ev in events.iter_mut() {
+            if ev.token == Token::WAKER {
+                self.waker.drain(&mut self.c);
+                *ev = Event::new(Token::WAKER).with_readable(true);
+            } else if ev.token == Token::DEADLINE {
+                *ev = Event::new(Token::DEADLINE).with_readable(true);
             }
         }
     }
@@ -277,20 +316,25 @@ impl OsShim for LinuxShim {
         )
     }
 
-    #[inline]
+    // Always inlined: the loop calls it from two places (with and without deadline events),
+    // and one of them runs every iteration.
+    #[inline(always)]
     fn wait(&mut self, events: &mut [Event], timeout_ms: Option<u64>) -> Result<usize, LinuxError> {
         let (n, woken) = self.poller.wait(&mut self.c, events, timeout_ms)?;
         if woken {
-            self.waker.drain(&mut self.c);
-            for ev in events[..n].iter_mut().filter(|ev| ev.token == Token::WAKER) {
-                *ev = Event::new(Token::WAKER).with_readable(true);
-            }
+            self.reserved_events(&mut events[..n]);
         }
         Ok(n)
     }
 
     fn waker(&mut self) -> LinuxWaker {
         self.waker.clone()
+    }
+
+    /// Arms the timerfd (see the `deadline` module): always supported.
+    fn set_deadline(&mut self, at_ms: Option<u64>) -> Result<bool, LinuxError> {
+        self.deadline.set(&mut self.c, at_ms)?;
+        Ok(true)
     }
 
     #[inline]

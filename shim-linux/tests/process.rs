@@ -198,8 +198,8 @@ fn child_private_fds() {
     let new: Vec<i32> = (0..4096)
         .filter(|&fd| is_open(fd) && !before.contains(&fd))
         .collect();
-    // epoll, the waker's eventfd and the reserve descriptor.
-    assert_eq!(new.len(), 3, "{new:?}");
+    // epoll, the waker's eventfd, the deadline's timerfd and the reserve descriptor.
+    assert_eq!(new.len(), 4, "{new:?}");
     assert!(new.contains(&shim.as_raw_fd()));
     for fd in new {
         assert!(cloexec(&fd), "descriptor {fd} is not close-on-exec");

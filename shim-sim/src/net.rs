@@ -57,6 +57,10 @@ pub struct SyscallCounts {
     pub shutdown: u64,
     /// `close` calls (also on unknown descriptors).
     pub close: u64,
+    /// `now_ms` calls (clock reads).
+    pub clock: u64,
+    /// `set_deadline` calls, also when the shim has no deadline events.
+    pub set_deadline: u64,
 }
 
 /// A shim call whose next invocations [`SimNet::fail_next`] can make fail.
@@ -191,6 +195,8 @@ pub(crate) struct NetState {
     next_listen_port: u16,
     next_client_port: u16,
     pub next_shim: u32,
+    /// Whether shims made from now on have deadline events.
+    pub deadline_events: bool,
     /// Sockets whose connect outcome `wait` has not revealed yet (an upper bound: a closed one
     /// stays counted until the next reveal), so a `wait` with none skips the walk over every
     /// descriptor.
@@ -481,6 +487,7 @@ impl SimNet {
             next_listen_port: LISTEN_PORTS.0,
             next_client_port: CLIENT_PORTS.0,
             next_shim: 0,
+            deadline_events: true,
             hidden_connects: 0,
             scan_buf: Vec::new(),
         };
@@ -539,13 +546,20 @@ impl SimNet {
     /// A new [`OsShim`](usockets_core::OsShim) over this network, for one loop. Each shim has
     /// its own registrations and its own waker.
     pub fn shim(&self) -> SimShim {
-        let id = {
+        let (id, deadline_events) = {
             let mut s = self.state();
             let id = s.next_shim;
             s.next_shim += 1;
-            id
+            (id, s.deadline_events)
         };
-        SimShim::new(self.clone(), id)
+        SimShim::new(self.clone(), id, deadline_events)
+    }
+
+    /// Whether the shims made from now on by [`shim`](Self::shim) have deadline events
+    /// ([`OsShim::set_deadline`](usockets_core::OsShim::set_deadline)); on by default. Off,
+    /// a loop over them waits with timeouts, as over a shim that does not implement them.
+    pub fn set_deadline_events(&self, on: bool) {
+        self.state().deadline_events = on;
     }
 
     /// The virtual clock in milliseconds; starts at 1 000 000.

@@ -21,27 +21,89 @@ use crate::{SimError, SimNet, SimWaker};
 ///
 /// Name resolution is synchronous (only loopback names resolve). Nothing ever blocks: a `wait`
 /// with nothing ready moves the virtual clock instead.
+///
+/// It has deadline events ([`OsShim::set_deadline`]) unless they were turned off for it
+/// ([`without_deadline_events`](Self::without_deadline_events)) or for its network
+/// ([`SimNet::set_deadline_events`]): a `wait` with nothing ready moves the clock to the
+/// deadline at most, and reports it with [`Token::DEADLINE`] once the clock has reached it.
+/// Core's tests run both ways.
 pub struct SimShim {
     net: SimNet,
     id: u32,
     waker: SimWaker,
     /// Where the next `wait` starts scanning (after the last descriptor of a truncated wait).
     cursor: Fd,
+    /// Whether [`OsShim::set_deadline`] is supported.
+    deadline_events: bool,
+    /// The armed deadline (virtual ms).
+    deadline: Option<u64>,
+    /// How many ms before the armed deadline it is reported (a coarse timer).
+    deadline_early_ms: u64,
 }
 
 impl SimShim {
-    pub(crate) fn new(net: SimNet, id: u32) -> SimShim {
+    pub(crate) fn new(net: SimNet, id: u32, deadline_events: bool) -> SimShim {
         SimShim {
             net,
             id,
             waker: SimWaker::new(),
             cursor: 0,
+            deadline_events,
+            deadline: None,
+            deadline_early_ms: 0,
         }
     }
 
     /// The network this shim runs on.
     pub fn net(&self) -> &SimNet {
         &self.net
+    }
+
+    /// This shim without deadline events: [`OsShim::set_deadline`] answers `Ok(false)`, as a
+    /// shim that does not implement it, so core waits with timeouts. Before the shim goes into
+    /// a loop.
+    #[must_use]
+    pub fn without_deadline_events(mut self) -> SimShim {
+        self.deadline_events = false;
+        self.deadline = None;
+        self
+    }
+
+    /// This shim with a deadline timer `ms` milliseconds ahead of its clock: it reports the
+    /// deadline `ms` milliseconds before its clock reaches it, as a timer on another clock
+    /// may. Core must then arm it again rather than run timers early; armed again, it fires at
+    /// once until the clock catches up (a busy wait), and in this model every such early
+    /// report takes the clock 1 ms further, as a real spin takes time.
+    #[must_use]
+    pub fn with_deadline_early_by(mut self, ms: u64) -> SimShim {
+        self.deadline_early_ms = ms;
+        self
+    }
+
+    /// Whether this shim has deadline events.
+    pub fn has_deadline_events(&self) -> bool {
+        self.deadline_events
+    }
+
+    /// The deadline armed now, if any (virtual ms).
+    pub fn armed_deadline(&self) -> Option<u64> {
+        self.deadline
+    }
+
+    /// Reports the deadline into `events` if it has come and there is room: one event, and
+    /// the deadline is spent. Returns how many events were written (0 or 1).
+    fn take_deadline(&mut self, s: &mut NetState, events: &mut [Event]) -> usize {
+        match (self.deadline, events.first_mut()) {
+            (Some(d), Some(slot)) if s.now.saturating_add(self.deadline_early_ms) >= d => {
+                *slot = Event::new(Token::DEADLINE).with_readable(true);
+                self.deadline = None;
+                if s.now < d {
+                    s.now += 1;
+                }
+                1
+            }
+            _ => 0,
+        }
     }
 
     /// Scans this shim's descriptors from the rotating cursor.
@@ -259,6 +321,7 @@ impl OsShim for SimShim {
             events[0] = Event::new(Token::WAKER);
             n = 1;
         }
+        n += self.take_deadline(&mut s, &mut events[n..]);
         // Spurious events never count as "something is ready": they may ride along with real
         // events or with a wake-up after the clock moved, but never stop time from passing.
         let scanned = self.scan(&mut s);
@@ -266,22 +329,27 @@ impl OsShim for SimShim {
             return Ok(n + self.emit_and_recycle(&mut s, scanned, &mut events[n..]));
         }
         s.recycle_scan(scanned);
-        // Let time pass delivery by delivery until something is ready or the timeout is up: a
-        // delivery may make nothing ready (its reader is not watched, or not even accepted).
+        // Let time pass delivery by delivery until something is ready, the armed deadline
+        // comes or the timeout is up: a delivery may make nothing ready (its reader is not
+        // watched, or not even accepted).
         let deadline = timeout_ms.map(|t| s.now.saturating_add(t));
         loop {
-            let target = match (deadline, s.next_delivery()) {
-                (Some(d), Some(x)) => d.min(x),
-                (Some(d), None) => d,
-                (None, Some(x)) => x,
-                // Nothing will ever happen: a real wait would block forever.
-                (None, None) => return Ok(0),
+            let early = self.deadline_early_ms;
+            let armed = self.deadline.map(|d| d.saturating_sub(early));
+            let target = [deadline, s.next_delivery(), armed]
+                .into_iter()
+                .flatten()
+                .min();
+            // Nothing will ever happen: a real wait would block forever.
+            let Some(target) = target else {
+                return Ok(0);
             };
             s.now = s.now.max(target);
+            let n = self.take_deadline(&mut s, events);
             let scanned = self.scan(&mut s);
             let timed_out = deadline.is_some_and(|d| s.now >= d);
-            if timed_out || scanned.iter().any(|(_, _, r)| r.any()) {
-                return Ok(self.emit_and_recycle(&mut s, scanned, events));
+            if n > 0 || timed_out || scanned.iter().any(|(_, _, r)| r.any()) {
+                return Ok(n + self.emit_and_recycle(&mut s, scanned, &mut events[n..]));
             }
             s.recycle_scan(scanned);
         }
@@ -291,8 +359,19 @@ impl OsShim for SimShim {
         self.waker.clone()
     }
 
+    fn set_deadline(&mut self, at_ms: Option<u64>) -> Result<bool, SimError> {
+        self.net.state().syscalls.set_deadline += 1;
+        if !self.deadline_events {
+            return Ok(false);
+        }
+        self.deadline = at_ms;
+        Ok(true)
+    }
+
     fn now_ms(&mut self) -> u64 {
-        self.net.now_ms()
+        let mut s = self.net.state();
+        s.syscalls.clock += 1;
+        s.now
     }
 
     fn listen(

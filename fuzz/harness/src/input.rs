@@ -75,6 +75,16 @@ impl Ops {
     pub fn pick<T: Copy>(&mut self, table: &[T]) -> T {
         table[self.below(table.len())]
     }
+
+    /// One of `table`'s entries (`table.len()` at most 128) chosen by one byte, as
+    /// [`pick`](Self::pick) chooses it, and a flag from the same byte's bits above the
+    /// choice: a second decision that reads no byte more, so inputs written before it existed
+    /// decode as they did.
+    pub fn pick_and_flag<T: Copy>(&mut self, table: &[T]) -> (T, bool) {
+        let n = table.len().clamp(1, 128);
+        let b = usize::from(self.u8());
+        (table[b % n], (b / n) % 2 == 1)
+    }
 }
 
 /// The first bytes of every stream: a tag, the stream number and a check byte. A receiver

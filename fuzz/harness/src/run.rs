@@ -22,7 +22,10 @@ use crate::target::Target;
 pub fn run(target: Target, data: &[u8]) -> Report {
     let (ops, fault_bytes) = split(data);
     let mut ops = Ops::new(ops);
-    let sweep_period = ops.pick(&[1000, 4000, 250, 2000]);
+    // The same byte says whether the shim reports its deadline as an event (core waits
+    // without a timeout and reads loop time when first needed) or core waits with timeouts:
+    // both ways of running timers are fuzzed.
+    let (sweep_period, on_timeouts) = ops.pick_and_flag(&[1000, 4000, 250, 2000]);
     let settings = Settings::default()
         .with_sweep_period_ms(sweep_period)
         .with_low_priority_budget(ops.pick(&[1, 5]))
@@ -33,6 +36,7 @@ pub fn run(target: Target, data: &[u8]) -> Report {
     let events = ops.pick(&[1, 4, EVENTS_MAX]);
     let faults = faults_from(&mut ops);
     let net = SimNet::new(faults, Box::new(ByteSource::new(fault_bytes.to_vec())));
+    net.set_deadline_events(!on_timeouts);
     let storage = Memory::new(recv, events);
     let mut world = World::new(target, ops, net.clone(), Spare::take());
     // Core takes its sweep origin from the clock when the loop is built, just below.
