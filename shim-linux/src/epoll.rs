@@ -96,6 +96,13 @@ impl Poller {
         .map(drop)
     }
 
+    /// Makes the kernel's buffer `len` events long.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, len: usize) {
+        self.buf.resize(len, EMPTY);
+    }
+
     /// Waits and fills `events` from the front; `EINTR` gives `Ok(0)`. Also says whether a
     /// reserved token (the waker's or the deadline's) was among them, found in the same pass
     /// that translates with one compare per event.
@@ -106,11 +113,12 @@ impl Poller {
         events: &mut [Event],
         timeout_ms: Option<u64>,
     ) -> Result<(usize, bool), LinuxError> {
-        if events.is_empty() {
-            return Ok((0, false));
-        }
-        if events.len() > self.buf.len() {
-            self.buf.resize(events.len(), EMPTY);
+        // No room at all, or more than the buffer holds: one compare for both (rare).
+        if events.len().wrapping_sub(1) >= self.buf.len() {
+            if events.is_empty() {
+                return Ok((0, false));
+            }
+            self.grow(events.len());
         }
         let max = events.len().min(i32::MAX as usize) as i32;
         let timeout = match timeout_ms {
@@ -128,7 +136,8 @@ impl Poller {
             Err(e) => return Err(e),
         };
         let mut woken = false;
-        for (out, ev) in events.iter_mut().zip(&self.buf[..n]) {
+        // The kernel writes at most `max` events: `n` is within both slices.
+        for (out, ev) in events[..n].iter_mut().zip(&self.buf) {
             *out = translate(ev);
             // Token::DEADLINE and Token::WAKER are the two highest tokens.
             woken |= out.token.0 >= Token::DEADLINE.0;
