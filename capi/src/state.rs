@@ -171,10 +171,18 @@ pub(crate) unsafe fn with_cx<R>(st: *mut LoopState, f: impl FnOnce(&mut Cx<Capi>
 }
 
 /// Records `cx` as the loop's active context while `f` (a call into C) runs.
+#[inline(always)]
 pub(crate) fn enter<R>(cx: &mut Cx<Capi>, f: impl FnOnce() -> R) -> R {
+    // The state is found once, before the call: `cx` is lent to C meanwhile, so reading its
+    // ext again afterwards would be one more load per callback.
+    let state: *mut LoopState = *cx.ext();
+    // SAFETY: the loop ext is the live `LoopState` of this loop, which outlives the loop and
+    // is only accessed through shared references (as in `loop_state`); the reference is not
+    // tied to the borrow of `cx`, which is lent to C meanwhile.
+    let st: &LoopState = unsafe { &*state };
     let ptr: *mut Cx<Capi> = cx;
-    let prev = loop_state(cx).active.replace(ptr);
+    let prev = st.active.replace(ptr);
     let r = f();
-    loop_state(cx).active.set(prev);
+    st.active.set(prev);
     r
 }
