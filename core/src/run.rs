@@ -190,9 +190,10 @@ impl<C: Config> Cx<C> {
             }
             if let Some(pre) = C::SHARED_LOOP_CALLBACKS.map_or(self.callbacks.pre, |c| c.pre) {
                 pre(self);
-                self.close_failed();
             }
             let mut wait = timeout_ms;
+            // Sockets `pre` failed are closed in there too (their FAILING chore): one compare
+            // for both.
             if self.chores != 0 {
                 wait = self.chores_at_wait(wait)?;
             }
@@ -226,14 +227,19 @@ impl<C: Config> Cx<C> {
         Ok(())
     }
 
-    /// Before the wait with deadline events, when a chore is set: a connect that failed at
-    /// once is reported after this wait, which must not sleep (the bit may outlive the last
-    /// such connect by an iteration: one wait polls in vain then); the shim's deadline is set
-    /// again when the next timer work moved or the deadline was reported. Returns the wait's
-    /// timeout.
+    /// Before the wait with deadline events, when a chore is set: sockets that failed in `pre`
+    /// are closed; a connect that failed at once is reported after this wait, which must not
+    /// sleep (the bit may outlive the last such connect by an iteration: one wait polls in vain
+    /// then); the shim's deadline is set again when the next timer work moved or the deadline
+    /// was reported. Returns the wait's timeout.
     #[cold]
     #[inline(never)]
     fn chores_at_wait(&mut self, mut wait: Option<u64>) -> Result<Option<u64>, OsError> {
+        if self.chores & chores::FAILING != 0 {
+            // Failed in `pre`: closed once it returned, as after every top-level callback.
+            self.close_failed();
+            self.chores &= !chores::FAILING;
+        }
         if self.chores & chores::CONNECT_ERRORS != 0 {
             wait = Some(0);
         }
