@@ -98,6 +98,11 @@ impl Config for Capi {
     const SHARED_LOOP_CALLBACKS: Option<LoopCallbacks<Self>> =
         Some(crate::trampoline::LOOP_CALLBACKS);
 
+    /// A closed listen socket's block is freed with its slot.
+    fn listener_released(cx: &mut Cx<Self>, l: ListenId) {
+        crate::trampoline::listener_released(cx, l);
+    }
+
     /// The socket's block: the data trampoline hands it to C without looking the slot up.
     #[inline(always)]
     fn data_hint(ext: &Option<Block>) -> Option<NonNull<()>> {
@@ -124,9 +129,6 @@ pub(crate) struct LoopState {
     /// Listen sockets (they own their blocks). Blocks of closed listen sockets are freed at the
     /// end of the iteration.
     pub(crate) listeners: RefCell<HashMap<ListenId, Listener>>,
-    /// How many entries `listeners` has, kept with every change to it: the end of every
-    /// iteration compares it with core's count without borrowing the map.
-    pub(crate) listening: Cell<usize>,
     /// The address of every live block of this loop but its own and its sockets': freed by
     /// `us_loop_free` if still there (the registry of the `block` module).
     pub(crate) blocks: RefCell<HashSet<NonNull<Header>>>,

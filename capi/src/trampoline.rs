@@ -301,38 +301,18 @@ fn pre(cx: &mut Cx<Capi>) {
     loop_cb(cx, |s| s.pre);
 }
 
-/// End of an iteration: free the blocks of listen sockets closed during it, then `post_cb`.
+/// End of an iteration: `post_cb`.
 fn post(cx: &mut Cx<Capi>) {
-    free_closed_listeners(cx);
     loop_cb(cx, |s| s.post);
 }
 
-/// Frees the blocks of listen sockets core no longer has (closed directly or by context close).
-pub(crate) fn free_closed_listeners(cx: &mut Cx<Capi>) {
-    // Every listen socket core still has is in the map: as many as core has, none was closed
-    // (the common case, checked every iteration without walking the map).
-    if loop_state(cx).listening.get() != cx.listen_slots_in_use() {
-        free_listener_blocks(cx);
+/// A closed listen socket's slot was released (`Config::listener_released`, at the end of
+/// the iteration it closed in, directly or by its context's close): its block goes with it.
+pub(crate) fn listener_released(cx: &mut Cx<Capi>, l: ListenId) {
+    let removed = loop_state(cx).listeners.borrow_mut().remove(&l);
+    if let Some(listener) = removed {
+        listener.block.free();
     }
-}
-
-/// The work of [`free_closed_listeners`] once a listen socket closed: out of line, so that
-/// the every-iteration check saves no registers for it.
-#[cold]
-#[inline(never)]
-fn free_listener_blocks(cx: &mut Cx<Capi>) {
-    let mut map = loop_state(cx).listeners.borrow_mut();
-    let closed: Vec<ListenId> = map
-        .keys()
-        .copied()
-        .filter(|&l| cx.listen_context(l).is_none())
-        .collect();
-    for l in closed {
-        if let Some(l) = map.remove(&l) {
-            l.block.free();
-        }
-    }
-    loop_state(cx).listening.set(map.len());
 }
 
 /// A closed socket's slot was released: its block goes with it, and once half the blocks of

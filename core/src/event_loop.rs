@@ -12,7 +12,7 @@ use core::ptr::NonNull;
 use crate::accepted::Accepted;
 use crate::close::CloseCause;
 use crate::entry::{self, NEVER, NIL};
-use crate::handle::{ContextId, PollId, SocketId, TimerId};
+use crate::handle::{ContextId, ListenId, PollId, SocketId, TimerId};
 use crate::recv::{RecvBuf, RECV_PADDING};
 use crate::settings::Settings;
 use crate::shim::{Event, Interest, OsError, OsShim};
@@ -77,6 +77,16 @@ pub trait Config: Sized {
     /// the callbacks given to [`Loop::new`] are not used. `None` (the default): each loop's
     /// own.
     const SHARED_LOOP_CALLBACKS: Option<LoopCallbacks<Self>> = None;
+
+    /// Called when the slot of a closed listen socket is released, at the end of the
+    /// iteration it closed in (whether closed directly or by its context's close): for a
+    /// configuration that keeps something per listen socket outside core (the C ABI frees
+    /// the listen socket's block here, rather than checking every iteration whether one
+    /// closed). The default does nothing.
+    #[inline(always)]
+    fn listener_released(cx: &mut Cx<Self>, l: ListenId) {
+        let _ = (cx, l);
+    }
 
     /// A pointer the `on_data` callback may want from the socket's ext, read by core from the
     /// slot it already holds for the `recv` and handed over in the [`RecvBuf`]

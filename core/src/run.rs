@@ -509,7 +509,9 @@ impl<C: Config> Cx<C> {
                 break;
             };
             self.closed_listeners = entry.next;
-            self.listeners.remove(index, generation);
+            if self.listeners.remove(index, generation).is_some() {
+                C::listener_released(self, ListenId::new(index, generation));
+            }
         }
         if released_any && self.paused_listeners > 0 {
             self.resume_listeners(true);

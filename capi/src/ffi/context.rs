@@ -267,10 +267,7 @@ unsafe fn listen(
                 ext_size: ext_size(ext),
                 cbs,
             };
-            let st = loop_state(cx);
-            let mut map = st.listeners.borrow_mut();
-            map.insert(l, listener);
-            st.listening.set(map.len());
+            loop_state(cx).listeners.borrow_mut().insert(l, listener);
             ls
         })
     }

@@ -52,7 +52,6 @@ pub unsafe extern "C" fn us_create_loop(
         waker,
         close_ret: Cell::new(std::ptr::null_mut()),
         listeners: RefCell::new(HashMap::new()),
-        listening: Cell::new(0),
         blocks: RefCell::new(HashSet::new()),
         slab: RefCell::default(),
         blocks_peak: Cell::new(0),
