@@ -368,7 +368,8 @@ unsafe fn connect(
             let Some(block) = Block::alloc_in(ext_size(ext), Some(&cbs), cx) else {
                 return std::ptr::null_mut();
             };
-            // On failure core drops the block: it stays registered until us_loop_free.
+            // On failure core drops the block without freeing it: it stays in the loop's slab,
+            // counted live, until us_loop_free.
             let Ok(s) = cx.connect(c, target, Some(block)) else {
                 return std::ptr::null_mut();
             };
@@ -543,7 +544,8 @@ pub unsafe extern "C" fn us_adopt_accepted_socket(
                 .map_or(first, Block::as_ptr),
             Err(rejected) => {
                 // The descriptor stays the caller's, as the C library leaves it. Core dropped
-                // the block: it stays registered until us_loop_free.
+                // the block without freeing it: it stays in the loop's slab, counted live,
+                // until us_loop_free.
                 crate::fd::into_c(rejected.into_fd());
                 std::ptr::null_mut()
             }
