@@ -60,6 +60,14 @@ const MARKER: [u32; 2] = [u32::MAX; 2];
 /// [`Header`], so [`peek`] answers `None` for it.
 const NO_HANDLE: [u32; 2] = [u32::MAX - 1; 2];
 
+// A freed socket block reads as neither a handle (both words are above any generation,
+// whichever of them holds it) nor a `Header`: `peek` answers `None` for it too.
+const _: () = assert!(
+    slab::FREED[0] > MAX_GENERATION
+        && slab::FREED[1] > MAX_GENERATION
+        && slab::FREED[0] != MARKER[0]
+);
+
 /// What a block is, with the core handle it stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Obj {
@@ -368,7 +376,7 @@ enum Kind {
     Socket,
     /// An [`ObjBlock`]: a [`Header`].
     Header,
-    /// A socket block without a handle yet.
+    /// A socket block without a handle yet, or a freed one (`slab::FREED`).
     Unborn,
 }
 

@@ -19,8 +19,9 @@
 //!   when empty): no capacity is chosen at build time. C pointers never point into it (they
 //!   point to blocks). Memory cost: one core slot per socket (80 bytes) plus its block (8
 //!   bytes without ext, else 16 + ext rounded up to 16), freed when released; when half the
-//!   socket blocks of the last peak are gone, the slab's empty chunks are released and the
-//!   malloc heap is trimmed (the `memory` module), so a server that shrinks gives memory back.
+//!   socket blocks of the last peak are gone, the slab releases its empty chunks and hands the
+//!   pages of free blocks back to the OS, and the malloc heap is trimmed (the `memory`
+//!   module), so a server that shrinks gives memory back.
 //! * A closed socket's block stays valid (`us_socket_is_closed` = 1) until core releases its
 //!   slot at the end of the iteration; then it is freed.
 //! * C callbacks may call any `us_*` function: the call reaches core through the `Cx` lent to

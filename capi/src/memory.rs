@@ -6,8 +6,10 @@
 //! time), and both allocate from malloc's heap, from which glibc returns memory to the OS only
 //! from its top: after 5,000 connections fall to 50 almost nothing would come back. So when
 //! the live socket blocks have fallen to half of their peak (and the peak was worth it), the
-//! slab releases its empty chunks, the block registry is shrunk and glibc is asked to release
-//! its free pages (`malloc_trim`, which also drops whole free pages inside the heap). That costs a walk of the heap (glibc locks its arenas meanwhile, so other threads
+//! slab releases its empty chunks and hands back the pages of the others that hold no block in
+//! use ([`discard`]), the block registry is shrunk and glibc is asked to release its free
+//! pages (`malloc_trim`, which also drops whole free pages inside the heap). That costs a walk
+//! of the slab's bitmaps and of the heap (glibc locks its arenas meanwhile, so other threads
 //! of the program wait too), done at most once per halving: amortised O(1) per freed block.
 //! It runs where closed sockets are released, at the end of an iteration, so it delays that
 //! iteration's `post` and the next wait, never a callback in the middle of an iteration.
@@ -55,6 +57,60 @@ fn trim_heap() {
 /// allocator is the process heap (`HeapAlloc`), which decommits large free ranges by itself.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn trim_heap() {}
+
+/// The size of the OS's memory pages, for [`discard`]; 0 where pages are not handed back.
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf reads a configuration value; it takes no pointer.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// Under Miri, pages are "handed back" by zeroing them (what Linux makes them read as), so
+/// that the tests check nothing relies on what a given-back page held.
+#[cfg(miri)]
+pub(crate) fn page_size() -> usize {
+    4096
+}
+
+/// Elsewhere pages are not handed back one by one: BSD's and macOS's `MADV_FREE` would do,
+/// untested so far; Windows' allocator decommits large free ranges by itself.
+#[cfg(not(any(miri, target_os = "linux", target_os = "android")))]
+pub(crate) fn page_size() -> usize {
+    0
+}
+
+/// Hands the pages `p..p + len` back to the OS: not resident any more, they read as zeros
+/// from then on.
+///
+/// # Safety
+/// `p` and `len` are multiples of [`page_size`] (not 0), the range is within one allocation
+/// of ours, and nothing refers to it or needs what it holds.
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
+pub(crate) unsafe fn discard(p: *mut u8, len: usize) {
+    // SAFETY: the range is page-aligned and within memory we own that nothing uses (the
+    // caller's contract); private anonymous memory, as the allocator's is, reads as zeros
+    // after MADV_DONTNEED. A failure only leaves the pages resident.
+    unsafe { libc::madvise(p.cast(), len, libc::MADV_DONTNEED) };
+}
+
+/// Under Miri: zeroes the range, as Linux's `madvise(MADV_DONTNEED)` makes it read.
+///
+/// # Safety
+/// As on Linux.
+#[cfg(miri)]
+pub(crate) unsafe fn discard(p: *mut u8, len: usize) {
+    // SAFETY: the range is within one allocation of ours that nothing refers to (the
+    // caller's contract).
+    unsafe { std::ptr::write_bytes(p, 0, len) };
+}
+
+/// Elsewhere [`page_size`] is 0, so nothing is handed back.
+///
+/// # Safety
+/// As on Linux.
+#[cfg(not(any(miri, target_os = "linux", target_os = "android")))]
+pub(crate) unsafe fn discard(_p: *mut u8, _len: usize) {}
 
 #[cfg(test)]
 mod tests {

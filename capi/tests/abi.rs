@@ -327,3 +327,36 @@ fn loop_free_frees_what_the_program_left_alive() {
         us_loop_free(lp);
     }
 }
+
+/// A program that keeps using a socket's old pointer after adoption moved its block (with the
+/// same ext size the C library's realloc often keeps the pointer, so such programs exist)
+/// acts on nothing: the freed block reads as no socket, rather than as the handle of another
+/// live socket.
+#[test]
+fn a_stale_pointer_after_adoption_moved_the_block_is_rejected() {
+    // SAFETY: test code, used as the C contract says but for the stale pointer, whose block
+    // is freed but still in its chunk (the chunk holds `x`).
+    unsafe {
+        let lp = us_create_loop(null_mut(), None, None, None, 0);
+        let a = us_create_socket_context(0, lp, 0, options());
+        let b = us_create_socket_context(0, lp, 0, options());
+        let x = us_socket_context_connect(0, a, c"127.0.0.1".as_ptr(), 9, null_mut(), 0, 16);
+        let y = us_socket_context_connect(0, a, c"127.0.0.1".as_ptr(), 9, null_mut(), 0, 16);
+        assert!(!x.is_null() && !y.is_null());
+        let moved = us_socket_context_adopt_socket(0, b, y, 16);
+        assert!(
+            !moved.is_null() && moved != y,
+            "another context: the block moved"
+        );
+        // The misuse: closing through the old pointer.
+        us_socket_close(0, y, 0, null_mut());
+        assert_eq!(us_socket_is_closed(0, x), 0, "x is untouched");
+        assert_eq!(
+            us_socket_is_closed(0, moved),
+            0,
+            "the adopted socket is untouched"
+        );
+        assert_eq!(us_socket_context(0, moved), b);
+        us_loop_free(lp);
+    }
+}

@@ -181,6 +181,14 @@ impl<C: Config> Cx<C> {
         self.closes_running -= 1;
     }
 
+    /// Sets the close epoch, before any socket is made (core's tests: closes near the epoch's
+    /// reset). Not part of the API.
+    #[cfg(feature = "__test_hooks")]
+    #[doc(hidden)]
+    pub fn __set_close_epoch(&mut self, epoch: u32) {
+        self.close_epoch = epoch;
+    }
+
     /// Starts a close epoch for a context close beginning now and returns it: every socket
     /// born before (stamped with an earlier epoch) is older than this close, every socket born
     /// from now on is not.
@@ -200,8 +208,12 @@ impl<C: Config> Cx<C> {
             }
             self.close_epoch = 0;
         }
-        // 2^31 context closes nested inside one close cannot happen (each needs a context of
-        // its own created inside a callback); saturating keeps the order anyway.
+        // Past the reset, what counts up is closes started while another runs (from its
+        // callbacks): any context, the one closing included, can be closed again that way,
+        // but 2^31 of them take 2^31 calls inside one close. Even then, saturating keeps any
+        // close from closing a socket born after it began, so a reconnecting on_close still
+        // cannot loop; only, closes from then on share the epoch, and one of them may spare a
+        // socket born after an earlier one began.
         self.close_epoch = self.close_epoch.saturating_add(1);
         self.close_epoch
     }

@@ -335,3 +335,59 @@ fn context_close_does_not_close_sockets_created_by_its_own_on_close() {
         assert_eq!(sv.l.is_closed(r), Some(false), "a reconnect survives");
     }
 }
+
+/// [`reconnect_on_close`], and from the first on_close only, a second close of the same
+/// context nested in the first: it closes the reconnect just made (born before it began) but
+/// nothing born after.
+fn reconnect_then_close_again(cx: &mut Cx<A>, s: SocketId, cause: CloseCause<u32>) {
+    reconnect_on_close(cx, s, cause);
+    if cx.ext().sockets.len() == 1 {
+        let ctx = cx.socket_context(s).unwrap();
+        cx.context_close(ctx);
+    }
+}
+
+#[test]
+fn context_close_orders_births_and_nested_closes_across_the_epoch_reset() {
+    // Epochs around the reset (at 2^31, with no close running) and the saturation.
+    for start in [
+        0u32,
+        (1 << 31) - 2,
+        (1 << 31) - 1,
+        1 << 31,
+        u32::MAX - 2,
+        u32::MAX,
+    ] {
+        let net = quiet_net();
+        let mut sv = server::<A>(&net);
+        sv.l.__set_close_epoch(start);
+        let originals: Vec<SocketId> = (0..3).map(|_| accept(&net, &mut sv.l, sv.port).1).collect();
+        // Another close first, with sockets alive: the one that re-stamps them at the reset.
+        let other = sv.l.context_create(0, recorder()).unwrap();
+        sv.l.context_close(other);
+        *sv.l.context_ext_mut(sv.ctx).unwrap() = u32::from(net.peer_listen(0));
+        sv.l.context_callbacks_mut(sv.ctx).unwrap().on_close = Some(reconnect_then_close_again);
+        sv.l.context_close(sv.ctx);
+        for &s in &originals {
+            assert_eq!(
+                closes_of(&sv.l, s),
+                1,
+                "start {start}: each original closed once"
+            );
+        }
+        let reconnects = sv.l.ext().sockets.clone();
+        assert!(reconnects.len() > 1, "start {start}: reconnects were made");
+        assert_eq!(
+            sv.l.is_closed(reconnects[0]),
+            Some(true),
+            "start {start}: the nested close closes the reconnect born before it"
+        );
+        for &r in &reconnects[1..] {
+            assert_eq!(
+                sv.l.is_closed(r),
+                Some(false),
+                "start {start}: later reconnects survive"
+            );
+        }
+    }
+}

@@ -127,8 +127,12 @@ pub unsafe extern "C" fn us_socket_context_free(_ssl: c_int, ctx: *mut us_socket
             if let Some(st) = freed {
                 crate::tls::forget(cx, c);
                 st.block.free();
-                // The chunks its sockets emptied go now, with their share of its callbacks.
-                crate::state::loop_state(cx).slab.borrow_mut().collect();
+                // The chunks its sockets emptied go now, with their share of its callbacks;
+                // the others with their last socket, released at the end of the iteration.
+                crate::state::loop_state(cx)
+                    .slab
+                    .borrow_mut()
+                    .orphan(&st.cbs);
             }
         })
     }
@@ -361,7 +365,8 @@ unsafe fn connect(
             let Some(block) = Block::alloc_in(ext_size(ext), Some(&cbs), cx) else {
                 return std::ptr::null_mut();
             };
-            // On failure core drops the block: it stays registered until us_loop_free.
+            // On failure core drops the block without freeing it: it stays in the loop's slab,
+            // counted live, until us_loop_free.
             let Ok(s) = cx.connect(c, target, Some(block)) else {
                 return std::ptr::null_mut();
             };
@@ -536,7 +541,8 @@ pub unsafe extern "C" fn us_adopt_accepted_socket(
                 .map_or(first, Block::as_ptr),
             Err(rejected) => {
                 // The descriptor stays the caller's, as the C library leaves it. Core dropped
-                // the block: it stays registered until us_loop_free.
+                // the block without freeing it: it stays in the loop's slab, counted live,
+                // until us_loop_free.
                 crate::fd::into_c(rejected.into_fd());
                 std::ptr::null_mut()
             }
@@ -544,4 +550,178 @@ pub unsafe extern "C" fn us_adopt_accepted_socket(
     };
     // SAFETY: `ctx` is NULL or a live context: this function's contract.
     unsafe { on_obj(ctx, std::ptr::null_mut(), adopt) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::{c_char, c_int};
+    use std::ptr::null_mut;
+
+    use super::*;
+    use crate::ffi::loops::*;
+    use crate::ffi::socket::*;
+    use crate::ffi::timer::*;
+
+    /// What the test keeps in the loop ext.
+    struct World {
+        ctx: *mut us_socket_context_t,
+        opens: u32,
+        freed: bool,
+        /// Chunks and live blocks of the slab right after the context was freed.
+        at_free: (usize, usize),
+        ticks_after: u32,
+        iterations: u32,
+    }
+
+    /// The loop's slab: its chunks and live blocks.
+    ///
+    /// # Safety
+    /// `lp` is a live loop.
+    unsafe fn slab_of(lp: *mut us_loop_t) -> (usize, usize) {
+        // SAFETY: `lp` is a live loop: this function's contract.
+        let Some((Obj::Loop, st)) = (unsafe { crate::block::peek(lp) }) else {
+            panic!("not a loop");
+        };
+        // SAFETY: a live loop's state is live.
+        let slab = unsafe { &*st }.slab.borrow();
+        (slab.chunk_count(), slab.live())
+    }
+
+    /// The test's `World`, in the ext of its loop `lp`.
+    ///
+    /// # Safety
+    /// `lp` is the test's live loop, and no other reference to its `World` is alive.
+    unsafe fn world<'a>(lp: *mut us_loop_t) -> &'a mut World {
+        // SAFETY: `lp` is live (this function's contract).
+        let ext = unsafe { us_loop_ext(lp) }.cast::<World>();
+        // SAFETY: the loop's ext holds the test's `World`, written before the loop runs, and
+        // nothing else refers to it (this function's contract).
+        unsafe { &mut *ext }
+    }
+
+    /// The loop of the socket `s`.
+    ///
+    /// # Safety
+    /// `s` is a live socket.
+    unsafe fn loop_of_socket(s: *mut us_socket_t) -> *mut us_loop_t {
+        // SAFETY: `s` is live (this function's contract).
+        let ctx = unsafe { us_socket_context(0, s) };
+        // SAFETY: a live socket's context is live.
+        unsafe { us_socket_context_loop(0, ctx) }
+    }
+
+    unsafe extern "C" fn on_open(
+        s: *mut us_socket_t,
+        _client: c_int,
+        _ip: *mut c_char,
+        _len: c_int,
+    ) -> *mut us_socket_t {
+        // SAFETY: `s` is a live socket of the test's loop.
+        let lp = unsafe { loop_of_socket(s) };
+        // SAFETY: the test's loop; no other reference to its `World` is alive.
+        unsafe { world(lp) }.opens += 1;
+        s
+    }
+
+    unsafe extern "C" fn on_post(lp: *mut us_loop_t) {
+        // SAFETY: the test's live loop; no other reference to its `World` is alive.
+        let w = unsafe { world(lp) };
+        w.iterations += 1;
+        assert!(w.iterations < 10_000, "watchdog");
+        if w.opens == 2 && !w.freed {
+            w.freed = true;
+            // SAFETY: `ctx` is live, both its sockets open; no callback runs meanwhile (no
+            // on_close is set).
+            unsafe { us_socket_context_free(0, w.ctx) };
+            // SAFETY: `lp` is live.
+            w.at_free = unsafe { slab_of(lp) };
+        }
+    }
+
+    unsafe extern "C" fn on_timer(t: *mut us_timer_t) {
+        // SAFETY: `t` is the test's live timer.
+        let lp = unsafe { us_timer_loop(t) };
+        // SAFETY: the test's live loop; no other reference to its `World` is alive.
+        let w = unsafe { world(lp) };
+        if w.freed {
+            w.ticks_after += 1;
+            if w.ticks_after == 3 {
+                // SAFETY: `t` is live; the loop has nothing left then, so it returns.
+                unsafe { us_timer_close(t) };
+            }
+        }
+    }
+
+    fn options() -> us_socket_context_options_t {
+        us_socket_context_options_t {
+            key_file_name: std::ptr::null(),
+            cert_file_name: std::ptr::null(),
+            passphrase: std::ptr::null(),
+            dh_params_file_name: std::ptr::null(),
+            ca_file_name: std::ptr::null(),
+            ssl_ciphers: std::ptr::null(),
+            ssl_prefer_low_memory_usage: 0,
+        }
+    }
+
+    /// Frees the context with its two sockets (both ends of a connection) open, from `post`;
+    /// the timer keeps the loop going until they are released.
+    #[test]
+    fn a_context_freed_with_open_sockets_leaves_no_slab_chunk_once_they_are_released() {
+        let size = std::mem::size_of::<World>() as u32;
+        // SAFETY: no argument is a pointer.
+        let lp = unsafe { us_create_loop(null_mut(), None, None, Some(on_post), size) };
+        assert!(!lp.is_null());
+        // SAFETY: `lp` is live.
+        let ext = unsafe { us_loop_ext(lp) }.cast::<World>();
+        let w = World {
+            ctx: null_mut(),
+            opens: 0,
+            freed: false,
+            at_free: (0, 0),
+            ticks_after: 0,
+            iterations: 0,
+        };
+        // SAFETY: the loop's ext has room for a `World`, 16-byte aligned, and nothing refers
+        // to it.
+        unsafe { ext.write(w) };
+        // SAFETY: `lp` is live; the options' strings are NULL.
+        let ctx = unsafe { us_create_socket_context(0, lp, 0, options()) };
+        // SAFETY: `ctx` is live; `on_open` is a valid callback.
+        unsafe { us_socket_context_on_open(0, ctx, Some(on_open)) };
+        // SAFETY: the test's loop; no other reference to its `World` is alive.
+        unsafe { world(lp) }.ctx = ctx;
+        // SAFETY: `ctx` is live; the host is a C string.
+        let ls = unsafe { us_socket_context_listen(0, ctx, c"127.0.0.1".as_ptr(), 0, 0, 16) };
+        assert!(!ls.is_null());
+        // SAFETY: `ls` is live.
+        let port = unsafe { us_socket_local_port(0, ls.cast()) };
+        // SAFETY: `ctx` is live; the host is a C string, the source NULL.
+        let s = unsafe {
+            us_socket_context_connect(0, ctx, c"127.0.0.1".as_ptr(), port, null_mut(), 0, 16)
+        };
+        assert!(!s.is_null());
+        // SAFETY: `lp` is live.
+        let t = unsafe { us_create_timer(lp, 0, 0) };
+        // SAFETY: `t` is live; `on_timer` is a valid callback.
+        unsafe { us_timer_set(t, Some(on_timer), 1, 1) };
+        // SAFETY: `lp` is live, on this thread.
+        unsafe { us_loop_run(lp) };
+        // SAFETY: the test's loop; no other reference to its `World` is alive.
+        let at_free = unsafe { world(lp) }.at_free;
+        assert_eq!(
+            at_free,
+            (1, 2),
+            "the closed sockets keep their blocks until released"
+        );
+        // SAFETY: `lp` is live.
+        let now = unsafe { slab_of(lp) };
+        assert_eq!(
+            now,
+            (0, 0),
+            "the chunk went with the last block, with no collect"
+        );
+        // SAFETY: `lp` is live and not used afterwards.
+        unsafe { us_loop_free(lp) };
+    }
 }
