@@ -1,6 +1,7 @@
 //! What a configuration can hand core to shorten the per-event path, observed through the
 //! simulated network: callbacks every context shares (`Config::SHARED_CALLBACKS`: no context
-//! lookup per event), loop callbacks every loop shares (`Config::SHARED_LOOP_CALLBACKS`:
+//! lookup per event), a hook for released listen sockets (`Config::listener_released`: no
+//! per-iteration check for them), loop callbacks every loop shares (`Config::SHARED_LOOP_CALLBACKS`:
 //! called directly, so they can be inlined) and the `on_data` hint (`Config::data_hint`: the callback gets what it
 //! needs from the socket's ext without looking the slot up again).
 
@@ -12,7 +13,7 @@ use core::ptr::NonNull;
 
 use api_harness::*;
 use support::quiet_net;
-use usockets_core::{Config, ContextCallbacks, Cx, LoopCallbacks, RecvBuf, SocketId};
+use usockets_core::{Config, ContextCallbacks, Cx, ListenId, LoopCallbacks, RecvBuf, SocketId};
 
 /// A data callback that notes it ran, for telling the shared callbacks from the context's.
 fn shared_data(cx: &mut Cx<Shared>, s: SocketId, data: &mut RecvBuf<'_>) {
@@ -46,6 +47,10 @@ impl Config for Shared {
         on_end: Some(rec_end),
         on_connect_error: Some(rec_connect_error),
     });
+    fn listener_released(cx: &mut Cx<Self>, l: ListenId) {
+        cx.ext_mut().listener = Some(l);
+        cx.ext_mut().pending.push(b'L');
+    }
     const SHARED_LOOP_CALLBACKS: Option<LoopCallbacks<Self>> = Some(LoopCallbacks {
         wakeup: None,
         pre: Some(shared_pre),
@@ -153,6 +158,21 @@ fn shared_loop_callbacks_run_though_the_loop_was_given_others() {
         count(&sv.l, |e| matches!(e, Ev::Released { s: r, .. } if *r == s)),
         1
     );
+}
+
+#[test]
+fn a_closed_listen_socket_is_reported_once_when_its_slot_is_released() {
+    let net = quiet_net();
+    let mut sv = server::<Shared>(&net);
+    sv.l.ext_mut().pending.clear();
+    sv.l.listen_close(sv.ls);
+    // Closed now, released (and reported) at the end of the next iteration, before `post`.
+    assert_eq!(sv.l.ext().listener, None);
+    turn(&mut sv.l);
+    assert_eq!(sv.l.ext().listener, Some(sv.ls));
+    assert_eq!(sv.l.ext().pending, b"<L>");
+    turn(&mut sv.l);
+    assert_eq!(sv.l.ext().pending, b"<L><>", "reported once");
 }
 
 #[test]
