@@ -13,7 +13,7 @@ use core::ptr::NonNull;
 
 use api_harness::*;
 use support::quiet_net;
-use usockets_core::{Config, ContextCallbacks, Cx, ListenId, LoopCallbacks, RecvBuf, SocketId};
+use usockets_core::{ContextCallbacks, Cx, ListenId, LoopCallbacks, RecvBuf, SocketId};
 
 /// A data callback that notes it ran, for telling the shared callbacks from the context's.
 fn shared_data(cx: &mut Cx<Shared>, s: SocketId, data: &mut RecvBuf<'_>) {
@@ -24,18 +24,14 @@ fn shared_data(cx: &mut Cx<Shared>, s: SocketId, data: &mut RecvBuf<'_>) {
     rec_data(cx, s, data);
 }
 
-/// A test config whose contexts all share one set of callbacks.
-struct Shared;
-impl Config for Shared {
-    type Shim = usockets_shim_sim::SimShim;
-    type LoopExt = World;
-    type ContextExt = u32;
-    type SocketExt = u64;
-    type TimerExt = ();
-    type PollExt = ();
-    type Reason = u32;
-    type Storage = usockets_core::GrowingStorage<Self>;
-    type Layer = usockets_core::NoLayer;
+// A test config whose contexts all share one set of callbacks.
+sim_config!(Shared {
+    loop_ext: World,
+    context_ext: u32,
+    socket_ext: u64,
+    timer_ext: (),
+    poll_ext: ()
+} {
     const SHARED_CALLBACKS: Option<ContextCallbacks<Self>> = Some(ContextCallbacks {
         on_pre_open: Some(rec_pre_open),
         on_open: Some(rec_open),
@@ -57,7 +53,7 @@ impl Config for Shared {
         post: Some(shared_post),
         released: Some(rec_released),
     });
-}
+});
 
 /// Marks the start of an iteration in the loop ext's `pending` bytes.
 fn shared_pre(cx: &mut Cx<Shared>) {
@@ -96,22 +92,18 @@ fn shared_callbacks_serve_every_socket_whatever_its_context_holds() {
     assert_eq!(count(&sv.l, |e| matches!(e, Ev::Open { .. })), opens + 1);
 }
 
-/// A test config whose `on_data` hint is the socket's ext (a number, never dereferenced).
-struct Hinted;
-impl Config for Hinted {
-    type Shim = usockets_shim_sim::SimShim;
-    type LoopExt = World;
-    type ContextExt = u32;
-    type SocketExt = u64;
-    type TimerExt = ();
-    type PollExt = ();
-    type Reason = u32;
-    type Storage = usockets_core::GrowingStorage<Self>;
-    type Layer = usockets_core::NoLayer;
+// A test config whose `on_data` hint is the socket's ext (a number, never dereferenced).
+sim_config!(Hinted {
+    loop_ext: World,
+    context_ext: u32,
+    socket_ext: u64,
+    timer_ext: (),
+    poll_ext: ()
+} {
     fn data_hint(ext: &u64) -> Option<NonNull<()>> {
         NonNull::new(core::ptr::without_provenance_mut(*ext as usize))
     }
-}
+});
 
 /// Notes whether the hint is the socket's ext as it is now.
 fn hinted_data(cx: &mut Cx<Hinted>, s: SocketId, data: &mut RecvBuf<'_>) {

@@ -8,8 +8,11 @@ pub use usockets_shim_sim::{FaultSource, Faults, NoFaults, SeededRng, SimNet, Si
 
 /// Declares a test `Config` over shim-sim with the given ext types and `GrowingStorage`.
 #[macro_export]
+///
+/// Items after the ext types (in braces) go into the `Config` impl as they are: for the
+/// trait's provided consts and methods.
 macro_rules! sim_config {
-    ($name:ident { loop_ext: $l:ty, context_ext: $c:ty, socket_ext: $s:ty, timer_ext: $t:ty, poll_ext: $p:ty $(,)? }) => {
+    ($name:ident { loop_ext: $l:ty, context_ext: $c:ty, socket_ext: $s:ty, timer_ext: $t:ty, poll_ext: $p:ty $(,)? } $({ $($extra:item)* })?) => {
         struct $name;
         impl usockets_core::Config for $name {
             type Shim = usockets_shim_sim::SimShim;
@@ -21,6 +24,7 @@ macro_rules! sim_config {
             type Reason = u32;
             type Storage = usockets_core::GrowingStorage<Self>;
             type Layer = usockets_core::NoLayer;
+            $($($extra)*)?
         }
     };
 }
