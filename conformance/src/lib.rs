@@ -289,6 +289,7 @@ macro_rules! __with_checks {
             check_socket_timeout_default_sweep,
             check_timeouts_disabled_by_zero_and_adoption,
             check_timers_fire_in_deadline_order,
+            check_deadline_events,
             check_timer_repeat_and_close_in_callback,
             check_fallthrough_timer_does_not_keep_run_alive,
             check_wakeup_from_another_thread,

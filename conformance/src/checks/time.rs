@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use usockets_core::{Settings, SocketId, TimerId};
+use usockets_core::{Event, OsShim, Settings, SocketId, TimerId, Token};
 
 use crate::harness::*;
 use crate::ShimUnderTest;
@@ -221,4 +221,66 @@ pub fn check_fallthrough_timer_does_not_keep_run_alive<S: ShimUnderTest>() {
     assert!(!l.is_alive());
     assert_eq!(l.timer_close(ft), Some(0));
     assert_eq!(l.slots_in_use()[3], 0);
+}
+
+/// Waits (in steps of at most 50 ms) until the shim reports its deadline, for at most
+/// `limit_ms` of its clock; the time of the report, or `None`.
+fn deadline_reported<S: ShimUnderTest>(shim: &mut S::Shim, limit_ms: u64) -> Option<u64> {
+    let mut events = [Event::EMPTY; 8];
+    let end = shim.now_ms() + limit_ms;
+    loop {
+        let n = shim.wait(&mut events, Some(50)).expect("wait");
+        if events[..n].iter().any(|e| e.token == Token::DEADLINE) {
+            return Some(shim.now_ms());
+        }
+        if shim.now_ms() >= end {
+            return None;
+        }
+    }
+}
+
+/// The shim's deadline ([`OsShim::set_deadline`]), when it has deadline events: `wait`
+/// reports [`Token::DEADLINE`] once its clock reaches the deadline and never before, a time
+/// already past at once; arming again replaces the deadline (an earlier one comes first) and
+/// `None` disarms it. A shim without deadline events answers `Ok(false)` and is not checked
+/// further (core then computes its waits' timeouts itself).
+pub fn check_deadline_events<S: ShimUnderTest>() {
+    let mut shim = S::new_shim();
+    if !shim.set_deadline(None).expect("set_deadline(None)") {
+        return;
+    }
+    let t0 = shim.now_ms();
+    assert!(
+        shim.set_deadline(Some(t0 + 30)).expect("arm"),
+        "support is for life"
+    );
+    let at = deadline_reported::<S>(&mut shim, 2_000).expect("a deadline 30 ms away is reported");
+    assert!(at >= t0 + 30, "reported {} ms early", t0 + 30 - at);
+    // Reported, then disarmed: no report any more.
+    shim.set_deadline(None).expect("disarm");
+    assert_eq!(
+        deadline_reported::<S>(&mut shim, 120),
+        None,
+        "a disarmed deadline is quiet"
+    );
+    // Armed far, then again nearer: the nearer one replaces it.
+    let t1 = shim.now_ms();
+    shim.set_deadline(Some(t1 + 10_000)).expect("arm far");
+    shim.set_deadline(Some(t1 + 20)).expect("arm near");
+    let at = deadline_reported::<S>(&mut shim, 2_000).expect("the nearer deadline is reported");
+    assert!(
+        at >= t1 + 20 && at < t1 + 10_000,
+        "the second arming replaced the first"
+    );
+    // A time already past is reported by the next wait.
+    let now = shim.now_ms();
+    shim.set_deadline(Some(now.saturating_sub(5)))
+        .expect("arm in the past");
+    let mut events = [Event::EMPTY; 8];
+    let n = shim.wait(&mut events, Some(1_000)).expect("wait");
+    assert!(
+        events[..n].iter().any(|e| e.token == Token::DEADLINE),
+        "a deadline already past is reported by the next wait"
+    );
+    shim.set_deadline(None).expect("disarm");
 }
