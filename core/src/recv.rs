@@ -67,10 +67,18 @@ impl<'a> RecvBuf<'a> {
     }
 
     /// What [`Config::data_hint`](crate::Config::data_hint) gave for the receiving socket's
-    /// ext; `None` when it gives none, and for plaintext a [`Layer`](crate::Layer) delivers.
+    /// ext, read by core's own `recv` for this very socket and call; `None` when it gives
+    /// none, and for anything handed to [`Cx::deliver_data`](crate::Cx::deliver_data) (a
+    /// [`Layer`](crate::Layer)'s plaintext), whose buffer may have come from anywhere.
     #[inline]
     pub fn hint(&self) -> Option<NonNull<()>> {
         self.hint
+    }
+
+    /// Drops the hint (a buffer handed on for another socket, or from outside core's read).
+    #[inline]
+    pub(crate) fn clear_hint(&mut self) {
+        self.hint = None;
     }
 }
 

@@ -120,8 +120,10 @@ impl<C: Config> Cx<C> {
     /// after the wait (or the first timeout set, or the timer phase) reads it, and later calls
     /// return the same time until the next wait. That is why it takes `&mut self`. A timer
     /// that this read finds due fires in this iteration's timer phase (after its events) when
-    /// the read comes before it, else in the next iteration. Outside an iteration it reads no
-    /// clock: it is loop time as the last iteration left it.
+    /// the read comes before it, else in the next iteration. Outside an iteration, and in `pre`
+    /// (before the wait), it reads no clock: it is loop time as the last iteration left it,
+    /// which may be up to a sweep period old under [`Loop::run`] (a timeout set there counts
+    /// from the clock all the same). Changed from `&self` with deadline events.
     pub fn now_ms(&mut self) -> u64 {
         if self.deadline_events && self.in_iteration && !self.timeouts_from_now && !self.sweeping {
             self.refresh_now();
@@ -244,8 +246,10 @@ impl<C: Config> Cx<C> {
             wait = Some(0);
         }
         if self.chores & chores::ARM != 0 {
-            self.chores &= !chores::ARM;
+            // Cleared once armed: a shim error leaves it set, so the next iteration (a caller
+            // retrying `run_once`) arms again rather than wait with no deadline.
             wait = self.arm_deadline(wait)?;
+            self.chores &= !chores::ARM;
         }
         Ok(wait)
     }
@@ -361,6 +365,8 @@ impl<C: Config> Cx<C> {
         // for now, asked for this phase without a read): the pass fires what is due by it.
         if !self.timeouts_from_now {
             self.refresh_now();
+            // The read records this very phase (`TIMERS`) when `wake` has come: done here.
+            self.chores &= !chores::TIMERS;
         }
         if self.now >= self.wake {
             self.run_timers();

@@ -485,6 +485,8 @@ impl<C: Config> Cx<C> {
         if self.open_socket(s).is_none() {
             return;
         }
+        // A hint belongs to the socket whose read made the buffer: none for another one.
+        data.clear_hint();
         if let Some(cb) = self.callbacks_of(s).and_then(|c| c.on_data) {
             cb(self, s, data);
         }

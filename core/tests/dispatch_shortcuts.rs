@@ -167,6 +167,35 @@ fn a_closed_listen_socket_is_reported_once_when_its_slot_is_released() {
     assert_eq!(sv.l.ext().pending, b"<L><>", "reported once");
 }
 
+/// Hands the buffer it got on to the other socket of the test (`World::sockets[1]`) once.
+fn hand_on(cx: &mut Cx<Hinted>, s: SocketId, data: &mut RecvBuf<'_>) {
+    let other = cx.ext().sockets.get(1).copied();
+    match other {
+        Some(o) if o != s && !cx.ext().flag => {
+            cx.ext_mut().flag = true;
+            cx.ext_mut().pending.push(u8::from(data.hint().is_some()));
+            cx.deliver_data(o, data);
+        }
+        _ => {
+            let hinted = data.hint().is_some();
+            cx.ext_mut().pending.push(u8::from(hinted));
+        }
+    }
+}
+
+#[test]
+fn a_buffer_handed_on_with_deliver_data_carries_no_hint() {
+    let net = quiet_net();
+    let (mut sv, peer, s) = established::<Hinted>(&net);
+    let (_peer2, s2) = accept(&net, &mut sv.l, sv.port);
+    sv.l.ext_mut().sockets = vec![s, s2];
+    sv.l.context_callbacks_mut(sv.ctx).expect("context").on_data = Some(hand_on);
+    net.peer_send(peer, b"x");
+    turn(&mut sv.l);
+    // The read's own buffer had the hint (1); handed on to `s2`, it had none (0).
+    assert_eq!(sv.l.ext().pending, [1, 0]);
+}
+
 #[test]
 fn without_a_hint_on_data_gets_none() {
     // `Shared` keeps the default `data_hint`.
