@@ -22,8 +22,9 @@ pub struct LinuxWaker {
 }
 
 impl LinuxWaker {
-    /// A new non-blocking, close-on-exec eventfd.
-    pub(crate) fn new(c: &mut Counters) -> Result<LinuxWaker, LinuxError> {
+    /// A new non-blocking, close-on-exec eventfd (public for the io_uring shim, which watches
+    /// the same kind of waker through its ring).
+    pub fn new(c: &mut Counters) -> Result<LinuxWaker, LinuxError> {
         // SAFETY: eventfd takes only integers and touches no memory.
         let fd = cvt_retry(c, Sys::Other, || unsafe {
             libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)
@@ -35,12 +36,12 @@ impl LinuxWaker {
     }
 
     /// The eventfd.
-    pub(crate) fn raw(&self) -> i32 {
+    pub fn raw(&self) -> i32 {
         self.fd.as_raw_fd()
     }
 
     /// Consumes pending wake-ups (reads and so resets the eventfd counter).
-    pub(crate) fn drain(&self, c: &mut Counters) {
+    pub fn drain(&self, c: &mut Counters) {
         let mut counter: u64 = 0;
         let (fd, p): (i32, *mut u64) = (self.fd.as_raw_fd(), &mut counter);
         // SAFETY: `p` points to a live u64 and exactly 8 bytes are read into it. The eventfd

@@ -288,9 +288,10 @@ fn is_pending_connection_error(code: i32) -> bool {
     )
 }
 
-/// Starts a non-blocking connect to `addr`, optionally bound first to `source`.
-/// `EINPROGRESS` (and `EINTR`, after which the connect goes on asynchronously) is success.
-pub fn connect(
+/// A socket ready to connect to `addr`: of its family, with `TCP_NODELAY` for TCP, bound
+/// first to `source` if given. For a shim that starts the connect itself (io_uring's
+/// `IORING_OP_CONNECT`); [`connect`] starts it with the syscall.
+pub fn connect_socket(
     c: &mut Counters,
     addr: &SockAddr,
     source: Option<&SockAddr>,
@@ -303,6 +304,19 @@ pub fn connect(
         if let Some(source) = source {
             bind(c, fd, source)?;
         }
+        Ok(())
+    })
+}
+
+/// Starts a non-blocking connect to `addr`, optionally bound first to `source`.
+/// `EINPROGRESS` (and `EINTR`, after which the connect goes on asynchronously) is success.
+pub fn connect(
+    c: &mut Counters,
+    addr: &SockAddr,
+    source: Option<&SockAddr>,
+) -> Result<OwnedFd, UnixError> {
+    let fd = connect_socket(c, addr, source)?;
+    or_close(c, fd, |c, fd| {
         let (p, len) = (addr.as_ptr(), addr.len());
         // SAFETY: `p` points to `len` initialised bytes of a sockaddr that outlives the call.
         match cvt(c, Sys::Connect, || unsafe { libc::connect(fd, p, len) }) {

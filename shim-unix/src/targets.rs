@@ -49,6 +49,16 @@ pub fn listen(
 /// A connecting socket for `target`: to the first address a host name resolves to, bound
 /// first to `source` (a numeric address of the same family) if given; or to a unix path.
 pub fn connect(c: &mut Counters, target: ConnectTarget<'_>) -> Result<OwnedFd, UnixError> {
+    let (to, from) = connect_addrs(c, target)?;
+    net::connect(c, &to, from.as_ref())
+}
+
+/// Where a connect to `target` goes and what it binds first: the first address a host name
+/// resolves to and `source` (a numeric address of the same family), or a unix path.
+pub fn connect_addrs(
+    c: &mut Counters,
+    target: ConnectTarget<'_>,
+) -> Result<(SockAddr, Option<SockAddr>), UnixError> {
     match target {
         ConnectTarget::Host { host, port, source } => {
             let to = addr::resolve(c, host, port, 0, libc::AF_UNSPEC)?[0];
@@ -59,8 +69,8 @@ pub fn connect(c: &mut Counters, target: ConnectTarget<'_>) -> Result<OwnedFd, U
                 }
                 _ => None,
             };
-            net::connect(c, &to, from.as_ref())
+            Ok((to, from))
         }
-        ConnectTarget::Unix(path) => net::connect(c, &SockAddr::unix(path)?, None),
+        ConnectTarget::Unix(path) => Ok((SockAddr::unix(path)?, None)),
     }
 }
