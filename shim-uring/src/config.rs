@@ -31,6 +31,11 @@ pub struct UringConfig {
     /// Accepted connections a listener queues for core before its multishot accept is
     /// cancelled (the kernel's backlog holds the rest until core catches up). Default 256.
     pub accept_queue: u32,
+    /// How long a closed socket's queued bytes may take to go out before they are given up
+    /// and the descriptor closed: the close waits for them (as the kernel sends what is in a
+    /// closed socket's buffer), but a peer that never reads must not keep the descriptor and
+    /// the slab forever. Default 10 s.
+    pub close_linger_ms: u64,
 }
 
 impl UringConfig {
@@ -45,6 +50,7 @@ impl UringConfig {
             send_chunk: 64 * 1024,
             send_chunks: 1024,
             accept_queue: 256,
+            close_linger_ms: 10_000,
         }
     }
 
@@ -82,6 +88,13 @@ impl UringConfig {
     #[must_use]
     pub const fn with_accept_queue(mut self, n: u32) -> UringConfig {
         self.accept_queue = n;
+        self
+    }
+
+    /// This configuration with a close linger of `ms` milliseconds.
+    #[must_use]
+    pub const fn with_close_linger_ms(mut self, ms: u64) -> UringConfig {
+        self.close_linger_ms = ms;
         self
     }
 

@@ -60,7 +60,8 @@
 //!   when it completes.
 //! * **Closing.** [`close`](OsShim::close) cancels the receive and gives back unread
 //!   buffers, but the socket's queued bytes still go out: the real close waits until its
-//!   last operation completes. [`shutdown_write`](OsShim::shutdown_write) likewise waits for
+//!   last operation completes, or until [`UringConfig::close_linger_ms`] has passed (a peer
+//!   that never reads cannot keep the descriptor and its slab). [`shutdown_write`](OsShim::shutdown_write) likewise waits for
 //!   the queued bytes, then shuts down. Until then the descriptor number stays taken, so a
 //!   late completion can never be mistaken for a new socket's.
 //! * **User polls** (descriptors core polls for the user: pipes, eventfds...) get one-shot
@@ -180,6 +181,8 @@ pub struct UringShim {
     starved: Vec<u32>,
     /// User polls to arm at the next wait.
     poll_rearm: Vec<u32>,
+    /// Closed sockets still sending: (descriptor, generation, give up at this `now_ms`).
+    lingering: Vec<(u32, u32, u64)>,
     /// A connection found the send pool empty: wake writers when a slab comes back.
     pool_waiters: bool,
     waker: LinuxWaker,
@@ -231,6 +234,7 @@ impl UringShim {
             tx_list: Vec::with_capacity(1024),
             starved: Vec::new(),
             poll_rearm: Vec::new(),
+            lingering: Vec::new(),
             pool_waiters: false,
             waker,
             waker_armed: false,
@@ -418,6 +422,12 @@ impl OsShim for UringShim {
     fn wait(&mut self, events: &mut [Event], timeout_ms: Option<u64>) -> Result<usize, UringError> {
         self.prepare();
         self.reap();
+        let mut timeout_ms = timeout_ms;
+        if !self.lingering.is_empty() {
+            if let Some(left) = self.expire_lingering() {
+                timeout_ms = Some(timeout_ms.map_or(left, |t| t.min(left)));
+            }
+        }
         let n = self.collect(events);
         if n > 0 || timeout_ms == Some(0) {
             // Something to report (or a poll): hand over what is queued, wait for nothing.

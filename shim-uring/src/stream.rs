@@ -297,6 +297,11 @@ impl UringShim {
                     c.tx_flight = c.tx_done;
                 }
             }
+            if c.error != 0 {
+                // Failed (or given up at close): what is still queued never goes out.
+                c.tx_fill = c.tx_done;
+                c.tx_flight = c.tx_done;
+            }
             if !c.tx_pending() && c.chunk != NO_CHUNK {
                 let chunk = std::mem::replace(&mut c.chunk, NO_CHUNK);
                 c.tx_done = 0;
@@ -394,8 +399,55 @@ impl UringShim {
             self.release(fd);
             sys::close_owned(&mut self.c, owned);
         } else {
+            let (generation, sending) = (c.generation, c.tx_pending());
             c.closing = Some(owned);
+            if sending {
+                // A peer that never reads would keep the descriptor and the slab forever:
+                // the queued bytes get `close_linger_ms` to go out.
+                let until = self.clock.now_ms(&mut self.c) + self.config.close_linger_ms;
+                self.lingering.push((fd, generation, until));
+            }
         }
+    }
+
+    /// Gives up the queued bytes of closed sockets whose linger ran out (their send is
+    /// cancelled, so the close completes); how long until the next one runs out, if any.
+    pub(crate) fn expire_lingering(&mut self) -> Option<u64> {
+        let now = self.clock.now_ms(&mut self.c);
+        let mut next: Option<u64> = None;
+        let mut i = 0;
+        while i < self.lingering.len() {
+            let (fd, generation, until) = self.lingering[i];
+            let live = self
+                .table
+                .get(fd)
+                .is_some_and(|c| c.is_closing() && c.generation == generation);
+            if !live {
+                self.lingering.swap_remove(i);
+                continue;
+            }
+            if until > now {
+                next = Some(next.map_or(until - now, |n| n.min(until - now)));
+                i += 1;
+                continue;
+            }
+            self.lingering.swap_remove(i);
+            if let Some(c) = self.table.get_mut(fd) {
+                // Nothing more goes out; the send in flight is cancelled.
+                c.tx_fill = c.tx_flight.max(c.tx_done);
+                c.shut_pending = false;
+                if c.error == 0 {
+                    c.error = libc::ETIMEDOUT;
+                }
+            }
+            let entry = opcode::AsyncCancel::new(pack(Op::Send, fd, generation))
+                .build()
+                .user_data(pack(Op::Cancel, fd, 0));
+            // SAFETY: a cancel carries no pointer.
+            let _ = unsafe { self.ring.push(&entry) };
+            self.finish_close(fd);
+        }
+        next
     }
 
     /// Cancels a connect in flight.
