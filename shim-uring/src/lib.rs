@@ -592,6 +592,10 @@ impl Drop for UringShim {
             .user_data(pack(Op::Cancel, 0, 0));
         // SAFETY: a cancel carries no pointer.
         unsafe { self.ring.push(&entry) };
+        if self.ring.never_entered() {
+            // Nothing ever reached the kernel: nothing to wait for.
+            self.ring.in_flight = 0;
+        }
         let give_up = Instant::now() + Duration::from_secs(5);
         while self.ring.in_flight > 0 && Instant::now() < give_up {
             if self.ring.submit_and_wait(Some(100)).is_err() {

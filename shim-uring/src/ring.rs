@@ -8,7 +8,7 @@ use io_uring::{cqueue, squeue, types, IoUring};
 use crate::UringError;
 
 /// Completions taken off the queue in one batch (then handled with the ring released).
-pub(crate) const BATCH: usize = 256;
+pub(crate) const BATCH: usize = 64;
 
 /// One completion, copied off the queue.
 #[derive(Clone, Copy, Default)]
@@ -21,6 +21,8 @@ pub(crate) struct Completion {
 /// The ring and its counters.
 pub(crate) struct Ring {
     ring: IoUring,
+    /// Made disabled (single issuer): enabled by the first enter, from the loop's thread.
+    disabled: bool,
     /// `io_uring_enter` calls made.
     pub(crate) enters: u64,
     /// Submissions queued.
@@ -46,24 +48,44 @@ impl Ring {
             }
         }
         let cq = entries.saturating_mul(4);
-        // Cooperative task running: completions are posted when the loop enters the kernel
-        // anyway, without interrupting it (5.19); retried without on a kernel that refuses.
-        let ring = IoUring::builder()
+        // Deferred task running (6.1): the kernel's side of completions (copying received
+        // bytes, posting the completion) runs only when the loop enters the kernel to wait,
+        // in one batch, rather than interrupting the loop as data arrives. It needs a single
+        // issuer, and the issuer is the thread that enables the ring: it starts disabled and
+        // the first `wait` enables it, so a loop may be made on one thread and run on another.
+        // Older kernels get cooperative task running (5.19), then neither.
+        let deferred = IoUring::builder()
             .setup_cqsize(cq)
-            .setup_coop_taskrun()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
             .setup_taskrun_flag()
-            .build(entries)
-            .or_else(|_| IoUring::builder().setup_cqsize(cq).build(entries))
-            .map_err(|e| match e.raw_os_error() {
-                Some(code @ (libc::ENOSYS | libc::EPERM | libc::EACCES)) => unsupported(code),
-                Some(code) => UringError::from_errno(code),
-                None => unsupported(0),
-            })?;
+            .setup_r_disabled()
+            .build(entries);
+        let (ring, disabled) = match deferred {
+            Ok(ring) => (ring, true),
+            Err(_) => (
+                IoUring::builder()
+                    .setup_cqsize(cq)
+                    .setup_coop_taskrun()
+                    .setup_taskrun_flag()
+                    .build(entries)
+                    .or_else(|_| IoUring::builder().setup_cqsize(cq).build(entries))
+                    .map_err(|e| match e.raw_os_error() {
+                        Some(code @ (libc::ENOSYS | libc::EPERM | libc::EACCES)) => {
+                            unsupported(code)
+                        }
+                        Some(code) => UringError::from_errno(code),
+                        None => unsupported(0),
+                    })?,
+                false,
+            ),
+        };
         if !ring.params().is_feature_ext_arg() || !ring.params().is_feature_nodrop() {
             return Err(unsupported(libc::ENOSYS));
         }
         Ok(Ring {
             ring,
+            disabled,
             enters: 0,
             submitted: 0,
             completions: 0,
@@ -107,6 +129,9 @@ impl Ring {
                 self.in_flight += 1;
                 return true;
             }
+            if self.enable().is_err() {
+                break;
+            }
             self.enters += 1;
             if self.ring.submit().is_err() {
                 break;
@@ -120,8 +145,27 @@ impl Ring {
         !self.ring.submission().is_empty()
     }
 
+    /// Enables a ring made disabled: the calling thread becomes its one issuer.
+    #[inline]
+    fn enable(&mut self) -> Result<(), UringError> {
+        if self.disabled {
+            self.ring
+                .submitter()
+                .register_enable_rings()
+                .map_err(|e| UringError::from_errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
+            self.disabled = false;
+        }
+        Ok(())
+    }
+
+    /// Whether nothing was ever submitted (the ring is still disabled): nothing is in flight.
+    pub(crate) fn never_entered(&self) -> bool {
+        self.disabled
+    }
+
     /// Hands queued submissions to the kernel (and lets it post completions) without waiting.
     pub(crate) fn submit(&mut self) -> Result<(), UringError> {
+        self.enable()?;
         self.enters += 1;
         match self.ring.submit() {
             Ok(_) => Ok(()),
@@ -132,6 +176,7 @@ impl Ring {
     /// Hands queued submissions to the kernel and waits for one completion, up to
     /// `timeout_ms` (`None`: forever).
     pub(crate) fn submit_and_wait(&mut self, timeout_ms: Option<u64>) -> Result<(), UringError> {
+        self.enable()?;
         self.enters += 1;
         let r = match timeout_ms {
             None => self.ring.submit_and_wait(1),

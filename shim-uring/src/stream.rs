@@ -371,6 +371,11 @@ impl UringShim {
                 }
             }
             Kind::Listener => {
+                // Stop listening now, as a plain close would: the multishot accept holds the
+                // socket until its cancel completes (an iteration later), and meanwhile the
+                // kernel would queue connections to a listener that is gone (they would be
+                // reset rather than refused) and a unix path would still answer.
+                let _ = net::shutdown(&mut self.c, fd as i32, libc::SHUT_RDWR);
                 self.cancel(fd, Op::Accept);
                 if let Some(c) = self.table.get_mut(fd) {
                     c.accepted.clear();
