@@ -42,6 +42,16 @@
 //! l.run().unwrap();
 //! ```
 //!
+//! # Shims
+//!
+//! [`App`] and [`new_loop`] use the platform's shim, [`DefaultShim`] (epoll on Linux, kqueue
+//! on the BSDs and Apple systems, an I/O completion port on Windows). The shim is `App`'s last
+//! type parameter: on Linux, `uring::UringShim` runs the same program on io_uring
+//! (`App<L, C, S, T, P, uring::UringShim>` with [`new_loop_on`], or [`new_loop_with`] for a
+//! shim made by hand). Code generic over the shim ([`PlatformShim`]) is compiled once per
+//! shim, so a program that picks at run time (`ShimChoice`, Linux) matches once at startup and
+//! never dispatches per call.
+//!
 //! # Descriptors
 //!
 //! Descriptors are std's types: the loop owns each socket's `OwnedFd` (on Windows its
@@ -59,7 +69,9 @@
 mod app;
 pub mod outbox;
 
-pub use app::{new_loop, App, AppLoop, NewLoopError, RECV_BUFFER_LENGTH};
+pub use app::{
+    new_loop, new_loop_on, new_loop_with, App, AppLoop, NewLoopError, RECV_BUFFER_LENGTH,
+};
 pub use outbox::{HasOutbox, Outbox};
 
 pub use usockets_core::*;
@@ -75,6 +87,14 @@ pub type DefaultShim = usockets_shim_linux::LinuxShim;
 /// The platform shim crate, for its extras (e.g. syscall statistics).
 #[cfg(target_os = "linux")]
 pub use usockets_shim_linux as platform;
+
+/// The io_uring shim (the `usockets-shim-uring` crate), **Linux only**: `uring::UringShim`
+/// runs an [`App`] on io_uring instead of epoll (`App<L, C, S, T, P, uring::UringShim>`, built
+/// by [`new_loop_on`] or, with a `UringConfig`, [`new_loop_with`]). Its `new` fails with
+/// kind `Unsupported` where io_uring is missing, disabled or older than Linux 6.0.
+/// [`ShimChoice`] picks between it and epoll at run time.
+#[cfg(target_os = "linux")]
+pub use usockets_shim_uring as uring;
 
 /// Gives each item the `cfg` of the kqueue systems (those of `usockets-shim-bsd`, as the
 /// root `Cargo.toml` lists them for its dependency), written once.
@@ -104,6 +124,11 @@ on_kqueue_systems! {
     /// The platform shim crate, for its extras (e.g. syscall statistics).
     pub use usockets_shim_bsd as platform;
 }
+
+mod choice;
+pub use choice::PlatformShim;
+#[cfg(target_os = "linux")]
+pub use choice::{ShimChoice, UnknownShim};
 
 /// The shim of this platform.
 #[cfg(windows)]
