@@ -13,6 +13,8 @@
 //! `cargo run --release --example http_server` (default port 3000; `--port 0` picks a free one
 //! and prints it as `listening on port N`), then `curl http://localhost:3000/`. With
 //! `--cert cert.pem --key key.pem` it serves HTTPS (`curl --cacert ca.pem https://localhost:3000/`).
+//! On Linux `--shim uring` runs it on io_uring instead of epoll (`--shim epoll`, the default);
+//! where io_uring is not available it says so and exits 1.
 
 #[path = "shared/http.rs"]
 #[allow(dead_code)]
@@ -26,32 +28,44 @@ mod args;
 use std::io::Write;
 
 use http_app::Server;
-use usockets::{LoopCallbacks, Settings};
+use usockets::{LoopCallbacks, PlatformShim, Settings};
 
 fn fail(what: &str, e: impl std::fmt::Display) -> ! {
     eprintln!("http_server: {what}: {e}");
     std::process::exit(1);
 }
 
+/// The server's options, run on the shim `--shim` picks.
+struct HttpServer {
+    port: u16,
+    settings: Server,
+}
+
+impl args::Serve for HttpServer {
+    fn serve<Sh: PlatformShim>(self, shim: Sh) {
+        let mut l: http_app::HttpLoop<(), Sh> =
+            usockets::new_loop_with(shim, (), LoopCallbacks::default(), Settings::default())
+                .unwrap_or_else(|e| fail("loop", e));
+        let (ctx, bound) = http_app::serve(&mut l, self.settings, None, self.port)
+            .unwrap_or_else(|e| fail("serve", e));
+        if let Some(tls) = args::tls("http_server") {
+            l.set_layer_context(ctx, tls);
+        }
+        println!("listening on port {bound}");
+        let _ = std::io::stdout().flush();
+        if let Err(e) = l.run() {
+            fail("run", e);
+        }
+    }
+}
+
 fn main() {
     let port = args::option("http_server", "port", 3000u16);
     let idle_seconds = args::option("http_server", "idle-timeout", http_app::IDLE_SECONDS);
     let high_water = args::option("http_server", "high-water", usockets::Outbox::DEFAULT_HIGH);
-    let mut l: http_app::HttpLoop<()> =
-        usockets::new_loop((), LoopCallbacks::default(), Settings::default())
-            .unwrap_or_else(|e| fail("loop", e));
     let settings = Server {
         idle_seconds,
         high_water,
     };
-    let (ctx, bound) =
-        http_app::serve(&mut l, settings, None, port).unwrap_or_else(|e| fail("serve", e));
-    if let Some(tls) = args::tls("http_server") {
-        l.set_layer_context(ctx, tls);
-    }
-    println!("listening on port {bound}");
-    let _ = std::io::stdout().flush();
-    if let Err(e) = l.run() {
-        fail("run", e);
-    }
+    args::run_on_shim("http_server", HttpServer { port, settings });
 }

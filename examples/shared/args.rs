@@ -1,17 +1,59 @@
 //! Command-line options of the example servers: `--port N`, `--idle-timeout SECONDS` (0 turns
 //! the timeout off), `--high-water BYTES` (how much may wait for a client before the server
-//! stops reading from it), and `--cert FILE --key FILE` (PEM files: serve TLS).
+//! stops reading from it), `--cert FILE --key FILE` (PEM files: serve TLS) and, on Linux,
+//! `--shim epoll|uring` (the shim the server runs on: epoll by default, or io_uring).
 
 /// The options a program accepts, each followed by a value.
-pub const KNOWN: &[&str] = &["port", "idle-timeout", "high-water", "cert", "key"];
+pub const KNOWN: &[&str] = &["port", "idle-timeout", "high-water", "cert", "key", "shim"];
 
 /// Exits with a usage message.
 fn usage(program: &str, problem: &str) -> ! {
     eprintln!(
         "{program}: {problem}\nusage: {program} [--port N] [--idle-timeout SECONDS] \
-         [--high-water BYTES] [--cert FILE --key FILE]"
+         [--high-water BYTES] [--cert FILE --key FILE] [--shim epoll|uring (Linux)]"
     );
     std::process::exit(2);
+}
+
+/// A server that runs on whichever shim `--shim` picks. `serve` is generic over the shim, so
+/// the server is compiled once per shim and nothing dispatches per call: [`run_on_shim`]
+/// matches once, at startup.
+pub trait Serve {
+    /// Runs the server on `shim` (returns when its loop ends).
+    fn serve<Sh: usockets::PlatformShim>(self, shim: Sh);
+}
+
+/// Makes the shim `--shim NAME` asks for and runs `server` on it: `epoll` (the default) or
+/// `uring` (io_uring), Linux only; elsewhere the platform's shim, and `--shim` is refused.
+/// When the shim cannot be made (io_uring missing or disabled) it says so and exits 1: a run
+/// that asked for io_uring never falls back to epoll unnoticed.
+pub fn run_on_shim(program: &str, server: impl Serve) {
+    #[cfg(target_os = "linux")]
+    match option(program, "shim", usockets::ShimChoice::default()) {
+        usockets::ShimChoice::Epoll => start::<usockets::DefaultShim>(program, server),
+        usockets::ShimChoice::Uring => start::<usockets::uring::UringShim>(program, server),
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        if !option(program, "shim", String::new()).is_empty() {
+            usage(
+                program,
+                "--shim is for Linux (epoll or uring); this platform has one shim",
+            );
+        }
+        start::<usockets::DefaultShim>(program, server);
+    }
+}
+
+/// Makes shim `Sh` and runs `server` on it; exits 1 with the reason when `Sh` cannot be made.
+fn start<Sh: usockets::PlatformShim>(program: &str, server: impl Serve) {
+    match Sh::create() {
+        Ok(shim) => server.serve(shim),
+        Err(e) => {
+            eprintln!("{program}: cannot start the {} shim: {e}", Sh::NAME);
+            std::process::exit(1);
+        }
+    }
 }
 
 /// The value after `--name`, parsed; `default` when the option is absent. Exits with a usage

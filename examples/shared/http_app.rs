@@ -2,10 +2,13 @@
 //! (`counted/tests/hot_path.rs`, `counted/tests/emfile.rs`, `tests/hostile_clients.rs`), so they
 //! prove the example's own code. The including file also includes `shared/http.rs` as
 //! `mod http`.
+//!
+//! Generic over the shim `Sh` (the platform's by default): `http_server --shim uring` runs this
+//! very code on io_uring, compiled for that shim.
 
 use usockets::{
-    App, CloseCause, ContextCallbacks, ContextId, Cx, HasOutbox, ListenOptions, ListenTarget,
-    Outbox, RecvBuf, SocketId,
+    App, CloseCause, ContextCallbacks, ContextId, Cx, DefaultShim, HasOutbox, ListenOptions,
+    ListenTarget, OsShim, Outbox, RecvBuf, SocketId,
 };
 
 use crate::http::{responses, RequestCounter, BATCH};
@@ -46,34 +49,34 @@ impl HasOutbox for Conn {
     }
 }
 
-/// The server's `Config`, with loop ext `L`.
-pub type Http<L> = App<L, Server, Conn>;
+/// The server's `Config`, with loop ext `L`, on shim `Sh`.
+pub type Http<L, Sh = DefaultShim> = App<L, Server, Conn, (), (), Sh>;
 
 /// The server's loop.
-pub type HttpLoop<L> = usockets::AppLoop<L, Server, Conn>;
+pub type HttpLoop<L, Sh = DefaultShim> = usockets::AppLoop<L, Server, Conn, (), (), Sh>;
 
-/// Hooks for a program that wants to watch the server (tests count with them).
-pub trait Observe: Sized {
+/// Hooks for a program that wants to watch the server on shim `Sh` (tests count with them).
+pub trait Observe<Sh: OsShim = DefaultShim>: Sized {
     /// A connection opened.
-    fn opened(_cx: &mut Cx<Http<Self>>) {}
+    fn opened(_cx: &mut Cx<Http<Self, Sh>>) {}
     /// Connection `s` closed (its ext is still readable).
-    fn closed(_cx: &mut Cx<Http<Self>>, _s: SocketId) {}
+    fn closed(_cx: &mut Cx<Http<Self, Sh>>, _s: SocketId) {}
     /// `n` responses were written or queued.
-    fn served(_cx: &mut Cx<Http<Self>>, _n: usize) {}
+    fn served(_cx: &mut Cx<Http<Self, Sh>>, _n: usize) {}
 }
 
-impl Observe for () {}
+impl<Sh: OsShim> Observe<Sh> for () {}
 
 /// Creates the server's context with `server`'s settings and listens on `host` (`None`: every
 /// interface, dual-stack) at `port` (0: an ephemeral one). Returns the context and the port.
-pub fn serve<L: Observe>(
-    l: &mut HttpLoop<L>,
+pub fn serve<L: Observe<Sh>, Sh: OsShim>(
+    l: &mut HttpLoop<L, Sh>,
     server: Server,
     host: Option<&str>,
     port: u16,
 ) -> Result<(ContextId, u16), String> {
     let ctx = l
-        .context_create(server, callbacks::<L>())
+        .context_create(server, callbacks::<L, Sh>())
         .map_err(|e| format!("context: {e}"))?;
     let target = ListenTarget::Host { host, port };
     let ls = l
@@ -83,20 +86,20 @@ pub fn serve<L: Observe>(
 }
 
 /// The server's context callbacks.
-pub fn callbacks<L: Observe>() -> ContextCallbacks<Http<L>> {
+pub fn callbacks<L: Observe<Sh>, Sh: OsShim>() -> ContextCallbacks<Http<L, Sh>> {
     ContextCallbacks {
-        on_open: Some(on_open::<L>),
-        on_close: Some(on_close::<L>),
-        on_data: Some(on_data::<L>),
-        on_writable: Some(on_writable::<L>),
-        on_end: Some(on_end::<L>),
-        on_timeout: Some(on_timeout::<L>),
+        on_open: Some(on_open::<L, Sh>),
+        on_close: Some(on_close::<L, Sh>),
+        on_data: Some(on_data::<L, Sh>),
+        on_writable: Some(on_writable::<L, Sh>),
+        on_end: Some(on_end::<L, Sh>),
+        on_timeout: Some(on_timeout::<L, Sh>),
         ..ContextCallbacks::default()
     }
 }
 
 /// The settings of `s`'s server.
-fn server<L>(cx: &Cx<Http<L>>, s: SocketId) -> Server {
+fn server<L, Sh: OsShim>(cx: &Cx<Http<L, Sh>>, s: SocketId) -> Server {
     cx.socket_context(s)
         .and_then(|c| cx.context_ext(c))
         .copied()
@@ -104,11 +107,16 @@ fn server<L>(cx: &Cx<Http<L>>, s: SocketId) -> Server {
 }
 
 /// The idle timeout of `s`'s server.
-fn idle<L>(cx: &Cx<Http<L>>, s: SocketId) -> u32 {
+fn idle<L, Sh: OsShim>(cx: &Cx<Http<L, Sh>>, s: SocketId) -> u32 {
     server(cx, s).idle_seconds
 }
 
-fn on_open<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId, _is_client: bool, _ip: &[u8]) {
+fn on_open<L: Observe<Sh>, Sh: OsShim>(
+    cx: &mut Cx<Http<L, Sh>>,
+    s: SocketId,
+    _is_client: bool,
+    _ip: &[u8],
+) {
     let Server {
         idle_seconds,
         high_water,
@@ -120,7 +128,11 @@ fn on_open<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId, _is_client: bool, _ip:
     L::opened(cx);
 }
 
-fn on_close<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId, _cause: CloseCause<usize>) {
+fn on_close<L: Observe<Sh>, Sh: OsShim>(
+    cx: &mut Cx<Http<L, Sh>>,
+    s: SocketId,
+    _cause: CloseCause<usize>,
+) {
     L::closed(cx, s);
 }
 
@@ -128,7 +140,11 @@ fn on_close<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId, _cause: CloseCause<us
 /// wait in the connection's outbox, in order; past its high-water mark reading pauses, so a
 /// client that sends and never reads holds a bounded amount of memory. No allocation while the
 /// kernel takes everything.
-fn on_data<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId, data: &mut RecvBuf<'_>) {
+fn on_data<L: Observe<Sh>, Sh: OsShim>(
+    cx: &mut Cx<Http<L, Sh>>,
+    s: SocketId,
+    data: &mut RecvBuf<'_>,
+) {
     let Some(conn) = cx.socket_ext_mut(s) else {
         return;
     };
@@ -149,7 +165,7 @@ fn on_data<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId, data: &mut RecvBuf<'_>
 
 /// Sends what waits; bytes going out count as activity for the idle timeout, so a client that
 /// reads a long answer slowly is not cut off.
-fn on_writable<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId) {
+fn on_writable<L: Observe<Sh>, Sh: OsShim>(cx: &mut Cx<Http<L, Sh>>, s: SocketId) {
     if Outbox::flush(cx, s) > 0 {
         let idle = idle(cx, s);
         cx.timeout(s, idle);
@@ -157,10 +173,10 @@ fn on_writable<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId) {
 }
 
 /// The client finished sending: answer what it asked, then shut down and close.
-fn on_end<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId) {
+fn on_end<L: Observe<Sh>, Sh: OsShim>(cx: &mut Cx<Http<L, Sh>>, s: SocketId) {
     Outbox::end(cx, s);
 }
 
-fn on_timeout<L: Observe>(cx: &mut Cx<Http<L>>, s: SocketId) {
+fn on_timeout<L: Observe<Sh>, Sh: OsShim>(cx: &mut Cx<Http<L, Sh>>, s: SocketId) {
     cx.close(s, 0, None);
 }
