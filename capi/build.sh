@@ -11,6 +11,10 @@
 #
 # --no-tls builds without TLS (the crate without its `tls` feature) into target/capi-no-tls/,
 # whose header defines LIBUS_NO_SSL: ssl = 1 is plain TCP there, as upstream's default build.
+#
+# CAPI_FEATURES: more cargo features of usockets-capi, comma-separated (default none), added to
+# both builds; e.g. CAPI_FEATURES=uring runs every loop on io_uring (Linux). The header and the
+# layout are the same.
 set -euo pipefail
 
 no_tls=0
@@ -26,6 +30,9 @@ features=()
 if [ "$no_tls" -eq 1 ]; then
     out="$target_dir/capi-no-tls"
     features=(--no-default-features)
+fi
+if [ -n "${CAPI_FEATURES:-}" ]; then
+    features+=(--features "$CAPI_FEATURES")
 fi
 
 # The c-release profile: release (fat LTO) with panic=abort (see the workspace Cargo.toml).

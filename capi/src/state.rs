@@ -19,8 +19,13 @@ use crate::block::{Block, Header, ObjBlock};
 use crate::types::{ContextCbs, LoopCb, PollReadyCb, TimerCb};
 
 /// The shim under the C ABI: the platform's, or the simulated OS for Miri.
-#[cfg(all(not(feature = "sim"), target_os = "linux"))]
+#[cfg(all(not(feature = "sim"), not(feature = "uring"), target_os = "linux"))]
 pub(crate) type Shim = usockets_shim_linux::LinuxShim;
+/// The shim under the C ABI: io_uring (feature `uring`), chosen at build time.
+#[cfg(all(not(feature = "sim"), feature = "uring", target_os = "linux"))]
+pub(crate) type Shim = usockets_shim_uring::UringShim;
+#[cfg(all(feature = "uring", not(target_os = "linux")))]
+compile_error!("usockets-capi: the `uring` feature (io_uring) is for Linux only");
 /// The shim under the C ABI: the platform's, or the simulated OS for Miri.
 #[cfg(all(not(feature = "sim"), kqueue))]
 pub(crate) type Shim = usockets_shim_bsd::BsdShim;

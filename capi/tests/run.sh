@@ -26,7 +26,10 @@
 # and compile checks, running a test, the echo server's checks) is in common.sh.
 #
 # Environment: CC, CXX, TEST_TIMEOUT (60), VALGRIND_TIMEOUT (900), VALGRIND_CONNECTIONS (500),
-# USOCKETS_STRESS_CONNECTIONS (5000), USOCKETS_STRESS_SEED (1).
+# USOCKETS_STRESS_CONNECTIONS (5000), USOCKETS_STRESS_SEED (1), CAPI_FEATURES (more cargo
+# features of usockets-capi for both builds, passed on by capi/build.sh; default none):
+#
+#   CAPI_FEATURES=uring capi/tests/run.sh     the same tests with every loop on io_uring
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -54,6 +57,7 @@ summary() { print_summary "capi tests" capi; }
 echo "==> 1. build"
 if "$capi/build.sh"; then
     pass "build (capi/build.sh)"
+    [ -n "${CAPI_FEATURES:-}" ] && note "built with CAPI_FEATURES=$CAPI_FEATURES"
 else
     fail "build (capi/build.sh)"
     summary
@@ -130,6 +134,26 @@ done
 if [ -x "$bin/echo_server" ]; then
     echo_server_checks echo_server "" skip
 fi
+
+# Built with the `uring` feature, the library must really run on io_uring: the C echo server
+# holds an io_uring descriptor and no epoll one (from /proc), then exits after one connection.
+case ",${CAPI_FEATURES:-}," in
+*,uring,*)
+    echo "--- echo_server runs on io_uring (CAPI_FEATURES=$CAPI_FEATURES)"
+    echo_server_start "$bin/echo_server_uring.out"
+    kinds="$(find /proc/"$es_pid"/fd -mindepth 1 -exec readlink {} + 2> /dev/null |
+        sed -n 's/^anon_inode:\[\(.*\)\]$/\1/p' | sort -u | tr '\n' ' ')"
+    # --once: a connection opened and closed ends it.
+    (exec 3<> "/dev/tcp/127.0.0.1/${es_port:-0}") 2> /dev/null || true
+    echo_server_exit
+    if [ -n "$es_port" ] && grep -qw io_uring <<< "$kinds" && ! grep -qw eventpoll <<< "$kinds" &&
+        [ "$es_exit" -eq 0 ]; then
+        pass "echo_server runs on io_uring (anonymous descriptors: ${kinds% })"
+    else
+        fail "echo_server on io_uring: port '${es_port}', anonymous descriptors '${kinds}', exit $es_exit"
+    fi
+    ;;
+esac
 
 # The no-TLS build: its header defines LIBUS_NO_SSL, and test_echo's ssl = 1 round runs as
 # plain TCP against it.
