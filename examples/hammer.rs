@@ -15,7 +15,8 @@
 //! Windows the process's handle count, before the loop is created and after it is dropped). A failed invariant inside a
 //! callback panics (exit code 101).
 //!
-//! `cargo run --release --example hammer -- --connections 5000 --seed 1`
+//! `cargo run --release --example hammer -- --connections 5000 --seed 1` (on Linux, add
+//! `--shim uring` to hammer the io_uring shim instead of epoll)
 //!
 //! Server and client sockets live in the same process, so 200 connections need 400
 //! descriptors; the shim sheds connections on `EMFILE` if the soft limit is lower. The tests run
@@ -51,8 +52,42 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: hammer [--connections N] [--seed S]");
+    eprintln!("usage: hammer [--connections N] [--seed S] [--shim epoll|uring (Linux)]");
     std::process::exit(2);
+}
+
+/// Runs the hammer on the shim `--shim` names: the platform's by default; on Linux `uring`
+/// for io_uring (a shim that cannot be made fails the run, it never falls back).
+fn run_on_shim(
+    args: &[String],
+    profile: Profile,
+    dice: Dice,
+) -> Result<usockets_hammer::Outcome, String> {
+    let name = match args.iter().position(|a| a == "--shim") {
+        Some(i) => args
+            .get(i + 1)
+            .map(String::as_str)
+            .unwrap_or_else(|| usage()),
+        None => "",
+    };
+    let linux = cfg!(target_os = "linux");
+    match name {
+        "" => run_default(profile, dice),
+        "epoll" if linux => run_default(profile, dice),
+        #[cfg(target_os = "linux")]
+        "uring" => {
+            let shim =
+                usockets::uring::UringShim::new().unwrap_or_else(|e| fail("io_uring shim", e));
+            usockets_hammer::run(shim, profile, dice)
+        }
+        _ => usage(),
+    }
+}
+
+/// The hammer on the platform's shim.
+fn run_default(profile: Profile, dice: Dice) -> Result<usockets_hammer::Outcome, String> {
+    let shim = DefaultShim::new().unwrap_or_else(|e| fail("shim", e));
+    usockets_hammer::run(shim, profile, dice)
 }
 
 fn arg(args: &[String], name: &str, default: u64) -> u64 {
@@ -68,7 +103,7 @@ fn arg(args: &[String], name: &str, default: u64) -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
-        if !["--connections", "--seed"].contains(&pair[0].as_str()) || pair.len() < 2 {
+        if !["--connections", "--seed", "--shim"].contains(&pair[0].as_str()) || pair.len() < 2 {
             usage();
         }
     }
@@ -80,9 +115,8 @@ fn main() {
     #[cfg(windows)]
     drop(std::net::TcpListener::bind("127.0.0.1:0"));
     let fds_before = open_fds();
-    let shim = DefaultShim::new().unwrap_or_else(|e| fail("shim", e));
     // The seed picks the operations; what the kernel does in between is not deterministic.
-    let outcome = usockets_hammer::run(shim, Profile::loopback(connections), Dice::seeded(seed))
+    let outcome = run_on_shim(&args, Profile::loopback(connections), Dice::seeded(seed))
         .unwrap_or_else(|e| fail("setup", e));
     let fds_after = open_fds();
     let c = outcome.counts;
