@@ -23,10 +23,12 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use http::{ResponseChecker, REQUEST, RESPONSE};
-use usockets::{Cx, LoopCallbacks, Settings, TimerId, Wake};
+use usockets::{Cx, LoopCallbacks, OsShim, PlatformShim, Settings, TimerId, Wake};
 
 /// Set in the child's environment: only then does [`emfile_child`] run a server.
 const CHILD_ENV: &str = "USOCKETS_EMFILE_CHILD";
+/// The child's shim (`epoll` or `uring`), in its environment.
+const CHILD_SHIM: &str = "USOCKETS_EMFILE_SHIM";
 /// The child test's name, for `--exact`.
 const CHILD_TEST: &str = "emfile_child";
 /// Prefix of the child's report lines (libtest may print its own text before them).
@@ -50,18 +52,39 @@ struct ChildState {
     text: String,
 }
 
-/// The example server's handler, with the child's loop ext.
-type Http = http_app::Http<ChildState>;
+/// The example server's handler on shim `Sh`, with the child's loop ext.
+type Http<Sh> = http_app::Http<ChildState, Sh>;
 
-impl http_app::Observe for ChildState {
-    fn opened(cx: &mut Cx<Http>) {
+impl<Sh: OsShim> http_app::Observe<Sh> for ChildState {
+    fn opened(cx: &mut Cx<Http<Sh>>) {
         cx.ext_mut().open += 1;
     }
-    fn closed(cx: &mut Cx<Http>, _s: usockets::SocketId) {
+    fn closed(cx: &mut Cx<Http<Sh>>, _s: usockets::SocketId) {
         cx.ext_mut().open -= 1;
     }
-    fn served(cx: &mut Cx<Http>, n: usize) {
+    fn served(cx: &mut Cx<Http<Sh>>, n: usize) {
         cx.ext_mut().served += n as u64;
+    }
+}
+
+/// What the child reports of its shim: `accept` syscalls, and the returns from waiting for
+/// the kernel (`epoll_wait`; `io_uring_enter` on io_uring, whose multishot accept takes
+/// connections without a syscall and falls back to `accept4`, with shedding, on `EMFILE`).
+trait Counted: PlatformShim {
+    fn counts(&self) -> (u64, u64);
+}
+
+impl Counted for usockets::DefaultShim {
+    fn counts(&self) -> (u64, u64) {
+        let s = self.stats();
+        (s.accept, s.epoll_wait)
+    }
+}
+
+impl Counted for usockets::uring::UringShim {
+    fn counts(&self) -> (u64, u64) {
+        let s = self.stats();
+        (s.syscalls.accept, s.enters)
     }
 }
 
@@ -80,9 +103,8 @@ fn cpu_ms(state: &mut ChildState) -> Option<u64> {
 }
 
 /// Every 500 ms: one report line.
-fn report(cx: &mut Cx<Http>, _t: TimerId) {
-    let stats = cx.shim().stats();
-    let (accepts, waits) = (stats.accept, stats.epoll_wait);
+fn report<Sh: Counted>(cx: &mut Cx<Http<Sh>>, _t: TimerId) {
+    let (accepts, waits) = cx.shim().counts();
     let ms = cx.now_ms();
     let state = cx.ext_mut();
     let cpu = cpu_ms(state).map_or(-1, |c| c as i64);
@@ -116,8 +138,17 @@ fn emfile_child() {
         clk_tck,
         text: String::with_capacity(1024),
     };
-    let mut l =
-        usockets::new_loop(state, LoopCallbacks::default(), Settings::default()).expect("loop");
+    match std::env::var(CHILD_SHIM).as_deref() {
+        Ok("uring") => serve_child::<usockets::uring::UringShim>(state),
+        _ => serve_child::<usockets::DefaultShim>(state),
+    }
+}
+
+/// The child's server on shim `Sh`.
+fn serve_child<Sh: Counted>(state: ChildState) {
+    let shim = Sh::create().expect("the shim");
+    let mut l = usockets::new_loop_with(shim, state, LoopCallbacks::default(), Settings::default())
+        .expect("loop");
     let (_, port) =
         http_app::serve(&mut l, http_app::Server::default(), Some("127.0.0.1"), 0).expect("serve");
 
@@ -134,7 +165,7 @@ fn emfile_child() {
     });
 
     let timer = l.timer_create(false, ()).expect("timer");
-    l.timer_set(timer, report, 500, 500);
+    l.timer_set(timer, report::<Sh>, 500, 500);
     println!("{MARK} port {port}");
     let _ = std::io::stdout().flush();
 
@@ -291,6 +322,18 @@ fn poll_refusals(pending: &mut Pending, refused: &mut Vec<Duration>) {
 
 #[test]
 fn descriptor_exhaustion_refuses_promptly_serves_and_recovers() {
+    descriptor_exhaustion("epoll");
+}
+
+/// The same on the io_uring shim: its multishot accept ends on `EMFILE` and the listener goes
+/// through `accept4` with shim-unix's shedding until the backlog is empty.
+#[test]
+fn descriptor_exhaustion_on_io_uring_refuses_promptly_serves_and_recovers() {
+    descriptor_exhaustion("uring");
+}
+
+/// Floods a child server on `shim` (`epoll` or `uring`) that has [`NOFILE`] descriptors.
+fn descriptor_exhaustion(shim: &str) {
     let exe = std::env::current_exe().expect("test binary path");
     let child = Command::new("sh")
         .arg("-c")
@@ -304,6 +347,7 @@ fn descriptor_exhaustion_refuses_promptly_serves_and_recovers() {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, "1")
+        .env(CHILD_SHIM, shim)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -364,7 +408,7 @@ fn descriptor_exhaustion_refuses_promptly_serves_and_recovers() {
     let held = after.open - KEPT;
     let (accepts, waits) = (after.accepts - before.accepts, after.waits - before.waits);
     println!(
-        "flood of {FLOOD} against {NOFILE} descriptors: {} refused (slowest after \
+        "{shim}: flood of {FLOOD} against {NOFILE} descriptors: {} refused (slowest after \
          {slowest:?}), {held} held; {accepts} accept calls, {waits} wait returns; {requests} \
          requests on the kept connections all answered",
         refused.len()

@@ -31,6 +31,17 @@ enum Shed {
     Failed,
 }
 
+/// What [`Acceptor::accept_or_shed`] did.
+#[derive(Debug)]
+pub enum Accepted {
+    /// A connection (the caller owns the descriptor) and its peer's address.
+    Connection(OwnedFd, PeerAddr),
+    /// None was pending, and there were descriptors to take one.
+    Empty,
+    /// The process is out of descriptors: every pending connection was shed, none is left.
+    ShedAll,
+}
+
 /// Accepts connections; sheds them while the process is out of descriptors.
 #[derive(Debug)]
 pub struct Acceptor {
@@ -58,11 +69,27 @@ impl Acceptor {
         c: &mut Counters,
         listener: RawFd,
     ) -> Result<Option<(OwnedFd, PeerAddr)>, UnixError> {
+        match self.accept_or_shed(c, listener)? {
+            Accepted::Connection(fd, addr) => Ok(Some((fd, addr))),
+            Accepted::Empty | Accepted::ShedAll => Ok(None),
+        }
+    }
+
+    /// [`accept`](Self::accept), saying whether the process was out of descriptors: a shim
+    /// that watches the listener for new connections only while it has descriptors (io_uring's
+    /// multishot accept fails at once without one, pending connection or not) must know.
+    /// Shedding with more waiting is [`ErrorKind::ConnectionAborted`] (code `EMFILE`), and
+    /// no descriptor to shed with is the `EMFILE` error, as for `accept`.
+    pub fn accept_or_shed(
+        &mut self,
+        c: &mut Counters,
+        listener: RawFd,
+    ) -> Result<Accepted, UnixError> {
         match net::accept(c, listener) {
-            Ok(accepted) => Ok(Some(accepted)),
-            Err(e) if e.is_would_block() => Ok(None),
+            Ok((fd, addr)) => Ok(Accepted::Connection(fd, addr)),
+            Err(e) if e.is_would_block() => Ok(Accepted::Empty),
             Err(e) if e.kind == ErrorKind::TooManyOpenFiles => match self.shed(c, listener) {
-                Shed::Drained => Ok(None),
+                Shed::Drained => Ok(Accepted::ShedAll),
                 Shed::More => Err(UnixError::with_kind(ErrorKind::ConnectionAborted, e.code)),
                 Shed::Failed => Err(e),
             },

@@ -67,6 +67,10 @@ impl UringShim {
                 let Some(c) = self.table.get_mut(fd) else {
                     return;
                 };
+                if c.kind == Kind::Listener && c.fallback_poll {
+                    self.listener_polled(fd, generation);
+                    return;
+                }
                 if c.kind != Kind::Poll || c.generation != generation {
                     return;
                 }
@@ -219,11 +223,15 @@ impl UringShim {
             if cqe.result >= 0 || transient_accept_error(code) {
                 rearm = true;
             } else if code != libc::ECANCELED {
+                // Out of descriptors above all: a multishot accept fails at once then, with or
+                // without a pending connection, so it is not armed again until `accept`
+                // through the syscall has found descriptors (see `listener_accept`).
                 c.accept_fallback = true;
+                c.fallback_ready = true;
             }
         }
         let full = c.accepted.len() >= cap;
-        let wake = c.registered && (!c.accepted.is_empty() || c.accept_fallback);
+        let wake = c.registered && (!c.accepted.is_empty() || c.fallback_ready);
         if wake {
             self.mark_ready(fd);
         }

@@ -91,6 +91,11 @@ pub(crate) struct Conn {
     /// The multishot accept failed (out of descriptors, or another error): `accept` goes
     /// through the plain syscall, with shim-unix's shedding, until the backlog is empty.
     pub(crate) accept_fallback: bool,
+    /// In the fallback: a connection may be waiting (reported readable until `accept` finds
+    /// none and arms the poll below).
+    pub(crate) fallback_ready: bool,
+    /// In the fallback: a one-shot poll for a new connection is armed (counted in `ops`).
+    pub(crate) fallback_poll: bool,
 
     // ---- poll ----
     /// The events the last poll completion reported (`POLLIN`...), not yet delivered.
@@ -127,6 +132,8 @@ impl Conn {
             connect_to: None,
             accepted: VecDeque::new(),
             accept_fallback: false,
+            fallback_ready: false,
+            fallback_poll: false,
             revents: 0,
         }
     }

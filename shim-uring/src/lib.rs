@@ -364,7 +364,11 @@ impl OsShim for UringShim {
                 }
             }
             Kind::Listener => {
-                let wake = !c.accepted.is_empty() || c.accept_fallback;
+                if interest.is_readable() && !old.is_readable() && c.accept_fallback {
+                    // Resumed (after a back-off, say) while out of descriptors: try again.
+                    c.fallback_ready = true;
+                }
+                let wake = !c.accepted.is_empty() || c.fallback_ready;
                 if interest.is_readable() {
                     self.arm_accept(raw);
                     if wake {
@@ -372,6 +376,7 @@ impl OsShim for UringShim {
                     }
                 } else if old.is_readable() {
                     self.cancel(raw, Op::Accept);
+                    self.cancel_fallback_poll(raw);
                 }
             }
             Kind::Poll => {
@@ -404,7 +409,10 @@ impl OsShim for UringShim {
         }
         match c.kind {
             Kind::Stream => self.cancel(raw, Op::Recv),
-            Kind::Listener => self.cancel(raw, Op::Accept),
+            Kind::Listener => {
+                self.cancel(raw, Op::Accept);
+                self.cancel_fallback_poll(raw);
+            }
             Kind::Poll => {
                 self.cancel(raw, Op::Poll);
                 // The user keeps the descriptor (and may close it): the number is not ours.
@@ -592,6 +600,7 @@ impl Drop for UringShim {
             .user_data(pack(Op::Cancel, 0, 0));
         // SAFETY: a cancel carries no pointer.
         unsafe { self.ring.push(&entry) };
+        self.ring.refuse_new();
         if self.ring.never_entered() {
             // Nothing ever reached the kernel: nothing to wait for.
             self.ring.in_flight = 0;

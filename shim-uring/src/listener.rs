@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use io_uring::{opcode, types};
 
 use usockets_core::PeerAddr;
+use usockets_shim_unix::accept::Accepted;
 use usockets_shim_unix::{net, sys};
 
 use crate::conn::Kind;
@@ -69,20 +70,96 @@ impl UringShim {
             if !fallback {
                 return Ok(None);
             }
-            return match self.acceptor.accept(&mut self.c, fd as i32) {
-                Ok(Some((new, addr))) => {
+            return match self.acceptor.accept_or_shed(&mut self.c, fd as i32) {
+                Ok(Accepted::Connection(new, addr)) => {
+                    // Descriptors again: back to the multishot accept.
+                    self.leave_fallback(fd);
                     self.table.at(new.as_raw_fd() as u32).open(Kind::Stream);
                     Ok(Some((new, addr)))
                 }
-                Ok(None) => {
-                    if let Some(c) = self.table.get_mut(fd) {
-                        c.accept_fallback = false;
-                    }
-                    self.arm_accept(fd);
+                Ok(Accepted::Empty) => {
+                    self.leave_fallback(fd);
                     Ok(None)
                 }
-                Err(e) => Err(e),
+                Ok(Accepted::ShedAll) => {
+                    // Still out of descriptors, nothing pending: wait for the next connection
+                    // with a poll (a multishot accept would fail again at once).
+                    if let Some(c) = self.table.get_mut(fd) {
+                        c.fallback_ready = false;
+                    }
+                    self.arm_fallback_poll(fd);
+                    Ok(None)
+                }
+                Err(e) => {
+                    if e.kind != usockets_core::ErrorKind::ConnectionAborted {
+                        // No descriptor could be freed: core backs the listener off, and
+                        // resuming it tries again.
+                        if let Some(c) = self.table.get_mut(fd) {
+                            c.fallback_ready = false;
+                        }
+                    }
+                    Err(e)
+                }
             };
+        }
+    }
+
+    /// Descriptors are back: the multishot accept again.
+    fn leave_fallback(&mut self, fd: u32) {
+        if let Some(c) = self.table.get_mut(fd) {
+            c.accept_fallback = false;
+            c.fallback_ready = false;
+        }
+        self.cancel_fallback_poll(fd);
+        self.arm_accept(fd);
+    }
+
+    /// In the fallback, arms a one-shot poll for the listener's next connection.
+    fn arm_fallback_poll(&mut self, fd: u32) {
+        let Some(c) = self.table.get_mut(fd) else {
+            return;
+        };
+        if c.fallback_poll || !c.registered || !c.interest.is_readable() || c.is_closing() {
+            return;
+        }
+        let entry = opcode::PollAdd::new(types::Fd(fd as i32), libc::POLLIN as u32)
+            .build()
+            .user_data(pack(Op::Poll, fd, c.generation));
+        // SAFETY: a poll carries no pointer.
+        if unsafe { self.ring.push(&entry) } {
+            c.fallback_poll = true;
+            c.ops += 1;
+        }
+    }
+
+    /// Removes the fallback's poll, if armed (its completion still comes, and is counted).
+    pub(crate) fn cancel_fallback_poll(&mut self, fd: u32) {
+        let Some(c) = self.table.get(fd) else { return };
+        if !c.fallback_poll {
+            return;
+        }
+        let entry = opcode::PollRemove::new(pack(Op::Poll, fd, c.generation))
+            .build()
+            .user_data(pack(Op::Cancel, fd, 0));
+        // SAFETY: a poll removal carries no pointer.
+        let _ = unsafe { self.ring.push(&entry) };
+    }
+
+    /// The fallback's poll completed: a connection is waiting (or the poll was removed).
+    pub(crate) fn listener_polled(&mut self, fd: u32, generation: u32) {
+        let Some(c) = self.table.get_mut(fd) else {
+            return;
+        };
+        c.fallback_poll = false;
+        c.ops = c.ops.saturating_sub(1);
+        if c.generation == generation && c.accept_fallback && !c.is_closing() {
+            c.fallback_ready = true;
+            if c.registered {
+                self.mark_ready(fd);
+            }
+        }
+        if self.table.get(fd).is_some_and(|c| c.is_closing()) {
+            self.finish_close(fd);
         }
     }
 

@@ -50,7 +50,7 @@ impl UringShim {
                 Kind::Stream => stream_event(c, has_room, size),
                 Kind::Listener => Event::ready(
                     c.token,
-                    c.interest.is_readable() && (!c.accepted.is_empty() || c.accept_fallback),
+                    c.interest.is_readable() && (!c.accepted.is_empty() || c.fallback_ready),
                     false,
                     false,
                     false,

@@ -23,6 +23,9 @@ pub(crate) struct Ring {
     ring: IoUring,
     /// Made disabled (single issuer): enabled by the first enter, from the loop's thread.
     disabled: bool,
+    /// The shim is being dropped: nothing new is queued (a completion handled while draining
+    /// must not arm another operation, which nobody would cancel).
+    closing: bool,
     /// `io_uring_enter` calls made.
     pub(crate) enters: u64,
     /// Submissions queued.
@@ -86,6 +89,7 @@ impl Ring {
         Ok(Ring {
             ring,
             disabled,
+            closing: false,
             enters: 0,
             submitted: 0,
             completions: 0,
@@ -122,6 +126,9 @@ impl Ring {
     /// Every pointer in `entry` must stay valid (and the memory it names untouched by the
     /// shim, for a send's bytes or a receive's buffer) until the operation's last completion.
     pub(crate) unsafe fn push(&mut self, entry: &squeue::Entry) -> bool {
+        if self.closing {
+            return false;
+        }
         for _ in 0..3 {
             // SAFETY: the caller's contract is `push`'s.
             if unsafe { self.ring.submission().push(entry) }.is_ok() {
@@ -138,6 +145,11 @@ impl Ring {
             }
         }
         false
+    }
+
+    /// Queues nothing more from now on (the shim is being dropped).
+    pub(crate) fn refuse_new(&mut self) {
+        self.closing = true;
     }
 
     /// Whether submissions are queued.

@@ -377,6 +377,7 @@ impl UringShim {
                 // reset rather than refused) and a unix path would still answer.
                 let _ = net::shutdown(&mut self.c, fd as i32, libc::SHUT_RDWR);
                 self.cancel(fd, Op::Accept);
+                self.cancel_fallback_poll(fd);
                 if let Some(c) = self.table.get_mut(fd) {
                     c.accepted.clear();
                 }

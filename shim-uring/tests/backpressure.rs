@@ -168,3 +168,37 @@ fn a_client_that_stops_reading_costs_one_slab_and_loses_nothing() {
         w.slabs_max
     );
 }
+
+/// Dropping a loop with operations in flight (a send stalled on a client that does not read,
+/// receives and an accept armed, the waker's poll, a deadline) cancels them all and waits for
+/// their completions without hanging.
+#[test]
+fn dropping_the_shim_with_operations_in_flight_is_prompt() {
+    let config = UringConfig::default().with_send_pool(SLABS, SLAB);
+    let mut l = new_loop::<Writer, ()>(config, Writer::default());
+    let callbacks = ContextCallbacks {
+        on_open: Some(on_open),
+        on_writable: Some(on_writable),
+        ..ContextCallbacks::default()
+    };
+    let ctx = l.context_create((), callbacks).expect("context");
+    let target = ListenTarget::Host {
+        host: Some("127.0.0.1"),
+        port: 0,
+    };
+    let ls = l
+        .listen(ctx, target, ListenOptions::default(), || ())
+        .expect("listen");
+    let port = l.listen_port(ls).expect("port");
+    let _client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    drive(&mut l, Duration::from_secs(10), "a short write", |l| {
+        l.ext().short_writes > 0
+    });
+    for _ in 0..20 {
+        l.run_once(Some(1)).expect("run_once");
+    }
+    let started = std::time::Instant::now();
+    drop(l);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "the drop took {took:?}");
+}
