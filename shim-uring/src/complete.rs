@@ -220,9 +220,12 @@ impl UringShim {
             c.armed = false;
             c.cancelling = false;
             let code = -cqe.result;
-            if cqe.result >= 0 || transient_accept_error(code) {
+            if cqe.result >= 0 || code == libc::ECANCELED || transient_accept_error(code) {
+                // Armed again if it should run: a cancel at the queue's cap is undone once
+                // core has taken from the queue (a pause's or a close's is not: `arm_accept`
+                // checks the interest and the state).
                 rearm = true;
-            } else if code != libc::ECANCELED {
+            } else {
                 // Out of descriptors above all: a multishot accept fails at once then, with or
                 // without a pending connection, so it is not armed again until `accept`
                 // through the syscall has found descriptors (see `listener_accept`).

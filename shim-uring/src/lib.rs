@@ -95,7 +95,7 @@
 //! # Features
 //!
 //! * `stats`: also counts the syscalls made outside the ring (setup, `accept4` fallback,
-//!   `shutdown`, `getpeername`, ...): [`UringStats::syscalls`].
+//!   `shutdown`, `getpeername`, ...): `UringStats::syscalls`.
 
 #![cfg(target_os = "linux")]
 #![deny(unsafe_op_in_unsafe_fn)]
