@@ -4,7 +4,7 @@
 #
 #   bash benches/suite.sh                  # everything: a few minutes (two cargo builds first)
 #   QUICK=1 bash benches/suite.sh          # a smoke run: smaller N, one round, 2 s runs
-#   ONLY="callgrind size" bash benches/suite.sh    # some sections: callgrind idle size cpu
+#   ONLY="callgrind size" bash benches/suite.sh    # some sections: callgrind idle size cpu uring
 #   ONLY=gate MAX=600 bash benches/suite.sh        # CI: C ABI fixed response only, fails > MAX
 #
 # 1. callgrind: instructions per request. The server runs under `valgrind --tool=callgrind`
@@ -37,6 +37,17 @@
 #    cpu 0, `load --mode http --connections 10` on cpu 1 (taskset), DURATION seconds each,
 #    servers interleaved, RUNS rounds; CPU time is utime + stime from /proc/PID/stat around the
 #    load. Prints the median per server and the ratios.
+# 5. uring: the io_uring shim against the epoll shim, mio and tokio, on three workloads with
+#    100 connections: HTTP non-pipelined (`load --mode http --pipeline 1`), HTTP pipelined x16
+#    (`--pipeline 16`) and echo of 64-byte messages (`load --mode echo --payload 64`). HTTP
+#    servers: `http_server --shim epoll`, `http_server --shim uring`, mio_http_server and
+#    tokio_http_server (their answers checked byte for byte first, as in cpu); echo servers:
+#    `echo_server --shim epoll`, `echo_server --shim uring`, `mio_http_server --echo` and
+#    `tokio_http_server --echo` (the load checks every echoed byte and fails on a mismatch).
+#    Measured as cpu does (server on cpu 0, load on cpu 1, DURATION seconds, utime + stime),
+#    the four servers interleaved per workload, RUNS rounds. Prints the medians of requests per
+#    server CPU-second and of requests per second, and the ratios of the medians uring/epoll
+#    (target on non-pipelined HTTP: >= 1.05 required, >= 1.15 stretch), uring/mio, uring/tokio.
 #
 # Needs valgrind (with callgrind_annotate), wrk, cc, strip, python3 and taskset: a section
 # whose tool is missing fails, and any measurement error makes the script exit non-zero.
@@ -52,15 +63,17 @@ if [ "$QUICK" = 1 ]; then
 else
     N1=${N1:-2000} N2=${N2:-12000} DURATION=${DURATION:-5} RUNS=${RUNS:-3}
 fi
-ONLY=${ONLY:-callgrind idle size cpu}
+ONLY=${ONLY:-callgrind idle size cpu uring}
 for section in $ONLY; do
     case "$section" in
-        callgrind | idle | size | cpu) ;;
+        callgrind | idle | size | cpu | uring) ;;
         gate) [ -n "${MAX:-}" ] || { echo "suite.sh: error: the gate needs MAX" >&2; exit 2; } ;;
-        *) echo "suite.sh: error: unknown section '$section' in ONLY (callgrind idle size cpu gate)" >&2; exit 2 ;;
+        *) echo "suite.sh: error: unknown section '$section' in ONLY (callgrind idle size cpu uring gate)" >&2; exit 2 ;;
     esac
 done
 CONNS=10
+# The uring section's connections.
+URING_CONNS=100
 IDLE_LOW=1000
 IDLE_HIGH=5000
 IDLE_KEEP=50
@@ -118,7 +131,7 @@ row() {
     say "    $1: $2"
 }
 
-# verdict VALUE REQUIRED STRETCH: "stretch", "required" or "no" (lower is better).
+# verdict VALUE REQUIRED STRETCH: "yes (stretch)", "yes" or "no" (lower is better).
 verdict() {
     awk -v v="$1" -v r="$2" -v s="$3" 'BEGIN {
         if (v <= s) print "yes (stretch)"; else if (v <= r) print "yes"; else print "no" }'
@@ -127,6 +140,17 @@ verdict() {
 # target_row FIGURE VALUE REQUIRED STRETCH [UNIT]
 target_row() {
     row "$1" "$2" "<=$3 / <=$4${5:+ $5}" "$(verdict "$2" "$3" "$4")"
+}
+
+# verdict_min VALUE REQUIRED STRETCH: as verdict, where higher is better.
+verdict_min() {
+    awk -v v="$1" -v r="$2" -v s="$3" 'BEGIN {
+        if (v >= s) print "yes (stretch)"; else if (v >= r) print "yes"; else print "no" }'
+}
+
+# min_target_row FIGURE VALUE REQUIRED STRETCH: a row whose target is a minimum.
+min_target_row() {
+    row "$1" "$2" ">=$3 / >=$4" "$(verdict_min "$2" "$3" "$4")"
 }
 
 # alive PID: the process exists and is not a zombie.
@@ -142,7 +166,10 @@ wait_port() {
     for ((i = 0; i < PATIENCE * 10; i++)); do
         PORT=$(sed -n 's/^listening on port //p' "$file")
         [ -n "$PORT" ] && return 0
-        alive "$pid" || die "$(basename "$file"): the server exited before listening"
+        alive "$pid" || {
+            cat "$file" >&2
+            die "$(basename "$file"): the server exited before listening"
+        }
         sleep 0.1
     done
     die "$(basename "$file"): the server did not print its port in $PATIENCE s"
@@ -180,6 +207,8 @@ examples=()
 wanted callgrind && examples+=(--example fixed_response --example bench_echo --example load)
 wanted idle && examples+=(--example idle_server)
 wanted cpu && examples+=(--example http_server --example mio_http_server
+    --example tokio_http_server --example load)
+wanted uring && examples+=(--example http_server --example echo_server --example mio_http_server
     --example tokio_http_server --example load)
 if [ ${#examples[@]} -gt 0 ]; then
     nice cargo build --release --quiet "${examples[@]}" || die "cargo build failed"
@@ -478,13 +507,17 @@ ticks() {
     sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
-# start_server NAME: starts examples/NAME on cpu 0; sets SERVER and PORT.
+# start_server "NAME [ARGS...]": starts examples/NAME --port 0 ARGS on cpu 0 (one word, the
+# command line split at spaces); sets SERVER and PORT.
 start_server() {
-    : >"$TMP/cpu.$1"
-    taskset -c 0 "$BIN/$1" --port 0 >"$TMP/cpu.$1" 2>&1 &
+    local -a cmd
+    read -ra cmd <<<"$1"
+    local out="$TMP/cpu.${1// /_}"
+    : >"$out"
+    taskset -c 0 "$BIN/${cmd[0]}" --port 0 "${cmd[@]:1}" >"$out" 2>&1 &
     SERVER=$!
     STARTED+=("$SERVER")
-    wait_port "$SERVER" "$TMP/cpu.$1"
+    wait_port "$SERVER" "$out"
 }
 
 # exchange PORT FILE: one request (the load's), the raw answer into FILE.
@@ -496,22 +529,29 @@ exchange() {
     exec {fd}>&-
 }
 
-# cpu_run NAME: one DURATION-second load; sets PER, requests per server CPU-second.
+# cpu_run "NAME [ARGS...]" [LOAD_ARGS...]: one DURATION-second load on cpu 1 (LOAD_ARGS, by
+# default `--mode http --connections CONNS`) against the server on cpu 0; sets PER, requests
+# per server CPU-second, and RPS, requests per second (the load's figure).
 cpu_run() {
-    start_server "$1"
+    local server=$1 log="$TMP/load.${1// /_}"
+    shift
+    [ $# -gt 0 ] || set -- --mode http --connections "$CONNS"
+    start_server "$server"
     local before after
     before=$(ticks "$SERVER")
-    taskset -c 1 "$BIN/load" --port "$PORT" --mode http --connections "$CONNS" \
-        --duration "$DURATION" >"$TMP/load.$1" 2>&1 || {
-        cat "$TMP/load.$1" >&2
-        die "load against $1 failed"
+    taskset -c 1 "$BIN/load" --port "$PORT" "$@" --duration "$DURATION" >"$log" 2>&1 || {
+        cat "$log" >&2
+        die "load $* against $server failed"
     }
     after=$(ticks "$SERVER")
     stop "$SERVER"
     local requests
-    requests=$(sed -n 's/^summary: requests=\([0-9]*\) .*/\1/p' "$TMP/load.$1")
-    [ -n "$requests" ] || die "no summary from the load against $1"
-    [ "$after" -gt "$before" ] || die "$1 used no CPU time"
+    requests=$(sed -n 's/^summary: requests=\([0-9]*\) .*/\1/p' "$log")
+    RPS=$(sed -n 's/^summary: .* rps=\([0-9]*\) .*/\1/p' "$log")
+    if [ -z "$requests" ] || [ -z "$RPS" ]; then
+        die "no summary from the load against $server"
+    fi
+    [ "$after" -gt "$before" ] || die "$server used no CPU time"
     PER=$(awk -v r="$requests" -v t=$((after - before)) -v hz="$TICK" 'BEGIN { printf "%.0f", r / (t / hz) }')
 }
 
@@ -550,6 +590,79 @@ if wanted cpu; then
     row "tokio_http_server: requests per CPU-second" "$tokio" "-" "-"
     row "  ratio usockets/mio" "$(awk -v a="$ours" -v b="$mio" 'BEGIN { printf "%.2f", a / b }')" "-" "-"
     row "  ratio usockets/tokio" "$(awk -v a="$ours" -v b="$tokio" 'BEGIN { printf "%.2f", a / b }')" "-" "-"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# ratio A B [DECIMALS]: A / B, with DECIMALS (3) decimals.
+ratio() {
+    awk -v a="$1" -v b="$2" -v d="${3:-3}" 'BEGIN { printf "%." d "f", a / b }'
+}
+
+# uring_workload TITLE TARGET EPOLL URING MIO TOKIO LOAD_ARGS...: RUNS rounds of the four
+# servers ("NAME [ARGS...]" each) in turn under `load LOAD_ARGS`; rows of the medians and of
+# their ratios. TARGET yes: uring/epoll in requests per CPU-second has the issue's target.
+uring_workload() {
+    local title=$1 target=$2
+    local servers=("$3" "$4" "$5" "$6")
+    shift 6
+    say "  $title: load $*"
+    local -A per=() rps=()
+    local r s i
+    for ((r = 1; r <= RUNS; r++)); do
+        for s in "${servers[@]}"; do
+            cpu_run "$s" "$@"
+            per[$s]="${per[$s]:-} $PER"
+            rps[$s]="${rps[$s]:-} $RPS"
+            say "    round $r: $s: $PER requests per CPU-second, $RPS requests/s"
+        done
+    done
+    local -a mper=() mrps=()
+    for i in 0 1 2 3; do
+        mper[i]=$(median <<<"${per[${servers[i]}]}")
+        mrps[i]=$(median <<<"${rps[${servers[i]}]}")
+    done
+    row "$title" "req/CPU-s / req/s" "-" "-"
+    for i in 0 1 2 3; do
+        row "  ${servers[i]}" "${mper[i]} / ${mrps[i]}" "-" "-"
+    done
+    local cpu_ratio
+    cpu_ratio=$(ratio "${mper[1]}" "${mper[0]}")
+    if [ "$target" = yes ]; then
+        min_target_row "  ratio uring/epoll, requests per CPU-second" "$cpu_ratio" 1.05 1.15
+    else
+        row "  ratio uring/epoll, requests per CPU-second" "$cpu_ratio" "-" "-"
+    fi
+    row "  ratio uring/mio / uring/tokio, per CPU-second" \
+        "$(ratio "${mper[1]}" "${mper[2]}") / $(ratio "${mper[1]}" "${mper[3]}")" "-" "-"
+    local rps_ratios
+    rps_ratios="$(ratio "${mrps[1]}" "${mrps[0]}" 2) / $(ratio "${mrps[1]}" "${mrps[2]}" 2)"
+    rps_ratios+=" / $(ratio "${mrps[1]}" "${mrps[3]}" 2)"
+    row "  ratio uring/epoll / mio / tokio, requests/s" "$rps_ratios" "-" "-"
+}
+
+if wanted uring; then
+    say "==> 5. uring: io_uring against epoll, mio and tokio ($RUNS rounds of $DURATION s, $URING_CONNS connections)"
+    need uring taskset
+    [ "$(nproc)" -ge 2 ] || die "uring needs 2 cpus (server on cpu 0, load on cpu 1)"
+    http_servers=("http_server --shim epoll" "http_server --shim uring" mio_http_server
+        tokio_http_server)
+    echo_servers=("echo_server --shim epoll" "echo_server --shim uring" "mio_http_server --echo"
+        "tokio_http_server --echo")
+    for s in "${http_servers[@]}"; do
+        start_server "$s"
+        exchange "$PORT" "$TMP/answer.${s// /_}"
+        stop "$SERVER"
+        grep -q '^HTTP/1.1 200 OK' "$TMP/answer.${s// /_}" || die "$s did not answer 200 OK"
+        cmp -s "$TMP/answer.${http_servers[0]// /_}" "$TMP/answer.${s// /_}" ||
+            die "$s answers differently from ${http_servers[0]}"
+    done
+    say "    the four HTTP servers answer byte for byte the same ($(stat -c %s "$TMP/answer.${http_servers[0]// /_}") bytes); the echo load checks every byte"
+    uring_workload "uring, HTTP x1, $URING_CONNS conns" yes "${http_servers[@]}" \
+        --mode http --connections "$URING_CONNS" --pipeline 1
+    uring_workload "uring, HTTP pipelined x16, $URING_CONNS conns" no "${http_servers[@]}" \
+        --mode http --connections "$URING_CONNS" --pipeline 16
+    uring_workload "uring, echo 64 B, $URING_CONNS conns" no "${echo_servers[@]}" \
+        --mode echo --payload 64 --connections "$URING_CONNS"
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,14 @@
-//! The benchmark peer: a plain mio HTTP keep-alive server with the same request parser and the
+//! Benchmark peer only: a plain mio HTTP keep-alive server with the same request parser and the
 //! same response bytes as `http_server`, so the two can be measured side by side
-//! (`benches/http.sh`). Edge-triggered, as mio is; no per-request allocation.
+//! (`benches/http.sh`, `benches/suite.sh`). Edge-triggered, as mio is; no per-request
+//! allocation.
 //!
-//! `cargo run --release --example mio_http_server -- --port 0`
+//! With `--echo` it is instead the mio peer of `echo_server` (`benches/suite.sh`'s `uring`
+//! section): the same loop writes back every byte it reads, in order, from the one read buffer.
+//! Memory per client stays bounded: once [`HIGH_WATER`] bytes wait for a client that does not
+//! read, the server stops reading from it until they drain (as `echo_server`'s outbox does).
+//!
+//! `cargo run --release --example mio_http_server -- --port 0 [--echo]`
 
 #[path = "shared/http.rs"]
 #[allow(dead_code)]
@@ -16,10 +22,16 @@ use mio::{Events, Interest, Poll, Token};
 
 const LISTENER: Token = Token(usize::MAX);
 
+/// Echo mode: bytes waiting for a client at which the server stops reading from it (the
+/// default high-water mark of `echo_server`'s outbox).
+const HIGH_WATER: usize = 256 * 1024;
+
 struct Conn {
     stream: TcpStream,
     parser: RequestCounter,
     backlog: Vec<u8>,
+    /// Echo mode: reading stopped at [`HIGH_WATER`]; it resumes once the backlog drains below.
+    paused: bool,
 }
 
 fn port_arg() -> u16 {
@@ -29,6 +41,11 @@ fn port_arg() -> u16 {
         .and_then(|i| args.get(i + 1))
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000)
+}
+
+/// `--echo`: echo every byte instead of answering HTTP requests.
+fn echo_arg() -> bool {
+    std::env::args().skip(1).any(|a| a == "--echo")
 }
 
 /// Writes the backlog then `fresh`, keeping what the kernel refuses. Returns false on error.
@@ -59,11 +76,21 @@ fn send(conn: &mut Conn, fresh: &[u8]) -> bool {
     true
 }
 
-/// Drains the socket (edge-triggered) and answers every complete request. False: close it.
-fn serve(conn: &mut Conn, buf: &mut [u8]) -> bool {
+/// Drains the socket (edge-triggered) and answers every complete request, or in echo mode
+/// writes back what it read (stopping, paused, at [`HIGH_WATER`] bytes waiting). False: close it.
+fn serve(conn: &mut Conn, buf: &mut [u8], echo: bool) -> bool {
     loop {
         match conn.stream.read(buf) {
             Ok(0) => return false,
+            Ok(n) if echo => {
+                if !send(conn, &buf[..n]) {
+                    return false;
+                }
+                if conn.backlog.len() >= HIGH_WATER {
+                    conn.paused = true;
+                    return true;
+                }
+            }
             Ok(n) => {
                 let mut requests = conn.parser.feed(&buf[..n]);
                 while requests > 0 {
@@ -82,6 +109,7 @@ fn serve(conn: &mut Conn, buf: &mut [u8]) -> bool {
 }
 
 fn main() -> std::io::Result<()> {
+    let echo = echo_arg();
     let addr = std::net::SocketAddr::from(([0, 0, 0, 0], port_arg()));
     let mut listener = TcpListener::bind(addr)?;
     let mut poll = Poll::new()?;
@@ -119,6 +147,7 @@ fn main() -> std::io::Result<()> {
                                 stream,
                                 parser: RequestCounter::default(),
                                 backlog: Vec::new(),
+                                paused: false,
                             });
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -134,8 +163,15 @@ fn main() -> std::io::Result<()> {
                     if ev.is_writable() && !conn.backlog.is_empty() {
                         ok = send(conn, &[]);
                     }
-                    if ok && ev.is_readable() {
-                        ok = serve(conn, &mut buf);
+                    // A paused echo reads nothing until its backlog drains below the mark, then
+                    // resumes at once: edge-triggered, the bytes it left unread raise no new
+                    // readable event.
+                    let resume = conn.paused && conn.backlog.len() < HIGH_WATER;
+                    if resume {
+                        conn.paused = false;
+                    }
+                    if ok && !conn.paused && (ev.is_readable() || resume) {
+                        ok = serve(conn, &mut buf, echo);
                     }
                     ok
                 }

@@ -11,6 +11,10 @@
 //! stalls its own task in `write_all` (nothing queues). Unlike `http_server` it has no idle
 //! timeout (tokio's timers would add cost the comparison is not about), and when accept fails
 //! (out of descriptors) it retries at once, as `mio_http_server` does.
+//!
+//! With `--echo` it is instead the tokio peer of `echo_server` (`benches/suite.sh`'s `uring`
+//! section): each connection's task writes back every byte it reads, in order, from the same
+//! 16 KiB buffer (bounded the same way: a client that sends without reading stalls its task).
 
 #[path = "shared/http.rs"]
 #[allow(dead_code)]
@@ -32,19 +36,30 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
     std::process::exit(1);
 }
 
-/// `--port N` (default 3000).
-fn port() -> u16 {
+/// `--port N` (default 3000) and `--echo` (echo instead of HTTP), in any order.
+fn options() -> (u16, bool) {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => 3000,
-        [flag, value] if flag == "--port" => value
-            .parse()
-            .unwrap_or_else(|e| fail(&format!("--port {value}"), e)),
-        _ => {
-            eprintln!("usage: tokio_http_server [--port N]");
-            std::process::exit(2);
+    let (mut port, mut echo) = (3000, false);
+    let mut i = 0;
+    while i < args.len() {
+        match (args[i].as_str(), args.get(i + 1)) {
+            ("--echo", _) => {
+                echo = true;
+                i += 1;
+            }
+            ("--port", Some(value)) => {
+                port = value
+                    .parse()
+                    .unwrap_or_else(|e| fail(&format!("--port {value}"), e));
+                i += 2;
+            }
+            _ => {
+                eprintln!("usage: tokio_http_server [--port N] [--echo]");
+                std::process::exit(2);
+            }
         }
     }
+    (port, echo)
 }
 
 /// Answers every complete request on `stream` until the client goes or an error.
@@ -67,8 +82,22 @@ async fn serve(mut stream: TcpStream) {
     }
 }
 
+/// Echo mode: writes back every byte read on `stream` until the client goes or an error.
+async fn echo(mut stream: TcpStream) {
+    let mut buf = vec![0u8; BUFFER];
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if stream.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
 fn main() {
-    let port = port();
+    let (port, echo_mode) = options();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -90,7 +119,11 @@ fn main() {
             match listener.accept().await {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve(stream));
+                    if echo_mode {
+                        tokio::spawn(echo(stream));
+                    } else {
+                        tokio::spawn(serve(stream));
+                    }
                 }
                 Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
             }
