@@ -80,7 +80,12 @@ fn read_responses(s: &mut TcpStream, n: usize) {
     let (mut got, mut bytes) = (0, 0);
     while bytes < n * RESPONSE.len() {
         let want = buf.len().min(n * RESPONSE.len() - bytes);
-        let k = s.read(&mut buf[..want]).expect("read responses");
+        let k = match s.read(&mut buf[..want]) {
+            Ok(k) => k,
+            // A signal may interrupt the read: read again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => panic!("read responses: {e}"),
+        };
         assert!(k > 0, "server closed after {got} of {n} responses");
         bytes += k;
         got += checker
@@ -157,9 +162,12 @@ fn echo_server_on_io_uring_echoes_8_mib_then_closes_after_the_fin() {
     let mut buf = vec![0u8; 64 * 1024];
     let mut got = 0;
     loop {
-        let n = s
-            .read(&mut buf)
-            .unwrap_or_else(|e| panic!("read after {got} bytes: {e}"));
+        let n = match s.read(&mut buf) {
+            Ok(n) => n,
+            // A signal (another test's child exiting) may interrupt the read: read again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => panic!("read after {got} bytes: {e}"),
+        };
         if n == 0 {
             break;
         }
