@@ -143,7 +143,11 @@ impl Conn {
     pub(crate) fn open(&mut self, kind: Kind) {
         let generation = self.generation.wrapping_add(1) & GEN_MASK;
         let accepted = std::mem::take(&mut self.accepted);
+        // The readiness queue holds the number, not the life: still queued, it must not be
+        // queued twice.
+        let in_ready = self.in_ready;
         *self = Conn::new();
+        self.in_ready = in_ready;
         // Keep the queue's allocation for the next listener on this number.
         self.accepted = accepted;
         self.accepted.clear();

@@ -10,8 +10,8 @@ mod common;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{drive, new_loop, U};
-use usockets_core::{ContextCallbacks, Cx, ListenOptions, ListenTarget, SocketId};
+use common::{drive, listen_local, new_loop, U};
+use usockets_core::{ContextCallbacks, Cx, ListenOptions, SocketId};
 use usockets_shim_uring::UringConfig;
 
 const BURST: usize = 1000;
@@ -30,14 +30,11 @@ fn a_burst_much_larger_than_the_accept_queue_is_accepted_whole() {
         on_open: Some(on_open),
         ..ContextCallbacks::default()
     };
-    let ctx = l.context_create((), callbacks).expect("context");
-    let target = ListenTarget::Host {
-        host: Some("127.0.0.1"),
-        port: 0,
-    };
-    let options = ListenOptions::default().with_backlog(1024);
-    let ls = l.listen(ctx, target, options, || ()).expect("listen");
-    let port = l.listen_port(ls).expect("port");
+    let port = listen_local(
+        &mut l,
+        callbacks,
+        ListenOptions::default().with_backlog(1024),
+    );
     // A client thread connects in a burst while the loop runs.
     let clients = std::thread::spawn(move || {
         (0..BURST)

@@ -10,8 +10,8 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{drive, new_loop, pattern, rss, U};
-use usockets_core::{ContextCallbacks, Cx, ListenOptions, ListenTarget, SocketId};
+use common::{drive, listen_local, new_loop, pattern, rss, U};
+use usockets_core::{ContextCallbacks, Cx, ListenOptions, SocketId};
 use usockets_shim_uring::UringConfig;
 
 const TOTAL: u64 = 64 << 20;
@@ -69,15 +69,7 @@ fn a_client_that_stops_reading_costs_one_slab_and_loses_nothing() {
         on_writable: Some(on_writable),
         ..ContextCallbacks::default()
     };
-    let ctx = l.context_create((), callbacks).expect("context");
-    let target = ListenTarget::Host {
-        host: Some("127.0.0.1"),
-        port: 0,
-    };
-    let ls = l
-        .listen(ctx, target, ListenOptions::default(), || ())
-        .expect("listen");
-    let port = l.listen_port(ls).expect("port");
+    let port = listen_local(&mut l, callbacks, ListenOptions::default());
 
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let client = std::thread::spawn(move || -> Result<u64, String> {
@@ -181,15 +173,7 @@ fn dropping_the_shim_with_operations_in_flight_is_prompt() {
         on_writable: Some(on_writable),
         ..ContextCallbacks::default()
     };
-    let ctx = l.context_create((), callbacks).expect("context");
-    let target = ListenTarget::Host {
-        host: Some("127.0.0.1"),
-        port: 0,
-    };
-    let ls = l
-        .listen(ctx, target, ListenOptions::default(), || ())
-        .expect("listen");
-    let port = l.listen_port(ls).expect("port");
+    let port = listen_local(&mut l, callbacks, ListenOptions::default());
     let _client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     drive(&mut l, Duration::from_secs(10), "a short write", |l| {
         l.ext().short_writes > 0

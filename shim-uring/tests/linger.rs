@@ -10,8 +10,8 @@ use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use common::{drive, new_loop, U};
-use usockets_core::{ContextCallbacks, Cx, ListenOptions, ListenTarget, SocketId};
+use common::{drive, listen_local, new_loop, U};
+use usockets_core::{ContextCallbacks, Cx, ListenOptions, SocketId};
 use usockets_shim_uring::UringConfig;
 
 /// What descriptor `fd` of this process is (`socket:[inode]`), if it is open: the tests run
@@ -62,15 +62,7 @@ fn run(linger_ms: u64, read_after: bool) -> (Duration, u64, u64) {
         on_writable: Some(on_writable),
         ..ContextCallbacks::default()
     };
-    let ctx = l.context_create((), callbacks).expect("context");
-    let target = ListenTarget::Host {
-        host: Some("127.0.0.1"),
-        port: 0,
-    };
-    let ls = l
-        .listen(ctx, target, ListenOptions::default(), || ())
-        .expect("listen");
-    let port = l.listen_port(ls).expect("port");
+    let port = listen_local(&mut l, callbacks, ListenOptions::default());
     let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     // The client does not read: the server's writes stall (kernel buffers and slab full).
     let mut last = u64::MAX;

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{drive, new_loop, pattern, U};
-use usockets_core::{ContextCallbacks, Cx, ListenOptions, ListenTarget, RecvBuf, SocketId};
+use common::{drive, listen_local, new_loop, pattern, U};
+use usockets_core::{ContextCallbacks, Cx, ListenOptions, RecvBuf, SocketId};
 use usockets_shim_uring::UringConfig;
 
 const OTHERS: usize = 100;
@@ -75,15 +75,7 @@ fn a_paused_connection_with_data_arriving_does_not_stall_100_others() {
         on_data: Some(on_data),
         ..ContextCallbacks::default()
     };
-    let ctx = l.context_create((), callbacks).expect("context");
-    let target = ListenTarget::Host {
-        host: Some("127.0.0.1"),
-        port: 0,
-    };
-    let ls = l
-        .listen(ctx, target, ListenOptions::default(), || ())
-        .expect("listen");
-    let port = l.listen_port(ls).expect("port");
+    let port = listen_local(&mut l, callbacks, ListenOptions::default());
 
     // The flooder: sends `FLOOD` bytes, blocking once the kernel's buffers are full.
     let stop = Arc::new(AtomicBool::new(false));

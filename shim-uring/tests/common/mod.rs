@@ -5,7 +5,10 @@
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use usockets_core::{Capacity, Config, GrowingStorage, Loop, LoopCallbacks, NoLayer, Settings};
+use usockets_core::{
+    Capacity, Config, ContextCallbacks, GrowingStorage, ListenOptions, ListenTarget, Loop,
+    LoopCallbacks, NoLayer, Settings,
+};
 use usockets_shim_uring::{UringConfig, UringShim};
 
 /// The configuration: loop ext `L`, socket ext `S`.
@@ -36,6 +39,22 @@ pub fn new_loop<L, S>(config: UringConfig, ext: L) -> Loop<U<L, S>> {
         Settings::default(),
     )
     .expect("loop")
+}
+
+/// A context with `callbacks` listening on 127.0.0.1, an ephemeral port, with `options`;
+/// returns the port.
+pub fn listen_local<L, S: Default>(
+    l: &mut Loop<U<L, S>>,
+    callbacks: ContextCallbacks<U<L, S>>,
+    options: ListenOptions,
+) -> u16 {
+    let ctx = l.context_create((), callbacks).expect("context");
+    let target = ListenTarget::Host {
+        host: Some("127.0.0.1"),
+        port: 0,
+    };
+    let ls = l.listen(ctx, target, options, S::default).expect("listen");
+    l.listen_port(ls).expect("port")
 }
 
 /// Runs `l` until `done` or `limit` passes; panics with `what` on the limit.
