@@ -1,4 +1,4 @@
-//! What the benchmark suite's servers (`fixed_response`, `bench_echo`, `idle_server`) share:
+//! What the benchmark suite's budgeted servers (`fixed_response`, `bench_echo`) share:
 //! their command line (`--name NUMBER` pairs) and the `--requests` budget, which makes a server
 //! exit right after its N-th data event so that `benches/suite.sh` can difference two callgrind
 //! runs (start-up, connection set-up and exit cancel out), as `benches/c/*.c` do.
