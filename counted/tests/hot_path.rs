@@ -7,6 +7,7 @@
 //! the shim's syscall counters and its own allocation count when the warm-up rounds are done
 //! and again after the last response.
 
+mod alloc_count;
 #[path = "../../examples/shared/http.rs"]
 #[allow(dead_code)]
 mod http;
@@ -14,71 +15,17 @@ mod http;
 #[allow(dead_code)]
 mod http_app;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{ResponseChecker, REQUEST, RESPONSE};
 use usockets::platform::SyscallStats;
 use usockets::{Cx, LoopCallbacks, Settings};
 
-// ---- allocation counting (server thread only) ----------------------------------------------
-
-thread_local! {
-    /// Set by the server thread: its allocations are counted, nobody else's.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Allocations (and reallocations) made while [`COUNTING`] was set on the allocating thread.
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-/// The system allocator, counting the server thread's allocations.
-struct CountingAlloc;
-
-impl CountingAlloc {
-    fn note() {
-        // `try_with`: the slot may already be gone while a thread is being torn down. The
-        // const-initialised `Cell<bool>` needs no destructor and never allocates itself.
-        if COUNTING.try_with(Cell::get).unwrap_or(false) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-// SAFETY: every method delegates to `System` with the caller's own arguments, so `System`'s
-// guarantees are ours; the counting touches only an atomic and a thread-local `Cell<bool>`,
-// neither of which allocates.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::note();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which `System` shares.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        Self::note();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::note();
-        // SAFETY: `ptr` was allocated by `System` (every allocation goes through it) with
-        // `layout`; the caller upholds the rest of `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
+/// Counts the server thread's allocations (see `alloc_count`).
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static GLOBAL: alloc_count::CountingAlloc = alloc_count::CountingAlloc;
 
 // ---- the server ------------------------------------------------------------------------------
 
@@ -110,7 +57,7 @@ type Http = http_app::Http<Server>;
 fn snapshot(cx: &mut Cx<Http>) -> Snapshot {
     Snapshot {
         stats: cx.shim().stats(),
-        allocations: ALLOCATIONS.load(Ordering::Relaxed),
+        allocations: alloc_count::allocations(),
     }
 }
 
@@ -189,7 +136,7 @@ fn steady_state_requests_cost_one_recv_one_send_and_no_allocation() {
     let started = Instant::now();
     // Count from here on: the loop's own buffers are allocated on this thread, which shows the
     // counter works; only the difference between the two snapshots is asserted.
-    COUNTING.with(|c| c.set(true));
+    alloc_count::count_here(true);
     let mut l = usockets::new_loop(
         Server::default(),
         LoopCallbacks::default(),
@@ -206,7 +153,7 @@ fn steady_state_requests_cost_one_recv_one_send_and_no_allocation() {
     while l.ext().end.is_none() && !client.is_finished() && Instant::now() < deadline {
         l.run_once(Some(50)).expect("run_once");
     }
-    COUNTING.with(|c| c.set(false));
+    alloc_count::count_here(false);
 
     let client = client.join().expect("client thread panicked");
     let server = l.ext();

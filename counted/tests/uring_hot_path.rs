@@ -10,16 +10,14 @@
 //! done and again after the last response.
 #![cfg(target_os = "linux")]
 
+mod alloc_count;
 #[path = "../../examples/shared/http.rs"]
 #[allow(dead_code)]
 mod http;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{Read, Write};
 use std::marker::PhantomData;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{ResponseChecker, REQUEST, RESPONSE};
@@ -29,57 +27,9 @@ use usockets_core::{
 };
 use usockets_shim_uring::{UringShim, UringStats};
 
-// ---- allocation counting (server thread only) ----------------------------------------------
-
-thread_local! {
-    /// Set by the server thread: its allocations are counted, nobody else's.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Allocations (and reallocations) made while [`COUNTING`] was set on the allocating thread.
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-/// The system allocator, counting the server thread's allocations.
-struct CountingAlloc;
-
-impl CountingAlloc {
-    fn note() {
-        if COUNTING.try_with(Cell::get).unwrap_or(false) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-// SAFETY: every method delegates to `System` with the caller's own arguments; the counting
-// touches only an atomic and a const-initialised thread-local `Cell<bool>`, which never
-// allocate.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::note();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which `System` shares.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        Self::note();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::note();
-        // SAFETY: `ptr` was allocated by `System` with `layout`; the caller upholds the rest.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
+/// Counts the server thread's allocations (see `alloc_count`).
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static GLOBAL: alloc_count::CountingAlloc = alloc_count::CountingAlloc;
 
 // ---- the server ------------------------------------------------------------------------------
 
@@ -124,7 +74,7 @@ impl Config for Http {
 fn snapshot(cx: &mut Cx<Http>) -> Snapshot {
     Snapshot {
         stats: cx.shim().stats(),
-        allocations: ALLOCATIONS.load(Ordering::Relaxed),
+        allocations: alloc_count::allocations(),
         iterations: cx.ext().iterations,
     }
 }
@@ -201,7 +151,7 @@ fn per_request(n: u64) -> f64 {
 #[test]
 fn steady_state_requests_cost_no_syscall_but_at_most_one_enter_per_iteration() {
     let started = Instant::now();
-    COUNTING.with(|c| c.set(true));
+    alloc_count::count_here(true);
     let shim = UringShim::new().expect("UringShim::new (io_uring must be available)");
     let storage = GrowingStorage::new(Capacity::new().with_recv(512 * 1024));
     let callbacks = LoopCallbacks {
@@ -241,7 +191,7 @@ fn steady_state_requests_cost_no_syscall_but_at_most_one_enter_per_iteration() {
     while !client.is_finished() && Instant::now() < deadline {
         l.run_once(Some(50)).expect("run_once");
     }
-    COUNTING.with(|c| c.set(false));
+    alloc_count::count_here(false);
     let client = client.join().expect("client thread panicked");
     let server = l.ext();
     if let Err(e) = client {
